@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// @ts-check
+// Makes @tensorflow/tfjs-node usable with native TensorFlow kernels, whatever happened to its own
+// install script. That script downloads libtensorflow from Google's CDN; where the CDN cannot be
+// reached it fails, and npm then removes the optional package altogether. Newer npm versions may not
+// run dependencies' install scripts at all. So this root postinstall step:
+//   1. returns at once if tfjs-node already loads (ordinary machines, where the CDN worked);
+//   2. restores the tfjs-node package from the npm registry if npm removed it;
+//   3. gets libtensorflow from $RNN_TRAIN_LIBTENSORFLOW, from the cache, or from a `tensorflow-cpu`
+//      wheel fetched with pip from its configured index (the wheel ships the C and eager C API);
+//   4. builds the tfjs-node addon from source against it with node-gyp, and caches the result.
+// Any failure leaves the install successful: the tool then falls back to the wasm backend and says so.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(path.join(projectRoot, 'package.json'));
+const cacheRoot = path.join(
+  process.env.RNN_TRAIN_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'rnn-train'),
+);
+const log = (/** @type {string} */ message) => console.error(`rnn-train install: ${message}`);
+
+/** A failure with a message fit to show the user as it is. */
+class InstallError extends Error {}
+
+/** Runs a command, returning its stdout; throws InstallError with its stderr's tail on failure. */
+function run(/** @type {string} */ command, /** @type {string[]} */ args, /** @type {import('node:child_process').SpawnSyncOptions} */ options = {}) {
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  if (result.error) throw new InstallError(`${command} could not be run: ${result.error.message}`);
+  if (result.status !== 0) {
+    const tail = String(result.stderr ?? '').trim().split('\n')
+      .filter((line) => !/gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/.test(line))
+      .slice(-6).join('\n');
+    throw new InstallError(`${command} ${args.slice(0, 3).join(' ')} failed (exit ${result.status}):\n${tail}`);
+  }
+  return String(result.stdout ?? '');
+}
+
+/** Loads tfjs-node in a child process, so that a broken addon cannot take this process down. */
+function nativeBackendWorks() {
+  const probe =
+    "const tf=require('@tensorflow/tfjs-node');" +
+    "const y=tf.matMul(tf.ones([2,2]),tf.ones([2,2])).dataSync();" +
+    "if(tf.getBackend()!=='tensorflow'||y[0]!==2)process.exit(3)";
+  const result = spawnSync(process.execPath, ['-e', probe], {
+    cwd: projectRoot,
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+    encoding: 'utf8',
+  });
+  return result.status === 0;
+}
+
+function tfjsNodeVersion() {
+  const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8'));
+  const version = pkg.optionalDependencies?.['@tensorflow/tfjs-node'];
+  if (!/^\d+\.\d+\.\d+$/.test(version ?? '')) throw new InstallError('package.json must pin @tensorflow/tfjs-node to an exact version');
+  return /** @type {string} */ (version);
+}
+
+/** Returns tfjs-node's package directory, restoring it from the npm registry if npm removed it. */
+function ensureTfjsNodePackage() {
+  const version = tfjsNodeVersion();
+  const packageDir = path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node');
+  const packageJson = path.join(packageDir, 'package.json');
+  if (fs.existsSync(packageJson) && JSON.parse(fs.readFileSync(packageJson, 'utf8')).version === version) return packageDir;
+  log(`restoring @tensorflow/tfjs-node@${version} from the npm registry`);
+  const tarballDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-tfjs-node-'));
+  try {
+    const npm = process.env.npm_execpath;
+    const [command, prefix] = npm ? [process.execPath, [npm]] : ['npm', []];
+    const tarball = run(command, [...prefix, 'pack', `@tensorflow/tfjs-node@${version}`, '--pack-destination', tarballDir, '--silent'], {
+      cwd: tarballDir,
+    }).trim().split('\n').pop();
+    fs.rmSync(packageDir, { recursive: true, force: true });
+    fs.mkdirSync(packageDir, { recursive: true });
+    run('tar', ['-xzf', path.join(tarballDir, String(tarball)), '-C', packageDir, '--strip-components=1']);
+  } finally {
+    fs.rmSync(tarballDir, { recursive: true, force: true });
+  }
+  return packageDir;
+}
+
+// Extracts from a wheel only what the binding needs: the two shared libraries, and the closure of
+// headers reachable by quoted #include from the binding's sources and TensorFlow's C API.
+const EXTRACT_FROM_WHEEL = String.raw`
+import re, sys, zipfile, os
+wheel, binding_dir, out = sys.argv[1:4]
+root = 'tensorflow/include/'
+z = zipfile.ZipFile(wheel)
+names = set(z.namelist())
+libs = [n for n in names if re.fullmatch(r'tensorflow/libtensorflow(_cc|_framework)?\.so\.2', n)]
+if 'tensorflow/libtensorflow_framework.so.2' not in libs or len(libs) < 2:
+    sys.exit('the wheel has no libtensorflow_cc.so.2 and libtensorflow_framework.so.2')
+include = re.compile(r'#\s*include\s+"([^"]+)"')
+todo = [n[len(root):] for n in names if n.startswith(root + 'tensorflow/c/') and n.endswith('.h')]
+for f in os.listdir(binding_dir):
+    todo += include.findall(open(os.path.join(binding_dir, f), errors='replace').read())
+seen = set()
+while todo:
+    h = todo.pop()
+    if h in seen or root + h not in names:
+        continue
+    seen.add(h)
+    todo += include.findall(z.read(root + h).decode('utf-8', 'replace'))
+for n in libs:
+    target = os.path.join(out, 'lib', os.path.basename(n))
+    with z.open(n) as src, open(target, 'wb') as dst:
+        while chunk := src.read(1 << 24):
+            dst.write(chunk)
+for h in seen:
+    target = os.path.join(out, 'include', h)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, 'wb') as dst:
+        dst.write(z.read(root + h))
+print(len(seen))
+`;
+
+/** Unpacks a tensorflow wheel into the cache (once) and returns the libtensorflow directory. */
+function libtensorflowFromWheel(/** @type {string} */ wheel, /** @type {string} */ bindingDir) {
+  const target = path.join(cacheRoot, 'libtensorflow', path.basename(wheel, '.whl'));
+  if (fs.existsSync(path.join(target, '.complete'))) return target;
+  log(`extracting libtensorflow from ${path.basename(wheel)} into ${target}`);
+  const partial = `${target}.partial-${process.pid}`;
+  fs.rmSync(partial, { recursive: true, force: true });
+  fs.mkdirSync(path.join(partial, 'lib'), { recursive: true });
+  fs.mkdirSync(path.join(partial, 'include'), { recursive: true });
+  run('python3', ['-c', EXTRACT_FROM_WHEEL, wheel, bindingDir, partial]);
+  fs.writeFileSync(path.join(partial, '.complete'), `${new Date().toISOString()}\n`);
+  fs.rmSync(target, { recursive: true, force: true });
+  fs.renameSync(partial, target);
+  return target;
+}
+
+/** Finds an already-extracted wheel in the cache, so a second install needs neither pip nor unzip. */
+function cachedLibtensorflow() {
+  const dir = path.join(cacheRoot, 'libtensorflow');
+  if (!fs.existsSync(dir)) return undefined;
+  const complete = fs.readdirSync(dir)
+    .filter((name) => !name.includes('.partial-') && fs.existsSync(path.join(dir, name, '.complete')))
+    .sort();
+  return complete.length > 0 ? path.join(dir, complete[complete.length - 1]) : undefined;
+}
+
+function downloadWheel() {
+  const wheelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-wheel-'));
+  log('fetching the tensorflow-cpu wheel with pip (from its configured index)');
+  run('python3', ['-m', 'pip', 'download', 'tensorflow-cpu', '--no-deps', '--only-binary=:all:', '--retries', '0', '--quiet', '-d', wheelDir]);
+  const wheel = fs.readdirSync(wheelDir).find((name) => name.endsWith('.whl'));
+  if (!wheel) throw new InstallError('pip downloaded no tensorflow-cpu wheel');
+  return { wheel: path.join(wheelDir, wheel), cleanup: () => fs.rmSync(wheelDir, { recursive: true, force: true }) };
+}
+
+/**
+ * Returns a directory with lib/ (libtensorflow[_cc].so.2, libtensorflow_framework.so.2) and include/.
+ * RNN_TRAIN_LIBTENSORFLOW may name such a directory (the layout of Google's libtensorflow tarballs)
+ * or a tensorflow / tensorflow-cpu wheel.
+ */
+function obtainLibtensorflow(/** @type {string} */ bindingDir) {
+  const given = process.env.RNN_TRAIN_LIBTENSORFLOW;
+  if (given) {
+    if (given.endsWith('.whl')) return libtensorflowFromWheel(path.resolve(given), bindingDir);
+    if (!fs.existsSync(path.join(given, 'lib')) || !fs.existsSync(path.join(given, 'include'))) {
+      throw new InstallError(`RNN_TRAIN_LIBTENSORFLOW=${given} must be a wheel or a directory with lib/ and include/`);
+    }
+    return path.resolve(given);
+  }
+  const cached = cachedLibtensorflow();
+  if (cached) return cached;
+  const { wheel, cleanup } = downloadWheel();
+  try {
+    return libtensorflowFromWheel(wheel, bindingDir);
+  } finally {
+    cleanup();
+  }
+}
+
+/** Links the libraries and headers where tfjs-node's binding.gyp looks for them (deps/lib, deps/include). */
+function stageDeps(/** @type {string} */ packageDir, /** @type {string} */ libtensorflow) {
+  const deps = path.join(packageDir, 'deps');
+  fs.rmSync(deps, { recursive: true, force: true });
+  fs.mkdirSync(path.join(deps, 'lib'), { recursive: true });
+  fs.symlinkSync(path.join(libtensorflow, 'include'), path.join(deps, 'include'));
+  const libDir = path.join(libtensorflow, 'lib');
+  const libs = fs.readdirSync(libDir);
+  for (const name of libs) fs.symlinkSync(path.join(libDir, name), path.join(deps, 'lib', name));
+  // The binding links -ltensorflow -ltensorflow_framework; the wheel calls the first libtensorflow_cc.
+  const main = libs.find((n) => /^libtensorflow(_cc)?\.so\.2$/.test(n));
+  const framework = libs.find((n) => n === 'libtensorflow_framework.so.2');
+  if (!main || !framework) throw new InstallError(`${libDir} lacks libtensorflow.so.2 (or _cc) and libtensorflow_framework.so.2`);
+  if (main !== 'libtensorflow.so') fs.symlinkSync(main, path.join(deps, 'lib', 'libtensorflow.so'));
+  fs.symlinkSync(framework, path.join(deps, 'lib', 'libtensorflow_framework.so'));
+}
+
+function nodeGypCommand() {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && fs.existsSync(fromNpm)) return fromNpm;
+  const bundled = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (fs.existsSync(bundled)) return bundled;
+  throw new InstallError('node-gyp was not found (it ships with npm); run this install through npm');
+}
+
+/** Builds tfjs_binding.node (or takes it from the cache) and puts it where tfjs-node loads it from. */
+function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libtensorflow) {
+  const binary = require('@mapbox/node-pre-gyp');
+  const addonPath = binary.find(path.join(packageDir, 'package.json'));
+  const napi = /napi-v(\d+)/.exec(addonPath)?.[1] ?? String(process.versions.napi);
+  // Keyed on the exact libraries too: an addon is only reused with the libtensorflow it was built against.
+  const libs = fs.readdirSync(path.join(libtensorflow, 'lib')).sort();
+  const identity = libs.map((name) => `${name}:${fs.statSync(path.join(libtensorflow, 'lib', name)).size}`).join(',');
+  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}`).digest('hex').slice(0, 16);
+  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
+  fs.mkdirSync(path.dirname(addonPath), { recursive: true });
+  if (!fs.existsSync(cachedAddon)) {
+    log('building the tfjs-node addon from source with node-gyp (about a minute)');
+    const args = [nodeGypCommand(), 'rebuild', '--module_name=tfjs_binding', `--module_path=${path.dirname(addonPath)}`, `--napi_build_version=${napi}`];
+    // node-gyp would download Node's headers from nodejs.org; use the ones installed beside node.
+    const localHeaders = path.join(path.dirname(process.execPath), '..');
+    if (!process.env.npm_config_nodedir && fs.existsSync(path.join(localHeaders, 'include', 'node', 'node_api.h'))) {
+      args.push(`--nodedir=${path.resolve(localHeaders)}`);
+    }
+    run(process.execPath, args, { cwd: packageDir });
+    fs.mkdirSync(path.dirname(cachedAddon), { recursive: true });
+    fs.copyFileSync(path.join(packageDir, 'build', 'Release', 'tfjs_binding.node'), `${cachedAddon}.tmp`);
+    fs.renameSync(`${cachedAddon}.tmp`, cachedAddon);
+  }
+  fs.copyFileSync(cachedAddon, addonPath);
+}
+
+function main() {
+  if (process.env.RNN_TRAIN_SKIP_NATIVE === '1') {
+    log('RNN_TRAIN_SKIP_NATIVE=1: not setting up native TensorFlow; the wasm backend will be used');
+    return;
+  }
+  if (fs.existsSync(path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node')) && nativeBackendWorks()) {
+    log('native TensorFlow backend ready');
+    return;
+  }
+  try {
+    if (process.platform !== 'linux') throw new InstallError(`building from a wheel is only supported on Linux, not ${process.platform}`);
+    const packageDir = ensureTfjsNodePackage();
+    const libtensorflow = obtainLibtensorflow(path.join(packageDir, 'binding'));
+    stageDeps(packageDir, libtensorflow);
+    buildAddon(packageDir, libtensorflow);
+    if (!nativeBackendWorks()) throw new InstallError('the addon was built but does not load');
+    log(`native TensorFlow backend ready (libtensorflow from ${libtensorflow})`);
+  } catch (error) {
+    // Whatever went wrong, the install itself must succeed: the tool still runs on wasm.
+    const reason = error instanceof Error ? error.message : String(error);
+    log(`WARNING: native TensorFlow is not available, so rnn-train will use the much slower wasm backend.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`);
+  }
+}
+
+main();
