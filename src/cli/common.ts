@@ -1,0 +1,58 @@
+import { CommanderError, InvalidArgumentError } from 'commander';
+import { UserError } from '../errors.js';
+
+/** Option parsers that reject bad values with a message naming what is allowed. */
+export function integerAtLeast(minimum: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < minimum) throw new InvalidArgumentError(`expected a whole number ≥ ${minimum}`);
+    return n;
+  };
+}
+
+export function numberInRange(minimum: number, maximum: number, { minimumExclusive = false, maximumExclusive = false } = {}): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    const low = minimumExclusive ? n > minimum : n >= minimum;
+    const high = maximumExclusive ? n < maximum : n <= maximum;
+    if (value.trim() === '' || !Number.isFinite(n) || !low || !high) {
+      const range = `${minimumExclusive ? '>' : '≥'} ${minimum}${Number.isFinite(maximum) ? ` and ${maximumExclusive ? '<' : '≤'} ${maximum}` : ''}`;
+      throw new InvalidArgumentError(`expected a number ${range}`);
+    }
+    return n;
+  };
+}
+
+/** Commander's messages (and its "Did you mean" hints) as one line, prefixed with the command. */
+export function oneLine(command: string, text: string): string {
+  return `${command}: ${text.trim().replace(/\s*\n\s*/g, ' ')}\n`;
+}
+
+/** A seed for when the user gives none; printed so the run can be repeated. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 31);
+}
+
+/**
+ * Runs a command's main function, turning every expected failure into one line on stderr and a
+ * non-zero exit code. Stack traces are for bugs only, and only with RNN_TRAIN_DEBUG=1.
+ */
+export async function runCommand(name: string, main: () => Promise<number | void>): Promise<void> {
+  try {
+    process.exitCode = (await main()) ?? 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof UserError) {
+      process.stderr.write(`${name}: error: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${name}: internal error: ${message.split('\n')[0]} (rerun with RNN_TRAIN_DEBUG=1 for details)\n`);
+    if (process.env.RNN_TRAIN_DEBUG === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 70;
+  }
+}

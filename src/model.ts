@@ -1,0 +1,194 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { lstmBackward, lstmForward, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+import type { Batch } from './batches.js';
+import { Rng } from './random.js';
+
+export interface ModelConfig {
+  vocabSize: number;
+  embeddingSize: number;
+  hiddenSize: number;
+  layers: number;
+  /** Dropout rate applied to the output of every LSTM layer while training. */
+  dropout: number;
+}
+
+/** One entry per LSTM layer, bottom first. */
+export type ModelState = LstmState[];
+
+export type NamedTensors = Map<string, tf.Tensor>;
+
+/** Parameter names and shapes, in the fixed order used for checkpoints. */
+export function parameterShapes(config: ModelConfig): Map<string, number[]> {
+  const { vocabSize: V, embeddingSize: D, hiddenSize: H } = config;
+  const shapes = new Map<string, number[]>([['embedding/embeddings', [V, D]]]);
+  for (let l = 1; l <= config.layers; l++) {
+    shapes.set(`lstm_${l}/kernel`, [l === 1 ? D : H, 4 * H]);
+    shapes.set(`lstm_${l}/recurrent_kernel`, [H, 4 * H]);
+    shapes.set(`lstm_${l}/bias`, [4 * H]);
+  }
+  shapes.set('dense/kernel', [H, V]);
+  shapes.set('dense/bias', [V]);
+  return shapes;
+}
+
+export function parameterCount(config: ModelConfig): number {
+  let count = 0;
+  for (const shape of parameterShapes(config).values()) count += shape.reduce((a, b) => a * b, 1);
+  return count;
+}
+
+/**
+ * Initial weights: uniform ±1/√H for the LSTM (as PyTorch and torch-rnn do), Glorot-uniform for the
+ * output layer, ±0.05 for the embedding (the Keras default), zero biases except the forget gate's,
+ * which starts at 1 so that early on the cell remembers rather than forgets (Jozefowicz et al. 2015).
+ */
+export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float32Array> {
+  const H = config.hiddenSize;
+  const weights = new Map<string, Float32Array>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('/bias')) {
+      if (name.startsWith('lstm_')) values.fill(1, H, 2 * H);
+    } else {
+      const limit = name.startsWith('embedding')
+        ? 0.05
+        : name.startsWith('dense')
+          ? Math.sqrt(6 / (shape[0] + shape[1]))
+          : 1 / Math.sqrt(H);
+      for (let i = 0; i < values.length; i++) values[i] = rng.uniform(-limit, limit);
+    }
+    weights.set(name, values);
+  }
+  return weights;
+}
+
+interface ForwardTape {
+  inputs: tf.Tensor1D;
+  layers: LstmTape[];
+  masks: (tf.Tensor2D | undefined)[];
+  top: tf.Tensor2D;
+}
+
+/**
+ * A character-level language model: embedding → stacked LSTM → dense → softmax. The backward pass
+ * is written out by hand (see lstm.ts), so a training step records only what it needs.
+ */
+export class CharLstm {
+  readonly params: Map<string, tf.Variable>;
+
+  constructor(
+    readonly config: ModelConfig,
+    weights: Map<string, Float32Array>,
+  ) {
+    this.params = new Map();
+    for (const [name, shape] of parameterShapes(config)) {
+      const values = weights.get(name);
+      if (!values) throw new Error(`missing weight ${name}`);
+      this.params.set(name, tf.variable(tf.tensor(values, shape, 'float32'), true));
+    }
+  }
+
+  zeroState(batchSize: number): ModelState {
+    const { hiddenSize, layers } = this.config;
+    return Array.from({ length: layers }, () => ({
+      h: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
+      c: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
+    }));
+  }
+
+  private layer(l: number): LstmWeights {
+    return {
+      kernel: this.params.get(`lstm_${l + 1}/kernel`) as tf.Tensor2D,
+      recurrentKernel: this.params.get(`lstm_${l + 1}/recurrent_kernel`) as tf.Tensor2D,
+      bias: this.params.get(`lstm_${l + 1}/bias`) as tf.Tensor1D,
+    };
+  }
+
+  /** Logits [seqLen·B, V] for a time-major chunk. Pass `dropoutRng` to train (dropout on, tape kept). */
+  forward(
+    inputs: Int32Array,
+    seqLen: number,
+    state: ModelState,
+    dropoutRng?: Rng,
+  ): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
+    const record = dropoutRng !== undefined;
+    const ids = tf.tensor1d(inputs, 'int32');
+    let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
+    const tape: ForwardTape = { inputs: ids, layers: [], masks: [], top: x };
+    const nextState: ModelState = [];
+    for (let l = 0; l < this.config.layers; l++) {
+      const result = lstmForward(this.layer(l), x, state[l], seqLen, record);
+      nextState.push(result.state);
+      x = result.output;
+      if (record) {
+        tape.layers.push(result.tape!);
+        const mask = this.config.dropout > 0 ? dropoutMask(x.shape, this.config.dropout, dropoutRng) : undefined;
+        if (mask) x = tf.mul(x, mask);
+        tape.masks.push(mask);
+      }
+    }
+    tape.top = x;
+    const logits = tf.add(tf.matMul(x, this.params.get('dense/kernel')!), this.params.get('dense/bias')!) as tf.Tensor2D;
+    return { logits, state: nextState, tape };
+  }
+
+  /**
+   * Mean cross-entropy over the chunk (nats/char) and its gradient for every parameter, with dropout
+   * drawn from `dropoutRng`. Call inside tf.tidy and keep what you need.
+   */
+  lossAndGradients(batch: Batch, state: ModelState, dropoutRng: Rng): { loss: tf.Scalar; gradients: NamedTensors; state: ModelState } {
+    const { logits, state: nextState, tape } = this.forward(batch.inputs, batch.seqLen, state, dropoutRng);
+    const count = batch.inputs.length;
+    const logProbs = tf.logSoftmax(logits);
+    const oneHot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), this.config.vocabSize);
+    const loss = tf.div(tf.neg(tf.sum(tf.mul(logProbs, oneHot))), count) as tf.Scalar;
+
+    const gradients: NamedTensors = new Map();
+    const dLogits = tf.div(tf.sub(tf.exp(logProbs), oneHot), count) as tf.Tensor2D;
+    gradients.set('dense/kernel', tf.matMul(tape.top, dLogits, true, false));
+    gradients.set('dense/bias', tf.sum(dLogits, 0));
+    let dx = tf.matMul(dLogits, this.params.get('dense/kernel')!, false, true) as tf.Tensor2D;
+    for (let l = this.config.layers - 1; l >= 0; l--) {
+      const mask = tape.masks[l];
+      if (mask) dx = tf.mul(dx, mask);
+      const grads = lstmBackward(this.layer(l), tape.layers[l], dx);
+      gradients.set(`lstm_${l + 1}/kernel`, grads.kernel);
+      gradients.set(`lstm_${l + 1}/recurrent_kernel`, grads.recurrentKernel);
+      gradients.set(`lstm_${l + 1}/bias`, grads.bias);
+      dx = grads.dx;
+    }
+    gradients.set('embedding/embeddings', tf.unsortedSegmentSum(dx, tape.inputs, this.config.vocabSize));
+    return { loss, gradients, state: nextState };
+  }
+
+  /** Summed negative log-likelihood (nats) of the chunk's targets, without dropout. Call inside tf.tidy. */
+  totalNll(batch: Batch, state: ModelState): { total: tf.Scalar; state: ModelState } {
+    const { logits, state: nextState } = this.forward(batch.inputs, batch.seqLen, state);
+    const oneHot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), this.config.vocabSize);
+    const total = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))) as tf.Scalar;
+    return { total, state: nextState };
+  }
+
+  /** Copies the weights out of the backend, e.g. for a checkpoint. */
+  async readWeights(): Promise<Map<string, Float32Array>> {
+    const weights = new Map<string, Float32Array>();
+    for (const [name, variable] of this.params) weights.set(name, (await variable.data()) as Float32Array);
+    return weights;
+  }
+
+  dispose(): void {
+    for (const variable of this.params.values()) variable.dispose();
+  }
+}
+
+/** Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no change. */
+function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor2D {
+  const values = new Float32Array(shape[0] * shape[1]);
+  const scale = 1 / (1 - rate);
+  for (let i = 0; i < values.length; i++) values[i] = rng.next() < rate ? 0 : scale;
+  return tf.tensor2d(values, [shape[0], shape[1]]);
+}
+
+export function disposeState(state: ModelState): void {
+  for (const { h, c } of state) tf.dispose([h, c]);
+}

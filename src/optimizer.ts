@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedTensors } from './model.js';
+
+export const OPTIMIZERS = ['adam', 'rmsprop', 'sgd'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Updates variables in place from their gradients. */
+export interface Optimizer {
+  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void;
+  dispose(): void;
+}
+
+/**
+ * Rescales all gradients together so that their global L2 norm is at most `maxNorm` (Pascanu et al.
+ * 2013): the direction of the step is kept, only exploding steps are shortened. Call inside tf.tidy.
+ */
+export function clipByGlobalNorm(gradients: NamedTensors, maxNorm: number): { gradients: NamedTensors; norm: tf.Scalar } {
+  const squares = [...gradients.values()].map((g) => tf.sum(tf.square(g)));
+  const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
+  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+  const clipped: NamedTensors = new Map();
+  for (const [name, g] of gradients) clipped.set(name, tf.mul(g, scale));
+  return { gradients: clipped, norm };
+}
+
+/** Per-parameter slots (moment estimates), created lazily with the parameter's shape. */
+class Slots {
+  private readonly slots = new Map<string, tf.Variable>();
+
+  get(name: string, like: tf.Tensor): tf.Variable {
+    let slot = this.slots.get(name);
+    if (!slot) {
+      slot = tf.variable(tf.zerosLike(like), false);
+      this.slots.set(name, slot);
+    }
+    return slot;
+  }
+
+  dispose(): void {
+    for (const slot of this.slots.values()) slot.dispose();
+    this.slots.clear();
+  }
+}
+
+/** Adam (Kingma & Ba 2015) with bias correction; β1 0.9, β2 0.999, ε 1e-8. */
+class Adam implements Optimizer {
+  private readonly m = new Slots();
+  private readonly v = new Slots();
+  private t = 0;
+
+  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
+    this.t++;
+    const [beta1, beta2, epsilon] = [0.9, 0.999, 1e-8];
+    const stepSize = (learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    tf.tidy(() => {
+      for (const [name, param] of params) {
+        const g = gradients.get(name)!;
+        const m = this.m.get(name, param);
+        const v = this.v.get(name, param);
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        param.assign(tf.sub(param, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsilon)))));
+      }
+    });
+  }
+
+  dispose(): void {
+    this.m.dispose();
+    this.v.dispose();
+  }
+}
+
+/** RMSProp as in char-rnn: decay 0.95, ε 1e-8. */
+class RmsProp implements Optimizer {
+  private readonly meanSquare = new Slots();
+
+  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
+    const [decay, epsilon] = [0.95, 1e-8];
+    tf.tidy(() => {
+      for (const [name, param] of params) {
+        const g = gradients.get(name)!;
+        const ms = this.meanSquare.get(name, param);
+        ms.assign(tf.add(tf.mul(ms, decay), tf.mul(tf.square(g), 1 - decay)));
+        param.assign(tf.sub(param, tf.mul(learningRate, tf.div(g, tf.add(tf.sqrt(ms), epsilon)))));
+      }
+    });
+  }
+
+  dispose(): void {
+    this.meanSquare.dispose();
+  }
+}
+
+class Sgd implements Optimizer {
+  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
+    tf.tidy(() => {
+      for (const [name, param] of params) param.assign(tf.sub(param, tf.mul(learningRate, gradients.get(name)!)));
+    });
+  }
+
+  dispose(): void {}
+}
+
+export function createOptimizer(name: OptimizerName): Optimizer {
+  switch (name) {
+    case 'adam':
+      return new Adam();
+    case 'rmsprop':
+      return new RmsProp();
+    case 'sgd':
+      return new Sgd();
+  }
+}

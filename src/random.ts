@@ -1,0 +1,34 @@
+/**
+ * A small seeded PRNG (mulberry32). Weight initialisation, dropout masks and sampling draw from it,
+ * so a run is reproducible from its seed on every backend, and its state is one number to save.
+ */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Uniform in [low, high). */
+  uniform(low: number, high: number): number {
+    return low + (high - low) * this.next();
+  }
+
+  /** A 31-bit integer, e.g. to seed another generator. */
+  int(): number {
+    return Math.floor(this.next() * 0x7fffffff);
+  }
+
+  getState(): number {
+    return this.state;
+  }
+}

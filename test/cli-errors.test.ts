@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, tempDir, testBackend, type CliResult } from './helpers.js';
+
+const work = tempDir();
+const file = (name: string, content: string | Uint8Array) => {
+  const p = path.join(work, name);
+  fs.writeFileSync(p, content);
+  return p;
+};
+const goodCorpus = file('good.txt', 'the quick brown fox jumps over the lazy dog\n'.repeat(40));
+const run = path.join(work, 'run');
+const backend = ['--backend', testBackend()];
+const tiny = ['--layers', '1', '--hidden', '8', '--embedding', '4', '--seq-len', '10', '--batch-size', '4', ...backend];
+
+/** One line on stderr, saying `pattern`, a non-zero exit, and no stack trace. */
+function expectOneLineError(result: CliResult, pattern: RegExp): void {
+  expect(result.status, result.stderr).not.toBe(0);
+  expect(result.status).not.toBeNull();
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.stdout).toBe('');
+}
+
+beforeAll(() => {
+  const trained = cli('rnn-train', [goodCorpus, '--out', run, '--steps', '2', '--eval-every', '2', '--seed', '1', ...tiny]);
+  if (trained.status !== 0) throw new Error(trained.stderr);
+});
+
+describe('rnn-train refuses bad input with one clear line', () => {
+  it.each<[string, () => string[], RegExp]>([
+    ['a missing file', () => [path.join(work, 'nope.txt')], /^rnn-train: error: corpus file not found: .*nope\.txt$/],
+    ['a directory', () => [work], /is a directory; give the path of a text file/],
+    ['an empty file', () => [file('empty.txt', '')], /is empty/],
+    ['a binary file', () => [file('binary.bin', Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 0, 0]))], /looks like a binary file/],
+    ['non-UTF-8 text', () => [file('latin1.txt', Uint8Array.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x6e, 0xe9]))], /is not valid UTF-8 text/],
+    ['a corpus too small for batch × seq', () => [file('small.txt', 'hello world, hello'), '--batch-size', '8', '--seq-len', '10'], /too small for --batch-size 8 × --seq-len 10; it needs at least 81 characters/],
+    ['a non-numeric flag', () => [goodCorpus, '--lr', 'fast'], /option '--lr <rate>' argument 'fast' is invalid\. expected a number > 0/],
+    ['a zero size', () => [goodCorpus, '--hidden', '0'], /--hidden <n>' argument '0' is invalid\. expected a whole number ≥ 1/],
+    ['a negative size', () => [goodCorpus, '--batch-size', '-4'], /--batch-size <n>' argument '-4' is invalid/],
+    ['a fractional size', () => [goodCorpus, '--layers', '1.5'], /--layers <n>' argument '1\.5' is invalid/],
+    ['lr = 0', () => [goodCorpus, '--lr', '0'], /--lr <rate>' argument '0' is invalid/],
+    ['dropout = 1', () => [goodCorpus, '--dropout', '1'], /--dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
+    ['an unknown optimizer', () => [goodCorpus, '--optimizer', 'lbfgs'], /argument 'lbfgs' is invalid\. Allowed choices are adam, rmsprop, sgd/],
+    ['an unknown flag', () => [goodCorpus, '--hiden', '3'], /unknown option '--hiden'/],
+    ['no corpus at all', () => [], /missing required argument 'corpus'/],
+    ['an output directory that already holds a run', () => [goodCorpus, '--out', run], /already holds a training run; choose another --out/],
+  ])('%s', (_, args, pattern) => {
+    expectOneLineError(cli('rnn-train', [...args(), ...(args().includes('--out') ? [] : ['--out', path.join(work, 'unused')])]), pattern);
+  });
+
+  it('an unwritable output directory, before any training', () => {
+    const blocker = file('blocker', 'a file where a directory should be');
+    expectOneLineError(cli('rnn-train', [goodCorpus, '--out', path.join(blocker, 'run'), ...tiny]), /cannot write to output directory .*; choose another --out/);
+  });
+});
+
+describe('rnn-sample refuses bad input with one clear line', () => {
+  const copyRun = (name: string) => {
+    const target = path.join(work, name);
+    fs.cpSync(fs.realpathSync(path.join(run, 'best')), target, { recursive: true });
+    return target;
+  };
+
+  it.each<[string, () => string[], RegExp]>([
+    ['a missing checkpoint', () => [path.join(work, 'no-such-run')], /^rnn-sample: error: checkpoint not found: .*no-such-run$/],
+    ['a directory without checkpoints', () => [fs.mkdtempSync(path.join(work, 'empty-'))], /holds no checkpoint; give a run directory written by rnn-train/],
+    ['a file instead of a checkpoint', () => [goodCorpus], /is not a checkpoint/],
+    [
+      'an incomplete checkpoint',
+      () => {
+        const dir = copyRun('incomplete');
+        fs.rmSync(path.join(dir, 'weights.bin'));
+        return [dir];
+      },
+      /incomplete checkpoint .*weights\.bin is missing/,
+    ],
+    [
+      'a corrupt checkpoint',
+      () => {
+        const dir = copyRun('corrupt');
+        const bytes = fs.readFileSync(path.join(dir, 'weights.bin'));
+        bytes[7] ^= 1;
+        fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
+        return [dir];
+      },
+      /corrupt checkpoint .*weights\.bin does not match its checksum/,
+    ],
+    [
+      'garbage checkpoint metadata',
+      () => {
+        const dir = copyRun('garbage');
+        fs.writeFileSync(path.join(dir, 'checkpoint.json'), 'not json');
+        return [dir];
+      },
+      /corrupt checkpoint .*checkpoint\.json is not valid JSON/,
+    ],
+    ['a negative temperature', () => [run, '--temperature', '-1'], /--temperature <t>' argument '-1' is invalid\. expected a number ≥ 0/],
+    ['a non-numeric length', () => [run, '--length', 'lots'], /--length <n>' argument 'lots' is invalid/],
+    ['a prime with unknown characters', () => [run, '--prime', 'fox😀Z'], /prime contains characters that are not in the model's vocabulary: "😀", "Z"/],
+  ])('%s', (_, args, pattern) => {
+    expectOneLineError(cli('rnn-sample', [...args(), ...backend]), pattern);
+  });
+});

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nestedBrackets } from '../src/synthetic.js';
+import { cli, startCli, tempDir, testBackend } from './helpers.js';
+
+const backend = testBackend();
+const work = tempDir();
+const corpus = path.join(work, 'corpus.txt');
+const run = path.join(work, 'run');
+// Astral characters must survive as single symbols end to end.
+const text = nestedBrackets(6000, 2).replace(/\[/g, '😀').replace(/\]/g, '𝄞');
+const vocabulary = new Set(text);
+const small = ['--layers', '2', '--hidden', '16', '--embedding', '4', '--seq-len', '20', '--batch-size', '8', '--backend', backend];
+
+beforeAll(() => {
+  fs.writeFileSync(corpus, text);
+  const trained = cli('rnn-train', [corpus, '--out', run, '--steps', '6', '--eval-every', '3', '--seed', '1', ...small]);
+  if (trained.status !== 0) throw new Error(`rnn-train failed:\n${trained.stderr}`);
+});
+
+describe(`rnn-train then rnn-sample (${backend})`, () => {
+  it('trains, logs plain lines to stderr only, and leaves latest and best checkpoints', () => {
+    for (const link of ['latest', 'best']) {
+      expect(fs.existsSync(path.join(run, link, 'checkpoint.json'))).toBe(true);
+      expect(fs.existsSync(path.join(run, link, 'weights.bin'))).toBe(true);
+    }
+    const meta = JSON.parse(fs.readFileSync(path.join(run, 'latest', 'checkpoint.json'), 'utf8'));
+    expect(meta.step).toBe(6);
+    expect(meta.vocabulary.sort()).toEqual([...vocabulary].sort());
+    expect(meta.history.validation.map((entry: number[]) => entry[0])).toEqual([3, 6]);
+  });
+
+  it('prints the backend, validation loss in nats and bits, and no escape codes when not a terminal', () => {
+    const again = cli('rnn-train', [corpus, '--out', path.join(work, 'run2'), '--steps', '2', '--eval-every', '2', '--seed', '1', ...small]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toContain(`backend: ${backend}`);
+    expect(again.stderr).toMatch(/validation loss \d+\.\d+ nats\/char \(\d+\.\d+ bits\/char\)/);
+    expect(again.stderr).not.toContain('\u001b[');
+  });
+
+  it('samples N characters, all from the vocabulary, streamed to stdout', () => {
+    const sampled = cli('rnn-sample', [run, '--length', '200', '--seed', '3', '--backend', backend]);
+    expect(sampled.status).toBe(0);
+    const chars = [...sampled.stdout.replace(/\n$/, '')];
+    expect(chars.length).toBe(200);
+    for (const ch of chars) expect(vocabulary.has(ch), JSON.stringify(ch)).toBe(true);
+  });
+
+  it('echoes the prime, then generates --length more characters', () => {
+    const sampled = cli('rnn-sample', [run, '--length', '30', '--prime', '(😀<', '--seed', '3', '--backend', backend]);
+    expect(sampled.status).toBe(0);
+    expect(sampled.stdout.startsWith('(😀<')).toBe(true);
+    expect([...sampled.stdout.replace(/\n$/, '')].length).toBe(3 + 30);
+  });
+
+  it('is reproducible: same seed, same text; temperature 0 is argmax whatever the seed', () => {
+    const a = cli('rnn-sample', [run, '-n', '100', '--seed', '42', '--backend', backend]);
+    const b = cli('rnn-sample', [run, '-n', '100', '--seed', '42', '--backend', backend]);
+    const c = cli('rnn-sample', [run, '-n', '100', '--seed', '43', '--backend', backend]);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).not.toBe(c.stdout);
+    const cold1 = cli('rnn-sample', [run, '-n', '50', '-t', '0', '--seed', '1', '--backend', backend]);
+    const cold2 = cli('rnn-sample', [run, '-n', '50', '-t', '0', '--seed', '2', '--backend', backend]);
+    expect(cold1.stdout).toBe(cold2.stdout);
+  });
+
+  it('ends quietly when the reader goes away (| head)', async () => {
+    const sampler = startCli('rnn-sample', [run, '-n', '1000000', '--seed', '1', '--backend', backend]);
+    await new Promise<void>((resolve) => sampler.child.stdout!.once('data', () => resolve()));
+    sampler.child.stdout!.destroy();
+    const { code } = await sampler.exited;
+    expect(code).toBe(0);
+    expect(sampler.output().stderr).not.toMatch(/EPIPE|Error|at /);
+  });
+
+  it('saves a checkpoint and exits 130 on Ctrl-C', async () => {
+    const out = path.join(work, 'interrupted');
+    const trainer = startCli('rnn-train', [corpus, '--out', out, '--steps', '100000', '--eval-every', '100000', '--seed', '1', ...small]);
+    await trainer.waitFor(/step 1\//);
+    trainer.child.kill('SIGINT');
+    const { code } = await trainer.exited;
+    expect(code).toBe(130);
+    expect(trainer.output().stderr).toMatch(/checkpoint saved: .*step-\d+/);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'latest', 'checkpoint.json'), 'utf8'));
+    expect(meta.step).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Batch } from '../src/batches.js';
+import { CharLstm, initialWeights, type ModelConfig, type ModelState } from '../src/model.js';
+import { Rng } from '../src/random.js';
+
+// A tiny model in which every path matters: two layers, a non-zero carried state, dropout.
+const config: ModelConfig = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25 };
+const seqLen = 4;
+const batchSize = 2;
+const dataRng = new Rng(11);
+const batch: Batch = {
+  inputs: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * config.vocabSize)),
+  targets: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * config.vocabSize)),
+  seqLen,
+  batchSize,
+};
+const model = new CharLstm(config, initialWeights(config, new Rng(3)));
+// Larger weights than at initialisation, so that the gates saturate unevenly and errors show.
+for (const variable of model.params.values()) variable.assign(tf.mul(variable, 4));
+const initialState: ModelState = Array.from({ length: config.layers }, (_, l) => ({
+  h: tf.randomUniform([batchSize, config.hiddenSize], -0.9, 0.9, 'float32', 100 + l) as tf.Tensor2D,
+  c: tf.randomUniform([batchSize, config.hiddenSize], -2, 2, 'float32', 200 + l) as tf.Tensor2D,
+}));
+// The same seed gives the same dropout masks in every evaluation.
+const DROPOUT_SEED = 7;
+
+function lossAt(): number {
+  return tf.tidy(() => model.lossAndGradients(batch, initialState, new Rng(DROPOUT_SEED)).loss.arraySync() as number);
+}
+
+function analyticGradients(): Map<string, Float32Array> {
+  const grads = new Map<string, Float32Array>();
+  tf.tidy(() => {
+    const { gradients } = model.lossAndGradients(batch, initialState, new Rng(DROPOUT_SEED));
+    for (const [name, g] of gradients) grads.set(name, g.dataSync() as Float32Array);
+  });
+  return grads;
+}
+
+afterAll(() => model.dispose());
+
+describe('hand-written LSTM backward pass', () => {
+  it('matches central finite differences for every parameter', () => {
+    const analytic = analyticGradients();
+    const eps = 1e-2;
+    let checked = 0;
+    for (const [name, variable] of model.params) {
+      const values = variable.dataSync().slice() as Float32Array;
+      const grad = analytic.get(name)!;
+      expect(grad.length).toBe(values.length);
+      // Every entry of small tensors, a spread of entries of larger ones.
+      const stride = Math.max(1, Math.floor(values.length / 12));
+      for (let i = 0; i < values.length; i += stride) {
+        const original = values[i];
+        values[i] = original + eps;
+        variable.assign(tf.tensor(values, variable.shape));
+        const plus = lossAt();
+        values[i] = original - eps;
+        variable.assign(tf.tensor(values, variable.shape));
+        const minus = lossAt();
+        values[i] = original;
+        variable.assign(tf.tensor(values, variable.shape));
+        const numeric = (plus - minus) / (2 * eps);
+        expect(Math.abs(numeric - grad[i]), `${name}[${i}]: numeric ${numeric}, analytic ${grad[i]}`).toBeLessThan(
+          2e-3 + 3e-2 * Math.abs(grad[i]),
+        );
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(80);
+  });
+
+  it('agrees with automatic differentiation of the same forward pass to float32 precision', () => {
+    const analytic = analyticGradients();
+    const { grads } = tf.variableGrads(() => {
+      const { logits } = model.forward(batch.inputs, seqLen, initialState, new Rng(DROPOUT_SEED));
+      const oneHot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), config.vocabSize);
+      return tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))), batch.targets.length) as tf.Scalar;
+    }, [...model.params.values()]);
+    for (const [name, variable] of model.params) {
+      const auto = grads[variable.name].dataSync();
+      const mine = analytic.get(name)!;
+      let scale = 0;
+      let maxError = 0;
+      for (let i = 0; i < auto.length; i++) {
+        scale = Math.max(scale, Math.abs(auto[i]));
+        maxError = Math.max(maxError, Math.abs(auto[i] - mine[i]));
+      }
+      expect(maxError, name).toBeLessThan(1e-5 + 1e-4 * scale);
+    }
+    tf.dispose(Object.values(grads));
+  });
+});

@@ -1,0 +1,65 @@
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BackendName } from '../src/backend.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+
+export function testBackend(): BackendName {
+  const name = process.env.RNN_TRAIN_TEST_BACKEND ?? 'tensorflow';
+  if (name !== 'tensorflow' && name !== 'wasm' && name !== 'cpu') throw new Error(`RNN_TRAIN_TEST_BACKEND=${name} is not a backend`);
+  return name;
+}
+
+export function tempDir(prefix = 'rnn-train-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function plainEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
+  return env;
+}
+
+/** Runs bin/<command>.js as a user would, with stderr not a terminal (as in CI). */
+export function cli(command: 'rnn-train' | 'rnn-sample', args: string[], options: { cwd?: string; input?: string } = {}): CliResult {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
+    cwd: options.cwd ?? ROOT,
+    input: options.input ?? '',
+    encoding: 'utf8',
+    env: plainEnv(),
+  });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts a command in the background, for tests that signal it mid-run. */
+export function startCli(command: 'rnn-train' | 'rnn-sample', args: string[]) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const waitFor = async (pattern: RegExp, timeoutMs = 60_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(stderr)) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`never saw ${pattern}; stderr:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return { child, exited, waitFor, output: () => ({ stdout, stderr }) };
+}
