@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/cli/sample.js';
+import { launch } from './launch.js';
+
+await launch('sample');

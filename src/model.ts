@@ -63,7 +63,6 @@ export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float
 }
 
 interface ForwardTape {
-  inputs: tf.Tensor1D;
   layers: LstmTape[];
   masks: (tf.Tensor2D | undefined)[];
   top: tf.Tensor2D;
@@ -114,7 +113,7 @@ export class CharLstm {
     const record = dropoutRng !== undefined;
     const ids = tf.tensor1d(inputs, 'int32');
     let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
-    const tape: ForwardTape = { inputs: ids, layers: [], masks: [], top: x };
+    const tape: ForwardTape = { layers: [], masks: [], top: x };
     const nextState: ModelState = [];
     for (let l = 0; l < this.config.layers; l++) {
       const result = lstmForward(this.layer(l), x, state[l], seqLen, record);
@@ -140,11 +139,11 @@ export class CharLstm {
     const { logits, state: nextState, tape } = this.forward(batch.inputs, batch.seqLen, state, dropoutRng);
     const count = batch.inputs.length;
     const logProbs = tf.logSoftmax(logits);
-    const oneHot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), this.config.vocabSize);
-    const loss = tf.div(tf.neg(tf.sum(tf.mul(logProbs, oneHot))), count) as tf.Scalar;
+    const targets = oneHot(batch.targets, this.config.vocabSize);
+    const loss = tf.div(summedNll(logProbs, targets), count) as tf.Scalar;
 
     const gradients: NamedTensors = new Map();
-    const dLogits = tf.div(tf.sub(tf.exp(logProbs), oneHot), count) as tf.Tensor2D;
+    const dLogits = tf.div(tf.sub(tf.exp(logProbs), targets), count) as tf.Tensor2D;
     gradients.set('dense/kernel', tf.matMul(tape.top, dLogits, true, false));
     gradients.set('dense/bias', tf.sum(dLogits, 0));
     let dx = tf.matMul(dLogits, this.params.get('dense/kernel')!, false, true) as tf.Tensor2D;
@@ -157,15 +156,16 @@ export class CharLstm {
       gradients.set(`lstm_${l + 1}/bias`, grads.bias);
       dx = grads.dx;
     }
-    gradients.set('embedding/embeddings', tf.unsortedSegmentSum(dx, tape.inputs, this.config.vocabSize));
+    // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
+    // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
+    gradients.set('embedding/embeddings', tf.matMul(oneHot(batch.inputs, this.config.vocabSize), dx, true, false));
     return { loss, gradients, state: nextState };
   }
 
   /** Summed negative log-likelihood (nats) of the chunk's targets, without dropout. Call inside tf.tidy. */
   totalNll(batch: Batch, state: ModelState): { total: tf.Scalar; state: ModelState } {
     const { logits, state: nextState } = this.forward(batch.inputs, batch.seqLen, state);
-    const oneHot = tf.oneHot(tf.tensor1d(batch.targets, 'int32'), this.config.vocabSize);
-    const total = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot))) as tf.Scalar;
+    const total = summedNll(tf.logSoftmax(logits), oneHot(batch.targets, this.config.vocabSize));
     return { total, state: nextState };
   }
 
@@ -179,6 +179,16 @@ export class CharLstm {
   dispose(): void {
     for (const variable of this.params.values()) variable.dispose();
   }
+}
+
+function oneHot(ids: Int32Array, depth: number): tf.Tensor2D {
+  // Cast rather than ask oneHot for float32: the wasm backend writes int32 bits into that buffer.
+  return tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
+}
+
+/** Negative log-likelihood in nats, summed over rows: log-probabilities [N, V], one-hot targets [N, V]. */
+export function summedNll(logProbs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.sum(tf.mul(logProbs, targets))) as tf.Scalar;
 }
 
 /** Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no change. */
