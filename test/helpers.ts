@@ -31,8 +31,12 @@ function plainEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs bin/<command>.js as a user would, with stderr not a terminal (as in CI). */
-export function cli(command: 'rnn-train' | 'rnn-sample', args: string[], options: { cwd?: string; input?: string } = {}): CliResult {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
+export function cli(
+  command: 'rnn-train' | 'rnn-sample',
+  args: string[],
+  options: { cwd?: string; input?: string; nodeOptions?: string[] } = {},
+): CliResult {
+  const result = spawnSync(process.execPath, [...(options.nodeOptions ?? []), path.join(ROOT, 'bin', `${command}.js`), ...args], {
     cwd: options.cwd ?? ROOT,
     input: options.input ?? '',
     encoding: 'utf8',

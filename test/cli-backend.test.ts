@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nestedBrackets } from '../src/synthetic.js';
+import { ROOT, cli, tempDir } from './helpers.js';
+
+const work = tempDir();
+const corpus = path.join(work, 'corpus.txt');
+fs.writeFileSync(corpus, nestedBrackets(3000, 4));
+const tiny = ['--layers', '1', '--hidden', '8', '--embedding', '4', '--seq-len', '10', '--batch-size', '4', '--steps', '2', '--eval-every', '2', '--seed', '5'];
+const withoutNative = ['--import', path.join(ROOT, 'test', 'fixtures', 'without-native.mjs')];
+
+describe('backend selection', () => {
+  it('auto uses native TensorFlow when it is installed', () => {
+    const result = cli('rnn-train', [corpus, '--out', path.join(work, 'native'), ...tiny]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('backend: tensorflow (native TensorFlow kernels)');
+    expect(result.stderr).not.toContain('warning');
+  });
+
+  it('auto falls back to wasm with one clear warning when native TensorFlow cannot load', () => {
+    const result = cli('rnn-train', [corpus, '--out', path.join(work, 'fallback'), ...tiny], { nodeOptions: withoutNative });
+    expect(result.status, result.stderr).toBe(0);
+    const warnings = result.stderr.split('\n').filter((line) => line.includes('warning'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/native TensorFlow is not available .*using the wasm backend, which is much slower/);
+    expect(result.stderr).toContain('backend: wasm');
+  });
+
+  it('an explicit --backend tensorflow that cannot load is an error, not a silent fallback', () => {
+    const result = cli('rnn-train', [corpus, '--out', path.join(work, 'explicit'), ...tiny, '--backend', 'tensorflow'], {
+      nodeOptions: withoutNative,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^rnn-train: error: the tensorflow backend is not available .*npm run setup-native/);
+  });
+
+  it('the same seed gives the same weights', () => {
+    const weights = (name: string) => {
+      const out = path.join(work, name);
+      const result = cli('rnn-train', [corpus, '--out', out, ...tiny, '--dropout', '0.3']);
+      expect(result.status, result.stderr).toBe(0);
+      return fs.readFileSync(path.join(out, 'latest', 'weights.bin'));
+    };
+    expect(weights('seeded-a').equals(weights('seeded-b'))).toBe(true);
+  });
+});
