@@ -5,7 +5,7 @@
 // reached it fails, and npm then removes the optional package altogether. Newer npm versions may not
 // run dependencies' install scripts at all. So this root postinstall step:
 //   1. returns at once if tfjs-node already loads (ordinary machines, where the CDN worked);
-//   2. restores the tfjs-node package from the npm registry if npm removed it;
+//   2. reinstalls the tfjs-node package (scripts off) if npm removed it;
 //   3. gets libtensorflow from $RNN_TRAIN_LIBTENSORFLOW, from the cache, or from a `tensorflow-cpu`
 //      wheel fetched with pip from its configured index (the wheel ships the C and eager C API);
 //   4. builds the tfjs-node addon from source against it with node-gyp, and caches the result.
@@ -62,26 +62,25 @@ function tfjsNodeVersion() {
   return /** @type {string} */ (version);
 }
 
-/** Returns tfjs-node's package directory, restoring it from the npm registry if npm removed it. */
+/**
+ * Returns tfjs-node's package directory. When its install script failed, npm removed it together
+ * with the dependencies only it needs; reinstalling the locked tree with scripts off brings all of
+ * them back, at the versions in package-lock.json.
+ */
 function ensureTfjsNodePackage() {
   const version = tfjsNodeVersion();
   const packageDir = path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node');
   const packageJson = path.join(packageDir, 'package.json');
-  if (fs.existsSync(packageJson) && JSON.parse(fs.readFileSync(packageJson, 'utf8')).version === version) return packageDir;
-  log(`restoring @tensorflow/tfjs-node@${version} from the npm registry`);
-  const tarballDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-tfjs-node-'));
-  try {
-    const npm = process.env.npm_execpath;
-    const [command, prefix] = npm ? [process.execPath, [npm]] : ['npm', []];
-    const tarball = run(command, [...prefix, 'pack', `@tensorflow/tfjs-node@${version}`, '--pack-destination', tarballDir, '--silent'], {
-      cwd: tarballDir,
-    }).trim().split('\n').pop();
-    fs.rmSync(packageDir, { recursive: true, force: true });
-    fs.mkdirSync(packageDir, { recursive: true });
-    run('tar', ['-xzf', path.join(tarballDir, String(tarball)), '-C', packageDir, '--strip-components=1']);
-  } finally {
-    fs.rmSync(tarballDir, { recursive: true, force: true });
+  const present = () => fs.existsSync(packageJson) && JSON.parse(fs.readFileSync(packageJson, 'utf8')).version === version;
+  if (present()) return packageDir;
+  if (path.basename(path.dirname(projectRoot)) === 'node_modules') {
+    throw new InstallError('@tensorflow/tfjs-node was removed by npm after its install script failed; install it in your project with `npm install --ignore-scripts @tensorflow/tfjs-node@' + version + '`, then run this again');
   }
+  log(`reinstalling @tensorflow/tfjs-node@${version} without its download script`);
+  const npm = process.env.npm_execpath;
+  const [command, prefix] = npm ? [process.execPath, [npm]] : ['npm', []];
+  run(command, [...prefix, 'install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: projectRoot });
+  if (!present()) throw new InstallError(`npm did not reinstall @tensorflow/tfjs-node@${version}`);
   return packageDir;
 }
 
