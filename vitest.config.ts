@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // The JSON report lets .ci/run print a plain "N passed, N failed" summary line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/results.json' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup.ts'],

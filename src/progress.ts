@@ -92,6 +92,7 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
     },
     evaluation(info: EvaluationInfo) {
       lastValidation = info.validationLoss;
+      bar?.update({ val: info.validationLoss.toFixed(4) });
       const best = info.isBest ? color.green(' (best so far)') : '';
       write(`step ${info.step}: validation loss ${formatLoss(info.validationLoss)}${best} [${info.seconds.toFixed(1)}s]`);
     },
