@@ -15,11 +15,13 @@ export interface LstmState {
   c: tf.Tensor2D;
 }
 
-/** What the backward pass needs from the forward pass, per time step. */
+/** What the backward pass needs from the forward pass, per time step: inputs, states and gates. */
 export interface LstmTape {
   x: tf.Tensor2D;
   hPrev: tf.Tensor2D[];
   cPrev: tf.Tensor2D[];
+  /** Cell state after the step. */
+  c: tf.Tensor2D[];
   i: tf.Tensor2D[];
   f: tf.Tensor2D[];
   g: tf.Tensor2D[];
@@ -47,7 +49,7 @@ export function lstmForward(
 ): { output: tf.Tensor2D; state: LstmState; tape?: LstmTape } {
   const projected = tf.add(tf.matMul(x, w.kernel), w.bias);
   const steps = seqLen === 1 ? [projected] : tf.split(projected, seqLen, 0);
-  const tape: LstmTape = { x, hPrev: [], cPrev: [], i: [], f: [], g: [], o: [], tanhC: [] };
+  const tape: LstmTape = { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
   const outputs: tf.Tensor2D[] = [];
   let { h, c } = state;
   for (let t = 0; t < seqLen; t++) {
@@ -68,7 +70,10 @@ export function lstmForward(
     c = tf.add(tf.mul(f, c), tf.mul(i, g));
     const tanhC = tf.tanh(c);
     h = tf.mul(o, tanhC);
-    if (record) tape.tanhC.push(tanhC);
+    if (record) {
+      tape.c.push(c);
+      tape.tanhC.push(tanhC);
+    }
     outputs.push(h);
   }
   const output = seqLen === 1 ? outputs[0] : (tf.concat(outputs, 0) as tf.Tensor2D);
@@ -104,8 +109,15 @@ export function lstmBackward(w: LstmWeights, tape: LstmTape, dOutput: tf.Tensor2
     dhNext = tf.matMul(da, w.recurrentKernel, false, true) as tf.Tensor2D;
     dcNext = tf.mul(dc, f) as tf.Tensor2D;
   }
-  const dA = seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D);
-  const hPrev = seqLen === 1 ? tape.hPrev[0] : (tf.concat(tape.hPrev, 0) as tf.Tensor2D);
+  return weightGradients(w, tape, seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D));
+}
+
+/**
+ * Given the gate pre-activation gradients of every step, time-major [seqLen·B, 4H] in i,f,c,o
+ * order, the input and weight gradients are single large GEMMs over the whole chunk.
+ */
+export function weightGradients(w: LstmWeights, tape: LstmTape, dA: tf.Tensor2D): LstmGradients {
+  const hPrev = tape.hPrev.length === 1 ? tape.hPrev[0] : (tf.concat(tape.hPrev, 0) as tf.Tensor2D);
   return {
     dx: tf.matMul(dA, w.kernel, false, true) as tf.Tensor2D,
     kernel: tf.matMul(tape.x, dA, true, false) as tf.Tensor2D,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { lstmBackward, lstmForward, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+import { lstmBackwardFused, lstmForwardFused, tensorflowBackend, type TensorflowBackend } from './lstm-tensorflow.js';
 import type { Batch } from './batches.js';
 import { Rng } from './random.js';
 
@@ -11,6 +12,16 @@ export interface ModelConfig {
   /** Dropout rate applied to the output of every LSTM layer while training. */
   dropout: number;
 }
+
+/**
+ * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels for
+ * the backward pass, and for the forward pass where that is faster; elsewhere lstm.ts. `fused` and
+ * `fused-backward` force those choices (tensorflow backend only); `reference` is always lstm.ts.
+ */
+export type LstmKernels = 'auto' | 'fused' | 'fused-backward' | 'reference';
+
+/** Matmul FLOPs of one LSTM time step above which the reference forward is faster (see fusedForward). */
+const FUSED_FORWARD_MAX_FLOPS = 64e6;
 
 /** One entry per LSTM layer, bottom first. */
 export type ModelState = LstmState[];
@@ -78,6 +89,7 @@ export class CharLstm {
   constructor(
     readonly config: ModelConfig,
     weights: Map<string, Float32Array>,
+    private readonly kernels: LstmKernels = 'auto',
   ) {
     this.params = new Map();
     for (const [name, shape] of parameterShapes(config)) {
@@ -93,6 +105,24 @@ export class CharLstm {
       h: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
       c: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
     }));
+  }
+
+  /** TensorFlow's fused LSTM kernels, when they are available and wanted. */
+  private native(): TensorflowBackend | undefined {
+    return this.kernels === 'reference' ? undefined : tensorflowBackend();
+  }
+
+  /**
+   * The fused forward (one LSTMBlockCell op per step) wins where a step is small and per-op
+   * dispatch dominates; for large steps the reference forward's one big input-projection GEMM plus
+   * oneDNN recurrent matmuls are faster than the fused kernel's Eigen matmul (bench/bench.mjs:
+   * 2×128 batch 50 +22 %, 2×256 batch 32 +7 %, 2×512 batch 64 −17 %). Single steps (sampling)
+   * cannot amortise rearranging the weights for it.
+   */
+  private fusedForward(inputSize: number, seqLen: number, batchSize: number): boolean {
+    if (this.native() === undefined || this.kernels === 'fused-backward') return false;
+    const H = this.config.hiddenSize;
+    return this.kernels === 'fused' || (seqLen > 1 && 2 * batchSize * (inputSize + H) * 4 * H <= FUSED_FORWARD_MAX_FLOPS);
   }
 
   private layer(l: number): LstmWeights {
@@ -116,7 +146,9 @@ export class CharLstm {
     const tape: ForwardTape = { layers: [], masks: [], top: x };
     const nextState: ModelState = [];
     for (let l = 0; l < this.config.layers; l++) {
-      const result = lstmForward(this.layer(l), x, state[l], seqLen, record);
+      const result = this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
+        ? lstmForwardFused(this.native()!, this.layer(l), x, state[l], seqLen)
+        : lstmForward(this.layer(l), x, state[l], seqLen, record);
       nextState.push(result.state);
       x = result.output;
       if (record) {
@@ -150,7 +182,8 @@ export class CharLstm {
     for (let l = this.config.layers - 1; l >= 0; l--) {
       const mask = tape.masks[l];
       if (mask) dx = tf.mul(dx, mask);
-      const grads = lstmBackward(this.layer(l), tape.layers[l], dx);
+      const native = this.native();
+      const grads = native ? lstmBackwardFused(native, this.layer(l), tape.layers[l], dx) : lstmBackward(this.layer(l), tape.layers[l], dx);
       gradients.set(`lstm_${l + 1}/kernel`, grads.kernel);
       gradients.set(`lstm_${l + 1}/recurrent_kernel`, grads.recurrentKernel);
       gradients.set(`lstm_${l + 1}/bias`, grads.bias);

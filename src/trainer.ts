@@ -1,10 +1,11 @@
 import { tidy } from './tidy.js';
-import { BatchStreams } from './batches.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { BatchStreams, type Batch } from './batches.js';
 import type { Checkpoint, LossHistory, TrainingConfig } from './checkpoint.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
 import { CharLstm, disposeState, initialWeights, parameterCount, type ModelConfig, type ModelState } from './model.js';
-import { clipByGlobalNorm, createOptimizer, type OptimizerName } from './optimizer.js';
+import { clipByGlobalNorm, createOptimizer, type Optimizer, type OptimizerName } from './optimizer.js';
 import { Rng } from './random.js';
 import type { RunDirectory } from './run-directory.js';
 import type { Vocabulary } from './vocabulary.js';
@@ -62,6 +63,28 @@ export interface TrainSummary {
 /** Lets the caller ask for a clean stop (e.g. on Ctrl-C); checked between steps. */
 export interface StopSignal {
   requested: boolean;
+}
+
+/**
+ * One optimisation step on one chunk: forward, hand-written backward, clipping, update. Takes
+ * ownership of `state` (disposing it) and returns the loss tensor and the state to carry on.
+ */
+export function trainStep(
+  model: CharLstm,
+  optimizer: Optimizer,
+  batch: Batch,
+  state: ModelState,
+  dropoutRng: Rng,
+  clip: number,
+  learningRate: number,
+): { loss: tf.Scalar; state: ModelState } {
+  const result = tidy(() => {
+    const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
+    optimizer.apply(model.params, clipByGlobalNorm(gradients, clip).gradients, learningRate);
+    return { loss, next };
+  });
+  disposeState(state);
+  return { loss: result.loss, state: result.next };
 }
 
 /**
@@ -125,17 +148,10 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       }
       const started = performance.now();
       const batch = streams.next();
-      const previous = state;
-      const { loss, next } = tidy(() => {
-        const result = model.lossAndGradients(batch, previous, dropoutRng);
-        const { gradients } = clipByGlobalNorm(result.gradients, training.clip);
-        optimizer.apply(model.params, gradients, training.learningRate);
-        return { loss: result.loss, next: result.state };
-      });
-      disposeState(previous);
-      state = next;
-      lastTrainLoss = (await loss.data())[0];
-      loss.dispose();
+      const result = trainStep(model, optimizer, batch, state, dropoutRng, training.clip, training.learningRate);
+      state = result.state;
+      lastTrainLoss = (await result.loss.data())[0];
+      result.loss.dispose();
       step++;
       if (!Number.isFinite(lastTrainLoss)) {
         throw new UserError(

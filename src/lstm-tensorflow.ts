@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { weightGradients, type LstmGradients, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+
+/**
+ * The LSTM on TensorFlow's own fused kernels (LSTMBlockCell, LSTMBlockCellGrad), which tfjs-node can
+ * run by name: one op per time step instead of a dozen small ones, so a step costs arithmetic rather
+ * than per-op dispatch. Same maths and same tape as lstm.ts, which remains the portable reference.
+ * These kernels order gates i, c, f, o; our weights use i, f, c, o, so columns are permuted going in
+ * and gradients coming out.
+ */
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: boolean | number;
+}
+
+/** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
+export interface TensorflowBackend {
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
+  binding: { TF_ATTR_BOOL: number; TF_ATTR_FLOAT: number; TF_ATTR_TYPE: number; TF_FLOAT: number };
+}
+
+/** The tensorflow backend if it is the active one, else undefined (then use lstm.ts). */
+export function tensorflowBackend(): TensorflowBackend | undefined {
+  if (tf.getBackend() !== 'tensorflow') return undefined;
+  const backend = tf.backend() as unknown as Partial<TensorflowBackend>;
+  return typeof backend.executeMultipleOutputs === 'function' && backend.binding ? (backend as TensorflowBackend) : undefined;
+}
+
+/** Column order mapping between i,f,c,o and i,c,f,o blocks; it is its own inverse. */
+function swapMiddleGates(hidden: number): tf.Tensor1D {
+  const order = new Int32Array(4 * hidden);
+  const blocks = [0, 2, 1, 3];
+  for (let b = 0; b < 4; b++) for (let j = 0; j < hidden; j++) order[b * hidden + j] = blocks[b] * hidden + j;
+  return tf.tensor1d(order, 'int32');
+}
+
+function attrs(backend: TensorflowBackend, extra: OpAttr[]): OpAttr[] {
+  const { binding } = backend;
+  return [...extra, { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false }, { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }];
+}
+
+/** Weights as the fused kernels want them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
+function fusedWeights(w: LstmWeights, hidden: number): { W: tf.Tensor2D; b: tf.Tensor1D; noPeephole: tf.Tensor1D } {
+  const order = swapMiddleGates(hidden);
+  return {
+    W: tf.gather(tf.concat([w.kernel, w.recurrentKernel], 0), order, 1) as tf.Tensor2D,
+    b: tf.gather(w.bias, order) as tf.Tensor1D,
+    noPeephole: tf.zeros([hidden]) as tf.Tensor1D,
+  };
+}
+
+/** Forward over a time-major chunk [seqLen·B, in], one LSTMBlockCell op per step. */
+export function lstmForwardFused(
+  backend: TensorflowBackend,
+  w: LstmWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  seqLen: number,
+): { output: tf.Tensor2D; state: LstmState; tape: LstmTape } {
+  const hidden = state.h.shape[1];
+  const { W, b, noPeephole } = fusedWeights(w, hidden);
+  const cellAttrs = attrs(backend, [
+    { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
+    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
+  ]);
+  const xs = seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
+  const tape: LstmTape = { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
+  let { h, c } = state;
+  for (let t = 0; t < seqLen; t++) {
+    tape.hPrev.push(h);
+    tape.cPrev.push(c);
+    const [i, cs, f, o, ci, co, hNext] = backend.executeMultipleOutputs(
+      'LSTMBlockCell', cellAttrs, [xs[t], c, h, W, noPeephole, noPeephole, noPeephole, b], 7,
+    ) as tf.Tensor2D[];
+    tape.i.push(i);
+    tape.c.push(cs);
+    tape.f.push(f);
+    tape.o.push(o);
+    tape.g.push(ci);
+    tape.tanhC.push(co);
+    h = hNext;
+    c = cs;
+  }
+  const outputs = [...tape.hPrev.slice(1), h];
+  return { output: seqLen === 1 ? h : (tf.concat(outputs, 0) as tf.Tensor2D), state: { h, c }, tape };
+}
+
+/**
+ * Backpropagation through time with one LSTMBlockCellGrad op and one matmul per step; the weight
+ * gradients are then single GEMMs over the chunk, as in lstm.ts.
+ */
+export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, tape: LstmTape, dOutput: tf.Tensor2D): LstmGradients {
+  const seqLen = tape.i.length;
+  const hidden = tape.i[0].shape[1];
+  const { W, b, noPeephole } = fusedWeights(w, hidden);
+  const recurrentT = tf.slice(W, [W.shape[0] - hidden, 0], [hidden, -1]);
+  const gradAttrs = attrs(backend, []);
+  // The kernel reads only the shape of x and W; one placeholder row block serves every step.
+  const xShape = tf.zeros([tape.i[0].shape[0], tape.x.shape[1]]);
+  const dOutputs = seqLen === 1 ? [dOutput] : (tf.split(dOutput, seqLen, 0) as tf.Tensor2D[]);
+  const dGates: tf.Tensor2D[] = new Array(seqLen);
+  let dh: tf.Tensor2D | undefined;
+  let dc: tf.Tensor2D = tf.zerosLike(tape.c[0]);
+  for (let t = seqLen - 1; t >= 0; t--) {
+    const hGrad = dh ? tf.add(dOutputs[t], dh) : dOutputs[t];
+    const [csPrevGrad, dicfo] = backend.executeMultipleOutputs(
+      'LSTMBlockCellGrad',
+      gradAttrs,
+      [xShape, tape.cPrev[t], tape.hPrev[t], W, noPeephole, noPeephole, noPeephole, b,
+        tape.i[t], tape.c[t], tape.f[t], tape.o[t], tape.g[t], tape.tanhC[t], dc, hGrad],
+      5,
+    ) as tf.Tensor2D[];
+    dGates[t] = dicfo;
+    dh = tf.matMul(dicfo, recurrentT, false, true) as tf.Tensor2D;
+    dc = csPrevGrad;
+  }
+  const dIcfo = seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D);
+  return weightGradients(w, tape, tf.gather(dIcfo, swapMiddleGates(hidden), 1) as tf.Tensor2D);
+}
