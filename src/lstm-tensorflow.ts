@@ -42,7 +42,14 @@ function attrs(backend: TensorflowBackend, extra: OpAttr[]): OpAttr[] {
 }
 
 /** Weights as the fused kernels want them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
-function fusedWeights(w: LstmWeights, hidden: number): { W: tf.Tensor2D; b: tf.Tensor1D; noPeephole: tf.Tensor1D } {
+export interface FusedWeights {
+  W: tf.Tensor2D;
+  b: tf.Tensor1D;
+  noPeephole: tf.Tensor1D;
+}
+
+/** Rearranges a layer's weights for the fused kernels; keep the result to reuse it across calls. */
+export function fusedWeights(w: LstmWeights, hidden: number): FusedWeights {
   const order = swapMiddleGates(hidden);
   return {
     W: tf.gather(tf.concat([w.kernel, w.recurrentKernel], 0), order, 1) as tf.Tensor2D,
@@ -58,9 +65,9 @@ export function lstmForwardFused(
   x: tf.Tensor2D,
   state: LstmState,
   seqLen: number,
+  prepared?: FusedWeights,
 ): { output: tf.Tensor2D; state: LstmState; tape: LstmTape } {
-  const hidden = state.h.shape[1];
-  const { W, b, noPeephole } = fusedWeights(w, hidden);
+  const { W, b, noPeephole } = prepared ?? fusedWeights(w, state.h.shape[1]);
   const cellAttrs = attrs(backend, [
     { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
     { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },

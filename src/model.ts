@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { lstmBackward, lstmForward, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
-import { lstmBackwardFused, lstmForwardFused, tensorflowBackend, type TensorflowBackend } from './lstm-tensorflow.js';
+import {
+  fusedWeights,
+  lstmBackwardFused,
+  lstmForwardFused,
+  tensorflowBackend,
+  type FusedWeights,
+  type TensorflowBackend,
+} from './lstm-tensorflow.js';
 import type { Batch } from './batches.js';
+import { tidy } from './tidy.js';
 import { Rng } from './random.js';
 
 export interface ModelConfig {
@@ -139,6 +147,7 @@ export class CharLstm {
     seqLen: number,
     state: ModelState,
     dropoutRng?: Rng,
+    prepared?: FusedWeights[],
   ): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
     const record = dropoutRng !== undefined;
     const ids = tf.tensor1d(inputs, 'int32');
@@ -146,9 +155,10 @@ export class CharLstm {
     const tape: ForwardTape = { layers: [], masks: [], top: x };
     const nextState: ModelState = [];
     for (let l = 0; l < this.config.layers; l++) {
-      const result = this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
-        ? lstmForwardFused(this.native()!, this.layer(l), x, state[l], seqLen)
-        : lstmForward(this.layer(l), x, state[l], seqLen, record);
+      const result =
+        prepared || this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
+          ? lstmForwardFused(this.native()!, this.layer(l), x, state[l], seqLen, prepared?.[l])
+          : lstmForward(this.layer(l), x, state[l], seqLen, record);
       nextState.push(result.state);
       x = result.output;
       if (record) {
@@ -202,6 +212,16 @@ export class CharLstm {
     return { total, state: nextState };
   }
 
+  /**
+   * For many single-step forward calls with fixed weights (sampling): the fused kernels' weights,
+   * rearranged once, to pass to forward(); undefined where those kernels are not available.
+   * Dispose with disposePrepared().
+   */
+  prepareFusedWeights(): FusedWeights[] | undefined {
+    if (!this.native()) return undefined;
+    return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
+  }
+
   /** Copies the weights out of the backend, e.g. for a checkpoint. */
   async readWeights(): Promise<Map<string, Float32Array>> {
     const weights = new Map<string, Float32Array>();
@@ -230,6 +250,10 @@ function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor2D {
   const scale = 1 / (1 - rate);
   for (let i = 0; i < values.length; i++) values[i] = rng.next() < rate ? 0 : scale;
   return tf.tensor2d(values, [shape[0], shape[1]]);
+}
+
+export function disposePrepared(prepared: FusedWeights[] | undefined): void {
+  if (prepared) tf.dispose(prepared.flatMap(({ W, b, noPeephole }) => [W, b, noPeephole]));
 }
 
 export function disposeState(state: ModelState): void {

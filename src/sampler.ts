@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
-import { disposeState, type CharLstm, type ModelState } from './model.js';
+import { disposePrepared, disposeState, type CharLstm, type ModelState } from './model.js';
 import { Rng } from './random.js';
 import { UserError } from './errors.js';
 import type { Vocabulary } from './vocabulary.js';
@@ -63,11 +63,12 @@ export function* sampleText(model: CharLstm, vocabulary: Vocabulary, options: Sa
     if (remaining-- <= 0) return;
     yield vocabulary.chars[input];
   }
+  const prepared = model.prepareFusedWeights();
   try {
     for (; remaining > 0; remaining--) {
       const previous = state;
       const { probs, next } = tidy(() => {
-        const { logits, state: after } = model.forward(Int32Array.of(input), 1, previous);
+        const { logits, state: after } = model.forward(Int32Array.of(input), 1, previous, undefined, prepared);
         const scores = options.temperature > 0 ? tf.softmax(tf.div(logits, options.temperature)) : logits;
         return { probs: scores, next: after };
       });
@@ -79,6 +80,7 @@ export function* sampleText(model: CharLstm, vocabulary: Vocabulary, options: Sa
       yield vocabulary.chars[input];
     }
   } finally {
+    disposePrepared(prepared);
     disposeState(state);
   }
 }

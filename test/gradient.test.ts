@@ -101,3 +101,18 @@ describe.each(kernelChoices)('LSTM backward pass (%s kernels)', (kernels) => {
     tf.dispose(Object.values(grads));
   });
 });
+
+describe.runIf(kernelChoices.includes('fused'))('fused forward pass', () => {
+  it('gives the reference logits and carried state, over a chunk and step by step with prepared weights', () => {
+    const fused = models.get('fused')!;
+    const read = (result: { logits: tf.Tensor2D; state: ModelState }) => [result.logits, ...result.state.flatMap(({ h, c }) => [h, c])].map((t) => [...t.dataSync()]);
+    const close = (a: number[][], b: number[][]) => a.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - b[k][i])).toBeLessThan(1e-5)));
+    tf.tidy(() => {
+      close(read(fused.forward(batch.inputs, seqLen, initialState)), read(reference.forward(batch.inputs, seqLen, initialState)));
+      const prepared = fused.prepareFusedWeights();
+      expect(prepared).toBeDefined();
+      const first = batch.inputs.subarray(0, batchSize);
+      close(read(fused.forward(first, 1, initialState, undefined, prepared)), read(reference.forward(first, 1, initialState)));
+    });
+  });
+});
