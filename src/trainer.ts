@@ -4,7 +4,15 @@ import { BatchStreams, type Batch } from './batches.js';
 import type { Checkpoint, LossHistory, TrainingConfig } from './checkpoint.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
-import { CharLstm, disposeState, initialWeights, parameterCount, type ModelConfig, type ModelState } from './model.js';
+import {
+  CharLstm,
+  disposeState,
+  initialWeights,
+  parameterCount,
+  type LstmKernels,
+  type ModelConfig,
+  type ModelState,
+} from './model.js';
 import { clipByGlobalNorm, createOptimizer, type Optimizer, type OptimizerName } from './optimizer.js';
 import { Rng } from './random.js';
 import type { RunDirectory } from './run-directory.js';
@@ -20,6 +28,8 @@ export interface TrainSetup {
   epochs: number;
   steps?: number;
   run: RunDirectory;
+  /** LSTM implementation; the default picks the fastest one for the backend. */
+  kernels?: LstmKernels;
 }
 
 export interface StartInfo {
@@ -96,7 +106,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   const { training, run, vocabulary } = setup;
   const config: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
   const rng = new Rng(training.seed);
-  const model = new CharLstm(config, initialWeights(config, rng));
+  const model = new CharLstm(config, initialWeights(config, rng), setup.kernels);
   const dropoutRng = new Rng(rng.int());
   const optimizer = createOptimizer(training.optimizer);
   const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
