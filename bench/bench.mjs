@@ -3,7 +3,7 @@
 // (../shared/bench/torch_char_lstm.py) at the same configurations, measured in the same run.
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
-//   npm run bench [-- --json] [--configs small,large] [--seconds 30] [--rounds 1]
+//   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3]
 //
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
 // RNN_TRAIN_BENCH_PYTHON   python with torch (default .venv/bin/python if present, else python3)
@@ -31,7 +31,7 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large'], seconds: 30, rounds: 1 };
+  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
@@ -55,7 +55,10 @@ function trainingFlops({ layers, hidden, seqLen, batchSize }, vocabSize, embeddi
   return 3 * forward;
 }
 
-/** rnn-train's own training step on the corpus: warm-up, then the median chars/s of ~1 s windows. */
+/**
+ * rnn-train's own training step on the corpus: warm-up, then the median chars/s of ~1 s windows.
+ * Rounds alternate with the PyTorch run, because this machine's speed drifts under sustained load.
+ */
 async function benchTraining(config, ids, vocabSize, seconds) {
   const embedding = 64;
   const model = new CharLstm(
