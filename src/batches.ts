@@ -36,11 +36,6 @@ export class BatchStreams {
     }
   }
 
-  /** Index of the next step within the epoch, 0 ≤ step < stepsPerEpoch. */
-  get step(): number {
-    return this.position;
-  }
-
   /** True when the epoch is used up and the next call to `next()` would start a new one. */
   get epochDone(): boolean {
     return this.position >= this.stepsPerEpoch;
@@ -49,11 +44,6 @@ export class BatchStreams {
   /** Starts again from the beginning of every stream (a new epoch). */
   rewind(): void {
     this.position = 0;
-  }
-
-  /** Moves to step `step` of the epoch, e.g. when resuming. */
-  seek(step: number): void {
-    this.position = step;
   }
 
   next(): Batch {

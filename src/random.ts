@@ -1,6 +1,6 @@
 /**
  * A small seeded PRNG (mulberry32). Weight initialisation, dropout masks and sampling draw from it,
- * so a run is reproducible from its seed on every backend, and its state is one number to save.
+ * so a run is reproducible from its seed on every backend.
  */
 export class Rng {
   private state: number;
@@ -26,9 +26,5 @@ export class Rng {
   /** A 31-bit integer, e.g. to seed another generator. */
   int(): number {
     return Math.floor(this.next() * 0x7fffffff);
-  }
-
-  getState(): number {
-    return this.state;
   }
 }
