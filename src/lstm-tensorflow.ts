@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { weightGradients, type LstmGradients, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+import { emptyTape, recordStep, weightGradients, type LstmGradients, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels (LSTMBlockCell, LSTMBlockCellGrad), which tfjs-node can
@@ -73,20 +73,13 @@ export function lstmForwardFused(
     { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
   ]);
   const xs = seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
-  const tape: LstmTape = { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
+  const tape = emptyTape(x);
   let { h, c } = state;
   for (let t = 0; t < seqLen; t++) {
-    tape.hPrev.push(h);
-    tape.cPrev.push(c);
     const [i, cs, f, o, ci, co, hNext] = backend.executeMultipleOutputs(
       'LSTMBlockCell', cellAttrs, [xs[t], c, h, W, noPeephole, noPeephole, noPeephole, b], 7,
     ) as tf.Tensor2D[];
-    tape.i.push(i);
-    tape.c.push(cs);
-    tape.f.push(f);
-    tape.o.push(o);
-    tape.g.push(ci);
-    tape.tanhC.push(co);
+    recordStep(tape, { hPrev: h, cPrev: c, c: cs, i, f, g: ci, o, tanhC: co });
     h = hNext;
     c = cs;
   }

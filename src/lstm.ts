@@ -29,6 +29,17 @@ export interface LstmTape {
   tanhC: tf.Tensor2D[];
 }
 
+type StepRecord = { [K in Exclude<keyof LstmTape, 'x'>]: tf.Tensor2D };
+
+export function emptyTape(x: tf.Tensor2D): LstmTape {
+  return { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
+}
+
+/** Appends one time step's states and gates to the tape. */
+export function recordStep(tape: LstmTape, step: StepRecord): void {
+  for (const key of Object.keys(step) as (keyof StepRecord)[]) tape[key].push(step[key]);
+}
+
 export interface LstmGradients {
   dx: tf.Tensor2D;
   kernel: tf.Tensor2D;
@@ -49,7 +60,7 @@ export function lstmForward(
 ): { output: tf.Tensor2D; state: LstmState; tape?: LstmTape } {
   const projected = tf.add(tf.matMul(x, w.kernel), w.bias);
   const steps = seqLen === 1 ? [projected] : tf.split(projected, seqLen, 0);
-  const tape: LstmTape = { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
+  const tape = emptyTape(x);
   const outputs: tf.Tensor2D[] = [];
   let { h, c } = state;
   for (let t = 0; t < seqLen; t++) {
@@ -59,21 +70,12 @@ export function lstmForward(
     const f = tf.sigmoid(af);
     const g = tf.tanh(ag);
     const o = tf.sigmoid(ao);
-    if (record) {
-      tape.hPrev.push(h);
-      tape.cPrev.push(c);
-      tape.i.push(i);
-      tape.f.push(f);
-      tape.g.push(g);
-      tape.o.push(o);
-    }
-    c = tf.add(tf.mul(f, c), tf.mul(i, g));
-    const tanhC = tf.tanh(c);
-    h = tf.mul(o, tanhC);
-    if (record) {
-      tape.c.push(c);
-      tape.tanhC.push(tanhC);
-    }
+    const cNext = tf.add(tf.mul(f, c), tf.mul(i, g)) as tf.Tensor2D;
+    const tanhC = tf.tanh(cNext);
+    const hNext = tf.mul(o, tanhC) as tf.Tensor2D;
+    if (record) recordStep(tape, { hPrev: h, cPrev: c, c: cNext, i, f, g, o, tanhC });
+    h = hNext;
+    c = cNext;
     outputs.push(h);
   }
   const output = seqLen === 1 ? outputs[0] : (tf.concat(outputs, 0) as tf.Tensor2D);
