@@ -79,6 +79,7 @@ async function benchTraining(config, ids, vocabSize, seconds) {
   };
   for (let i = 0; i < 3; i++) await step();
   const tensorsAfterWarmup = tf.memory().numTensors;
+  const rssAfterWarmup = process.memoryUsage().rss;
   const windows = [];
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
@@ -97,6 +98,7 @@ async function benchTraining(config, ids, vocabSize, seconds) {
     windows: windows.length,
     gflops: (flops * charsPerSecond) / (config.seqLen * config.batchSize) / 1e9,
     liveTensors: { afterWarmup: tensorsAfterWarmup, atEnd: tf.memory().numTensors },
+    rssMiB: { afterWarmup: rssAfterWarmup / 2 ** 20, atEnd: process.memoryUsage().rss / 2 ** 20 },
     trainLoss: loss,
   };
   tf.dispose(state.flatMap(({ h, c }) => [h, c]));
@@ -203,6 +205,7 @@ async function main() {
       charsPerSecond: median(ours),
       gflops: last.gflops,
       liveTensors: last.liveTensors,
+      rssMiB: last.rssMiB,
       torchCharsPerSecond: torch.length ? median(torch) : null,
       ratioToTorch: torch.length ? median(ours) / median(torch) : null,
       matmulGflops: matmulRoofline(config),
@@ -217,7 +220,8 @@ async function main() {
     );
     log(
       `  tf.matMul here: recurrent ${entry.matmulGflops.recurrent.toFixed(0)}, projection ${entry.matmulGflops.projection.toFixed(0)}, ` +
-        `1024³ ${entry.matmulGflops.square1024.toFixed(0)} GFLOP/s; live tensors ${entry.liveTensors.afterWarmup} → ${entry.liveTensors.atEnd}`,
+        `1024³ ${entry.matmulGflops.square1024.toFixed(0)} GFLOP/s; live tensors ${entry.liveTensors.afterWarmup} → ${entry.liveTensors.atEnd}, ` +
+        `RSS ${entry.rssMiB.afterWarmup.toFixed(0)} → ${entry.rssMiB.atEnd.toFixed(0)} MiB`,
     );
   }
   report.sampling = benchSampling(vocabulary);
