@@ -103,7 +103,9 @@ export class CharLstm {
     for (const [name, shape] of parameterShapes(config)) {
       const values = weights.get(name);
       if (!values) throw new Error(`missing weight ${name}`);
-      this.params.set(name, tf.variable(tf.tensor(values, shape, 'float32'), true));
+      const initial = tf.tensor(values, shape, 'float32');
+      this.params.set(name, tf.variable(initial, true));
+      initial.dispose();
     }
   }
 
