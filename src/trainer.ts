@@ -164,9 +164,8 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       result.loss.dispose();
       step++;
       if (!Number.isFinite(lastTrainLoss)) {
-        throw new UserError(
-          `training diverged at step ${step} (loss ${lastTrainLoss}); the last good checkpoint is kept in ${run.latest}. Try a lower --lr or --clip`,
-        );
+        const kept = latest ? `the last good checkpoint is kept in ${run.latest}` : 'no checkpoint had been saved yet';
+        throw new UserError(`training diverged at step ${step} (loss ${lastTrainLoss}); ${kept}. Try a lower --lr or --clip`);
       }
       history.train.push([step, lastTrainLoss]);
       recent.push(performance.now() - started);
