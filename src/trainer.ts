@@ -176,8 +176,9 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       // Let signal handlers run between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (stop.requested && step > 0 && !latest.endsWith(`step-${String(step).padStart(7, '0')}`)) {
-      latest = run.save(await snapshot(), false);
+    if (stop.requested && step > 0) {
+      // The step may just have been checkpointed by an evaluation; then that checkpoint is the one.
+      if (!latest.endsWith(`step-${String(step).padStart(7, '0')}`)) latest = run.save(await snapshot(), false);
       events.checkpoint(latest, 'interrupt');
     }
   } finally {
