@@ -33,16 +33,22 @@ function argmax(values: Float32Array): number {
   return best;
 }
 
+/** Refuses a prime with characters outside the vocabulary, naming them. */
+export function checkPrime(vocabulary: Vocabulary, prime: string): void {
+  const unknown = vocabulary.unknown(prime);
+  if (unknown.length > 0) {
+    const names = unknown.map((c) => JSON.stringify(c)).join(', ');
+    throw new UserError(`the prime contains characters that are not in the model's vocabulary: ${names}`);
+  }
+}
+
 /**
  * Generates text one character at a time, yielding each as soon as it exists so that the caller
  * can stream it. The prime (if any) is yielded first; with no prime the model starts after a
  * newline, as if at the start of a paragraph.
  */
 export function* sampleText(model: CharLstm, vocabulary: Vocabulary, options: SampleOptions): Generator<string> {
-  const unknown = vocabulary.unknown(options.prime);
-  if (unknown.length > 0) {
-    throw new UserError(`the prime contains characters the model has never seen: ${unknown.map((c) => JSON.stringify(c)).join(', ')}`);
-  }
+  checkPrime(vocabulary, options.prime);
   const rng = new Rng(options.seed);
   let state: ModelState = model.zeroState(1);
   let input: number;

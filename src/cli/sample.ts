@@ -2,8 +2,7 @@ import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { CharLstm, preferredIntraOpThreads } from '../model.js';
 import { loadCheckpoint } from '../run-directory.js';
-import { sampleText } from '../sampler.js';
-import { UserError } from '../errors.js';
+import { checkPrime, sampleText } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
 import { integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
@@ -54,12 +53,8 @@ async function main(argv: string[]): Promise<number> {
   const flags = command.opts<SampleFlags>();
   const { dir, checkpoint } = loadCheckpoint(command.args[0]);
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
-  const unknown = vocabulary.unknown(flags.prime);
-  if (unknown.length > 0) {
-    throw new UserError(
-      `the prime contains characters that are not in the model's vocabulary: ${unknown.map((c) => JSON.stringify(c)).join(', ')}`,
-    );
-  }
+  // Before the backend loads, so that a bad prime is refused at once.
+  checkPrime(vocabulary, flags.prime);
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
   const model = new CharLstm(checkpoint.model, checkpoint.weights);
