@@ -34,5 +34,3 @@ export async function meanNll(model: CharLstm, ids: Int32Array, batchSize: numbe
   if (state) disposeState(state);
   return count > 0 ? total / count : Number.NaN;
 }
-
-export const NATS_TO_BITS = 1 / Math.LN2;

@@ -1,6 +1,5 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import cliProgress from 'cli-progress';
-import { NATS_TO_BITS } from './evaluate.js';
 import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from './trainer.js';
 
 export function formatDuration(seconds: number): string {
@@ -12,7 +11,8 @@ export function formatDuration(seconds: number): string {
 }
 
 export function formatLoss(nats: number): string {
-  return `${nats.toFixed(4)} nats/char (${(nats * NATS_TO_BITS).toFixed(3)} bits/char)`;
+  // Bits are nats divided by ln 2.
+  return `${nats.toFixed(4)} nats/char (${(nats / Math.LN2).toFixed(3)} bits/char)`;
 }
 
 /** Training output on stderr, so stdout stays free for the user. */
