@@ -20,7 +20,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'wasm',
-          include: ['test/gradient.test.ts', 'test/checkpoint.test.ts', 'test/memory.test.ts', 'test/cli-train-sample.test.ts'],
+          include: ['test/gradient.test.ts', 'test/checkpoint.test.ts', 'test/memory.test.ts', 'test/cli-train-sample.test.ts', 'test/resume.test.ts'],
           env: { RNN_TRAIN_TEST_BACKEND: 'wasm' },
         },
       },

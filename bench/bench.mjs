@@ -15,13 +15,12 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../dist/backend.js';
 import { BatchStreams } from '../dist/batches.js';
-import { splitCorpus } from '../dist/corpus.js';
+import { loadCorpus, splitCorpus } from '../dist/corpus.js';
 import { CharLstm, initialWeights, preferredIntraOpThreads } from '../dist/model.js';
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
 import { trainStep } from '../dist/trainer.js';
-import { Vocabulary } from '../dist/vocabulary.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
@@ -180,11 +179,10 @@ function benchTorch(config, corpus, seconds) {
   return { charsPerSecond: final.chars_per_s_median_window ?? final.chars_per_s_mean, torch: true };
 }
 
-function loadCorpus() {
+async function benchCorpus() {
   const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
-  const text = fs.readFileSync(corpus, 'utf8');
-  const vocabulary = Vocabulary.fromText(text);
-  return { corpus, vocabulary, train: splitCorpus(vocabulary.encode(text), 0.1).train };
+  const { vocabulary, ids } = await loadCorpus(corpus);
+  return { corpus, vocabulary, train: splitCorpus(ids, 0.1).train };
 }
 
 /**
@@ -192,7 +190,7 @@ function loadCorpus() {
  * when it loads, so each configuration gets a fresh process set up as rnn-train would set it up.
  */
 async function measure(what, seconds) {
-  const { vocabulary, train } = loadCorpus();
+  const { vocabulary, train } = await benchCorpus();
   const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : preferredIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize);
   const backend = await useBackend('auto', { intraOpThreads: threads });
   const result =
@@ -214,7 +212,7 @@ function inChild(what, seconds) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.measure) return measure(args.measure, args.seconds);
-  const { corpus, train } = loadCorpus();
+  const { corpus, train } = await benchCorpus();
   const log = (line) => {
     if (!args.json) console.log(line);
   };

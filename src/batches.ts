@@ -1,5 +1,8 @@
 import { UserError } from './errors.js';
 
+/** Character ids of a text, in the smallest array type that holds its vocabulary. */
+export type CharIds = Uint8Array | Uint16Array | Int32Array;
+
 /** One truncated-BPTT chunk, time-major: element t * batchSize + b is time t of stream b. */
 export interface Batch {
   inputs: Int32Array;
@@ -17,10 +20,10 @@ export interface Batch {
 export class BatchStreams {
   readonly streamLength: number;
   readonly stepsPerEpoch: number;
-  private position = 0;
+  private cursor = 0;
 
   constructor(
-    private readonly ids: Int32Array,
+    private readonly ids: CharIds,
     readonly batchSize: number,
     readonly seqLen: number,
   ) {
@@ -36,20 +39,30 @@ export class BatchStreams {
     }
   }
 
+  /** Steps taken in this epoch: where every stream will read next. Saved and restored on resume. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  set position(steps: number) {
+    if (!Number.isInteger(steps) || steps < 0 || steps > this.stepsPerEpoch) throw new Error(`stream position ${steps} is out of range`);
+    this.cursor = steps;
+  }
+
   /** True when the epoch is used up and the next call to `next()` would start a new one. */
   get epochDone(): boolean {
-    return this.position >= this.stepsPerEpoch;
+    return this.cursor >= this.stepsPerEpoch;
   }
 
   /** Starts again from the beginning of every stream (a new epoch). */
   rewind(): void {
-    this.position = 0;
+    this.cursor = 0;
   }
 
   next(): Batch {
     if (this.epochDone) throw new Error('BatchStreams.next() called after the epoch ended; call rewind()');
-    const offset = this.position * this.seqLen;
-    this.position++;
+    const offset = this.cursor * this.seqLen;
+    this.cursor++;
     return gather(this.ids, this.batchSize, this.seqLen, (b, t) => b * this.streamLength + offset + t);
   }
 }
@@ -64,7 +77,7 @@ export interface EvaluationChunk extends Batch {
  * streams read `seqLen` characters at a time (the last chunk may be shorter), then the few
  * characters left over after the last stream, which continue that stream as a batch of one.
  */
-export function* evaluationChunks(ids: Int32Array, batchSize: number, seqLen: number): Generator<EvaluationChunk> {
+export function* evaluationChunks(ids: CharIds, batchSize: number, seqLen: number): Generator<EvaluationChunk> {
   const targets = ids.length - 1;
   if (targets < 1) return;
   const streams = Math.min(batchSize, targets);
@@ -80,7 +93,7 @@ export function* evaluationChunks(ids: Int32Array, batchSize: number, seqLen: nu
   }
 }
 
-function gather(ids: Int32Array, batchSize: number, seqLen: number, position: (b: number, t: number) => number): Batch {
+function gather(ids: CharIds, batchSize: number, seqLen: number, position: (b: number, t: number) => number): Batch {
   const inputs = new Int32Array(seqLen * batchSize);
   const targets = new Int32Array(seqLen * batchSize);
   for (let t = 0; t < seqLen; t++) {

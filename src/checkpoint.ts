@@ -2,24 +2,42 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors.js';
+import { faultPoint } from './faults.js';
 import { parameterShapes, type ModelConfig } from './model.js';
+import type { OptimizerName } from './optimizer.js';
+import type { Schedule } from './schedule.js';
 
 export const CHECKPOINT_FORMAT = 'rnn-train-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 const META_FILE = 'checkpoint.json';
 const WEIGHTS_FILE = 'weights.bin';
+const STATE_FILE = 'training-state.bin';
+const SUMS_FILE = 'SHA256SUMS';
 
-/** The training flags a run was started with, kept so a checkpoint says how it was made. */
+/** How a run trains; fixed for its whole life, so a resume must not contradict it. */
 export interface TrainingConfig {
+  /** Absolute path of the corpus, and its checksum, so that a resume reads the same text. */
   corpus: string;
+  corpusSha256: string;
   seqLen: number;
   batchSize: number;
-  optimizer: string;
+  optimizer: OptimizerName;
   learningRate: number;
+  schedule: Schedule;
   clip: number;
   validationFraction: number;
   seed: number;
+}
+
+export type NanPolicy = 'stop' | 'rollback';
+
+/** When and how a run stops and reports; these may change when it is resumed. */
+export interface RunOptions {
   evalEvery: number;
+  epochs?: number;
+  steps?: number;
+  timeBudgetSeconds?: number;
+  onNan: NanPolicy;
   backend: string;
 }
 
@@ -30,31 +48,67 @@ export interface LossHistory {
   validation: [number, number][];
 }
 
+/** Where a run stands: with the training-state tensors, everything an exact resume needs. */
+export interface TrainingProgress {
+  step: number;
+  epoch: number;
+  /** Steps already taken in the current epoch: the read position of every stream. */
+  streamPosition: number;
+  /** Seconds spent in training steps (not evaluation or checkpointing): what --time-budget counts. */
+  trainingSeconds: number;
+  /** State of the random generator that draws dropout masks. */
+  rngState: number;
+  /** Steps the optimizer has taken (Adam's bias correction depends on it). */
+  optimizerStep: number;
+  /** Multiplies the scheduled learning rate; halved by every --on-nan rollback. */
+  learningRateScale: number;
+  bestValidationLoss: number | null;
+  history: LossHistory;
+}
+
+export type NamedArrays = Map<string, Float32Array>;
+
 export interface Checkpoint {
   model: ModelConfig;
   training: TrainingConfig;
+  options: RunOptions;
   vocabulary: string[];
-  step: number;
-  epoch: number;
-  bestValidationLoss: number | null;
-  history: LossHistory;
-  weights: Map<string, Float32Array>;
+  progress: TrainingProgress;
+  weights: NamedArrays;
+  /** Optimizer slots and the carried hidden state, named as the optimizer and trainer name them. */
+  trainingState: NamedArrays;
 }
 
-interface WeightEntry {
+interface TensorEntry {
   name: string;
   shape: number[];
   offset: number;
   length: number;
 }
 
-interface CheckpointFile extends Omit<Checkpoint, 'weights'> {
+interface CheckpointFile extends Omit<Checkpoint, 'weights' | 'trainingState'> {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   savedAt: string;
-  weightsFile: string;
-  weightsSha256: string;
-  weightEntries: WeightEntry[];
+  weightEntries: TensorEntry[];
+  stateEntries: TensorEntry[];
+}
+
+/** The arrays laid end to end, float32 little-endian, with where each one starts. */
+function pack(arrays: [string, Float32Array, number[]][]): { bytes: Uint8Array; entries: TensorEntry[] } {
+  const entries: TensorEntry[] = [];
+  let offset = 0;
+  for (const [name, values, shape] of arrays) {
+    entries.push({ name, shape, offset, length: values.length });
+    offset += values.byteLength;
+  }
+  const bytes = new Uint8Array(offset);
+  arrays.forEach(([, values], i) => bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), entries[i].offset));
+  return { bytes, entries };
+}
+
+function sha256(data: string | Uint8Array): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
 }
 
 function writeFileDurably(file: string, data: string | Uint8Array): void {
@@ -67,7 +121,7 @@ function writeFileDurably(file: string, data: string | Uint8Array): void {
   }
 }
 
-function fsyncDirectory(dir: string): void {
+export function fsyncDirectory(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);
@@ -76,34 +130,44 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
-/** Writes a checkpoint directory: checkpoint.json (everything but the weights) and weights.bin. */
+/**
+ * Writes a checkpoint directory: weights.bin (the model), training-state.bin (optimizer slots,
+ * carried state), checkpoint.json (everything else) and SHA256SUMS over all three, last, in
+ * `sha256sum -c` format. A directory without a complete SHA256SUMS is never loaded.
+ */
 export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
-  const entries: WeightEntry[] = [];
-  let offset = 0;
-  for (const [name, shape] of parameterShapes(checkpoint.model)) {
-    const values = checkpoint.weights.get(name);
-    if (!values) throw new Error(`checkpoint is missing weight ${name}`);
-    entries.push({ name, shape, offset, length: values.length });
-    offset += values.byteLength;
-  }
-  const bytes = new Uint8Array(offset);
-  for (const entry of entries) {
-    const values = checkpoint.weights.get(entry.name)!;
-    bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), entry.offset);
-  }
-  const { weights: _weights, ...rest } = checkpoint;
+  const shapes = parameterShapes(checkpoint.model);
+  const weights = pack(
+    [...shapes].map(([name, shape]): [string, Float32Array, number[]] => {
+      const values = checkpoint.weights.get(name);
+      if (!values) throw new Error(`checkpoint is missing weight ${name}`);
+      return [name, values, shape];
+    }),
+  );
+  const state = pack([...checkpoint.trainingState].map(([name, values]): [string, Float32Array, number[]] => [name, values, [values.length]]));
+  const { weights: _weights, trainingState: _state, ...rest } = checkpoint;
   const meta: CheckpointFile = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     savedAt: new Date().toISOString(),
     ...rest,
-    weightsFile: WEIGHTS_FILE,
-    weightsSha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    weightEntries: entries,
+    weightEntries: weights.entries,
+    stateEntries: state.entries,
   };
+  // Compact: the loss history has an entry per step, and the file is rewritten at every checkpoint.
+  const metaText = `${JSON.stringify(meta)}\n`;
   fs.mkdirSync(dir, { recursive: true });
-  writeFileDurably(path.join(dir, WEIGHTS_FILE), bytes);
-  writeFileDurably(path.join(dir, META_FILE), `${JSON.stringify(meta, null, 1)}\n`);
+  writeFileDurably(path.join(dir, WEIGHTS_FILE), weights.bytes);
+  faultPoint('checkpoint-weights-written');
+  writeFileDurably(path.join(dir, STATE_FILE), state.bytes);
+  writeFileDurably(path.join(dir, META_FILE), metaText);
+  faultPoint('checkpoint-meta-written');
+  const sums = [
+    [WEIGHTS_FILE, sha256(weights.bytes)],
+    [STATE_FILE, sha256(state.bytes)],
+    [META_FILE, sha256(metaText)],
+  ];
+  writeFileDurably(path.join(dir, SUMS_FILE), sums.map(([file, sum]) => `${sum}  ${file}\n`).join(''));
   fsyncDirectory(dir);
 }
 
@@ -111,13 +175,46 @@ function corrupt(dir: string, what: string): UserError {
   return new UserError(`corrupt checkpoint ${dir}: ${what}; use another checkpoint (e.g. the run's latest/ or best/)`);
 }
 
-/** Reads and verifies a checkpoint directory; any damage is reported, never loaded silently. */
+/** Reads SHA256SUMS and checks every file it must list; returns the verified bytes of each. */
+function verifiedFiles(dir: string): Map<string, Buffer> {
+  const sumsPath = path.join(dir, SUMS_FILE);
+  for (const file of [SUMS_FILE, META_FILE, WEIGHTS_FILE]) {
+    if (!fs.existsSync(path.join(dir, file))) throw new UserError(`incomplete checkpoint ${dir}: ${file} is missing`);
+  }
+  const expected = new Map<string, string>();
+  for (const line of fs.readFileSync(sumsPath, 'utf8').split('\n')) {
+    const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+    if (match) expected.set(match[2], match[1]);
+  }
+  const files = new Map<string, Buffer>();
+  for (const file of [META_FILE, WEIGHTS_FILE, STATE_FILE]) {
+    const sum = expected.get(file);
+    if (sum === undefined) throw corrupt(dir, `${SUMS_FILE} has no checksum for ${file}`);
+    const filePath = path.join(dir, file);
+    if (!fs.existsSync(filePath)) throw new UserError(`incomplete checkpoint ${dir}: ${file} is missing`);
+    const bytes = fs.readFileSync(filePath);
+    if (sha256(bytes) !== sum) throw corrupt(dir, `${file} does not match its checksum`);
+    files.set(file, bytes);
+  }
+  return files;
+}
+
+function unpack(dir: string, file: string, bytes: Buffer, entries: TensorEntry[]): NamedArrays {
+  const aligned = new Uint8Array(bytes).buffer;
+  const arrays: NamedArrays = new Map();
+  for (const entry of entries) {
+    if (entry.offset + entry.length * 4 > aligned.byteLength) throw corrupt(dir, `${file} is shorter than its entry ${entry.name}`);
+    arrays.set(entry.name, new Float32Array(aligned, entry.offset, entry.length));
+  }
+  return arrays;
+}
+
+/** Reads and verifies a checkpoint directory; any damage is reported naming the file, never loaded. */
 export function readCheckpoint(dir: string): Checkpoint {
-  const metaPath = path.join(dir, META_FILE);
-  if (!fs.existsSync(metaPath)) throw new UserError(`incomplete checkpoint ${dir}: ${META_FILE} is missing`);
+  const files = verifiedFiles(dir);
   let meta: CheckpointFile;
   try {
-    meta = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as CheckpointFile;
+    meta = JSON.parse(files.get(META_FILE)!.toString('utf8')) as CheckpointFile;
   } catch {
     throw corrupt(dir, `${META_FILE} is not valid JSON`);
   }
@@ -128,30 +225,20 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  const weightsPath = path.join(dir, WEIGHTS_FILE);
-  if (!fs.existsSync(weightsPath)) throw new UserError(`incomplete checkpoint ${dir}: ${WEIGHTS_FILE} is missing`);
-  const bytes = fs.readFileSync(weightsPath);
+  const weightBytes = files.get(WEIGHTS_FILE)!;
   const expectedBytes = [...parameterShapes(meta.model).values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);
-  if (bytes.length !== expectedBytes) throw corrupt(dir, `${WEIGHTS_FILE} has ${bytes.length} bytes, expected ${expectedBytes}`);
-  if (crypto.createHash('sha256').update(bytes).digest('hex') !== meta.weightsSha256) {
-    throw corrupt(dir, `${WEIGHTS_FILE} does not match its checksum`);
-  }
-  const weights = new Map<string, Float32Array>();
-  const aligned = new Uint8Array(bytes).buffer;
+  if (weightBytes.length !== expectedBytes) throw corrupt(dir, `${WEIGHTS_FILE} has ${weightBytes.length} bytes, expected ${expectedBytes}`);
+  const weights = unpack(dir, WEIGHTS_FILE, weightBytes, meta.weightEntries);
   for (const [name, shape] of parameterShapes(meta.model)) {
-    const entry = meta.weightEntries.find((e) => e.name === name);
-    const length = shape.reduce((a, b) => a * b, 1);
-    if (!entry || entry.length !== length) throw corrupt(dir, `weight ${name} is missing or has the wrong size`);
-    weights.set(name, new Float32Array(aligned, entry.offset, length));
+    if (weights.get(name)?.length !== shape.reduce((a, b) => a * b, 1)) throw corrupt(dir, `weight ${name} is missing or has the wrong size`);
   }
   return {
     model: meta.model,
     training: meta.training,
+    options: meta.options,
     vocabulary: meta.vocabulary,
-    step: meta.step,
-    epoch: meta.epoch,
-    bestValidationLoss: meta.bestValidationLoss,
-    history: meta.history,
+    progress: meta.progress,
     weights,
+    trainingState: unpack(dir, STATE_FILE, files.get(STATE_FILE)!, meta.stateEntries),
   };
 }

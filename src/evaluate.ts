@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
-import { evaluationChunks } from './batches.js';
+import { evaluationChunks, type CharIds } from './batches.js';
 import { disposeState, type CharLstm, type ModelState } from './model.js';
 
 /**
@@ -8,7 +8,7 @@ import { disposeState, type CharLstm, type ModelState } from './model.js';
  * the hidden state carried along each of `batchSize` contiguous streams, starting from zero state.
  * Uses its own state, so a training run's carried state is untouched.
  */
-export async function meanNll(model: CharLstm, ids: Int32Array, batchSize: number, seqLen: number): Promise<number> {
+export async function meanNll(model: CharLstm, ids: CharIds, batchSize: number, seqLen: number): Promise<number> {
   let state: ModelState | undefined;
   let total = 0;
   let count = 0;

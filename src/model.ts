@@ -119,12 +119,11 @@ export class CharLstm {
   ) {
     this.params = new Map();
     for (const [name, shape] of parameterShapes(config)) {
-      const values = weights.get(name);
-      if (!values) throw new Error(`missing weight ${name}`);
-      const initial = tf.tensor(values, shape, 'float32');
+      const initial = tf.zeros(shape);
       this.params.set(name, tf.variable(initial, true));
       initial.dispose();
     }
+    this.assignWeights(weights);
   }
 
   zeroState(batchSize: number): ModelState {
@@ -240,6 +239,15 @@ export class CharLstm {
   prepareFusedWeights(): FusedWeights[] | undefined {
     if (!this.native()) return undefined;
     return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
+  }
+
+  /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */
+  assignWeights(weights: Map<string, Float32Array>): void {
+    for (const [name, variable] of this.params) {
+      const values = weights.get(name);
+      if (!values) throw new Error(`missing weight ${name}`);
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+    }
   }
 
   /** Copies the weights out of the backend, e.g. for a checkpoint. */

@@ -1,12 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { NamedArrays } from './checkpoint.js';
 import type { NamedTensors } from './model.js';
 
 export const OPTIMIZERS = ['adam', 'rmsprop', 'sgd'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
+/** What an optimizer must save for a resume to continue exactly: its step count and slots. */
+export interface OptimizerState {
+  step: number;
+  /** Slot values named `<slot>/<parameter>`, e.g. `m/lstm_1/kernel`. */
+  slots: NamedArrays;
+}
+
 /** Updates variables in place from their gradients. */
 export interface Optimizer {
   apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void;
+  readState(): Promise<OptimizerState>;
+  /** Continues from a saved state; slots missing from it start at zero, as in a new run. */
+  restoreState(state: OptimizerState, params: Map<string, tf.Variable>): void;
   dispose(): void;
 }
 
@@ -27,6 +38,8 @@ export function clipByGlobalNorm(gradients: NamedTensors, maxNorm: number): { gr
 class Slots {
   private readonly slots = new Map<string, tf.Variable>();
 
+  constructor(private readonly slotName: string) {}
+
   get(name: string, like: tf.Tensor): tf.Variable {
     let slot = this.slots.get(name);
     if (!slot) {
@@ -34,6 +47,18 @@ class Slots {
       this.slots.set(name, slot);
     }
     return slot;
+  }
+
+  async read(into: NamedArrays): Promise<void> {
+    for (const [name, slot] of this.slots) into.set(`${this.slotName}/${name}`, (await slot.data()) as Float32Array);
+  }
+
+  restore(saved: NamedArrays, params: Map<string, tf.Variable>): void {
+    this.dispose();
+    for (const [name, param] of params) {
+      const values = saved.get(`${this.slotName}/${name}`);
+      if (values) this.slots.set(name, tf.variable(tf.tensor(values, param.shape, 'float32'), false));
+    }
   }
 
   dispose(): void {
@@ -44,8 +69,8 @@ class Slots {
 
 /** Adam (Kingma & Ba 2015) with bias correction; β1 0.9, β2 0.999, ε 1e-8. */
 class Adam implements Optimizer {
-  private readonly m = new Slots();
-  private readonly v = new Slots();
+  private readonly m = new Slots('m');
+  private readonly v = new Slots('v');
   private t = 0;
 
   apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
@@ -64,6 +89,19 @@ class Adam implements Optimizer {
     });
   }
 
+  async readState(): Promise<OptimizerState> {
+    const slots: NamedArrays = new Map();
+    await this.m.read(slots);
+    await this.v.read(slots);
+    return { step: this.t, slots };
+  }
+
+  restoreState(state: OptimizerState, params: Map<string, tf.Variable>): void {
+    this.t = state.step;
+    this.m.restore(state.slots, params);
+    this.v.restore(state.slots, params);
+  }
+
   dispose(): void {
     this.m.dispose();
     this.v.dispose();
@@ -72,7 +110,7 @@ class Adam implements Optimizer {
 
 /** RMSProp as in char-rnn: decay 0.95, ε 1e-8. */
 class RmsProp implements Optimizer {
-  private readonly meanSquare = new Slots();
+  private readonly meanSquare = new Slots('mean_square');
 
   apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
     const [decay, epsilon] = [0.95, 1e-8];
@@ -86,6 +124,16 @@ class RmsProp implements Optimizer {
     });
   }
 
+  async readState(): Promise<OptimizerState> {
+    const slots: NamedArrays = new Map();
+    await this.meanSquare.read(slots);
+    return { step: 0, slots };
+  }
+
+  restoreState(state: OptimizerState, params: Map<string, tf.Variable>): void {
+    this.meanSquare.restore(state.slots, params);
+  }
+
   dispose(): void {
     this.meanSquare.dispose();
   }
@@ -97,6 +145,12 @@ class Sgd implements Optimizer {
       for (const [name, param] of params) param.assign(tf.sub(param, tf.mul(learningRate, gradients.get(name)!)));
     });
   }
+
+  async readState(): Promise<OptimizerState> {
+    return { step: 0, slots: new Map() };
+  }
+
+  restoreState(): void {}
 
   dispose(): void {}
 }

@@ -1,5 +1,6 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import cliProgress from 'cli-progress';
+import type { LoadProgress } from './corpus.js';
 import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from './trainer.js';
 
 export function formatDuration(seconds: number): string {
@@ -18,9 +19,15 @@ export function formatLoss(nats: number): string {
 /** Training output on stderr, so stdout stays free for the user. */
 export interface Reporter extends TrainEvents {
   info(message: string): void;
-  warn(message: string): void;
+  /** A progress callback for loading a corpus: a bar on a terminal for large files, else nothing. */
+  loading(): LoadProgress;
   close(): void;
 }
+
+/** Progress in thousandths, so that a run bounded by time and one bounded by steps share one bar. */
+const BAR_UNITS = 1000;
+/** Files smaller than this load too fast for a bar to be worth drawing. */
+const LOADING_BAR_BYTES = 16 << 20;
 
 /**
  * A progress bar on an interactive terminal; elsewhere (CI logs, files) or with NO_COLOR set, plain
@@ -31,8 +38,8 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
   const color: ChalkInstance = new Chalk({ level: interactive ? Math.max(1, chalkStderr.level) as 1 | 2 | 3 : 0 });
   let bar: cliProgress.SingleBar | undefined;
   let multi: cliProgress.MultiBar | undefined;
-  let total = 0;
   let startedAt = 0;
+  let startProgress = 0;
   let lastPlain = 0;
   let lastValidation = Number.NaN;
 
@@ -41,51 +48,73 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
     else stream.write(`${line}\n`);
   };
 
-  const plainLine = (info: StepInfo): string => {
+  /** Seconds left, from the rate at which this session has moved the run's progress. */
+  const eta = (info: StepInfo): number => {
     const elapsed = (performance.now() - startedAt) / 1000;
-    const eta = (elapsed / info.step) * (info.totalSteps - info.step);
+    return (elapsed / (info.progress - startProgress)) * (1 - info.progress);
+  };
+  const stepText = (info: StepInfo): string => (info.totalSteps === undefined ? `${info.step}` : `${info.step}/${info.totalSteps}`);
+
+  const plainLine = (info: StepInfo): string => {
     const validation = Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4);
     return (
-      `step ${info.step}/${info.totalSteps} epoch ${info.epoch} train loss ${info.trainLoss.toFixed(4)} ` +
-      `val loss ${validation} ${Math.round(info.charsPerSecond)} chars/s ETA ${formatDuration(eta)}`
+      `step ${stepText(info)} epoch ${info.epoch} train loss ${info.trainLoss.toFixed(4)} val loss ${validation} ` +
+      `lr ${info.learningRate.toExponential(2)} ${Math.round(info.charsPerSecond)} chars/s ETA ${formatDuration(eta(info))}`
     );
   };
 
   return {
     info: (message) => write(message),
     warn: (message) => write(color.yellow(`warning: ${message}`)),
+    loading() {
+      let loadBar: cliProgress.SingleBar | undefined;
+      return (done, total, pass) => {
+        if (!interactive || total < LOADING_BAR_BYTES) return;
+        if (!loadBar) {
+          loadBar = new cliProgress.SingleBar(
+            { stream, format: `loading corpus ${color.cyan('{bar}')} {percentage}% | pass {pass} of 2`, barsize: 24, hideCursor: true, clearOnComplete: true },
+            cliProgress.Presets.shades_classic,
+          );
+          loadBar.start(2 * total, 0, { pass });
+        }
+        loadBar.update((pass - 1) * total + done, { pass });
+        if (pass === 2 && done === total) loadBar.stop();
+      };
+    },
     start(info: StartInfo) {
-      total = info.totalSteps;
       startedAt = performance.now();
+      startProgress = info.progress;
       if (!interactive) return;
       multi = new cliProgress.MultiBar(
         {
           stream,
           format:
-            `${color.cyan('{bar}')} {percentage}% | epoch {epoch} | step {value}/{total} | ` +
-            `loss ${color.bold('{loss}')} | val ${color.green('{val}')} | {speed} chars/s | ETA {eta_formatted}`,
+            `${color.cyan('{bar}')} {percentage}% | epoch {epoch} | step {steps} | ` +
+            `loss ${color.bold('{loss}')} | val ${color.green('{val}')} | lr {lr} | {speed} chars/s | ETA {eta}`,
           barsize: 24,
           hideCursor: true,
           clearOnComplete: false,
-          etaBuffer: 50,
           fps: 5,
         },
         cliProgress.Presets.shades_classic,
       );
-      bar = multi.create(total, 0, { epoch: 1, loss: '-', val: '-', speed: '-' });
+      bar = multi.create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), { epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', eta: '-' });
     },
     step(info: StepInfo) {
       if (bar) {
-        bar.update(info.step, {
+        bar.update(Math.round(info.progress * BAR_UNITS), {
           epoch: info.epoch,
+          steps: stepText(info),
           loss: info.trainLoss.toFixed(4),
           val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
+          lr: info.learningRate.toExponential(2),
           speed: Math.round(info.charsPerSecond).toLocaleString('en-US'),
+          eta: formatDuration(eta(info)),
         });
         return;
       }
       const now = performance.now();
-      if (info.step === 1 || now - lastPlain >= plainIntervalSeconds * 1000 || info.step === total) {
+      if (lastPlain === 0 || now - lastPlain >= plainIntervalSeconds * 1000 || info.progress >= 1) {
         lastPlain = now;
         write(plainLine(info));
       }

@@ -23,6 +23,15 @@ export class Rng {
     return low + (high - low) * this.next();
   }
 
+  /** The generator's whole state, to save with a checkpoint and restore with `setState`. */
+  getState(): number {
+    return this.state;
+  }
+
+  setState(state: number): void {
+    this.state = state >>> 0;
+  }
+
   /** A 31-bit integer, e.g. to seed another generator. */
   int(): number {
     return Math.floor(this.next() * 0x7fffffff);

@@ -1,20 +1,47 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { fsyncDirectory, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { faultPoint } from './faults.js';
+
+const LOCK_FILE = 'lock';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+function errorCode(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  return code ? `${code}: ${message.replace(/^\w+: /, '').split(',')[0]}` : String(message);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * A training run's output directory:
  *
- *   checkpoints/step-000500/   complete checkpoint directories
- *   latest -> checkpoints/step-000500
- *   best   -> checkpoints/step-000400   (lowest validation loss so far)
+ *   checkpoints/step-0000500/   complete checkpoint directories
+ *   latest -> checkpoints/step-0000500
+ *   best   -> checkpoints/step-0000400   (lowest validation loss so far)
+ *   lock                        while a trainer works here: its pid
  *
  * A checkpoint is written under a temporary name and renamed when complete; `latest` and `best`
  * are symlinks replaced by rename(2), which is atomic. So a crash at any moment leaves both names
  * pointing at complete checkpoints.
  */
 export class RunDirectory {
+  private locked = false;
+
   constructor(readonly dir: string) {}
 
   get latest(): string {
@@ -29,28 +56,109 @@ export class RunDirectory {
     return fs.existsSync(this.latest) || fs.existsSync(this.best);
   }
 
-  /** Creates the directory and proves it writable, before any training time is spent. */
-  prepare(): void {
+  hasLatest(): boolean {
+    return fs.existsSync(this.latest);
+  }
+
+  /**
+   * Creates the directory and proves it writable, with room for the checkpoints (up to three of
+   * `checkpointBytes` exist at once: best, latest and the one being written), before any training
+   * time is spent.
+   */
+  prepare(checkpointBytes = 0): void {
     try {
       fs.mkdirSync(path.join(this.dir, 'checkpoints'), { recursive: true });
       const probe = path.join(this.dir, `.write-test-${process.pid}`);
       fs.writeFileSync(probe, 'ok');
       fs.rmSync(probe);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new UserError(`cannot write to output directory ${this.dir} (${code}); choose another --out`);
+      throw new UserError(`cannot write to output directory ${this.dir} (${errorCode(error)}); choose another --out`);
+    }
+    const { bavail, bsize } = fs.statfsSync(this.dir);
+    const needed = 3 * checkpointBytes;
+    if (bavail * bsize < needed) {
+      const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+      throw new UserError(
+        `not enough free space for checkpoints in ${this.dir}: they need about ${mb(needed)}, ${mb(bavail * bsize)} is free; free some space or choose another --out`,
+      );
     }
   }
 
-  /** Saves a checkpoint and points `latest` (and `best` if asked) at it. Returns its directory. */
+  /**
+   * Makes this process the only trainer working in the directory. A lock left by a process that
+   * no longer exists (e.g. after kill -9) is taken over; a live owner's is refused.
+   */
+  lock(): void {
+    const file = path.join(this.dir, LOCK_FILE);
+    const owner: LockOwner = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.writeFileSync(file, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
+        this.locked = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new UserError(`cannot write to output directory ${this.dir} (${errorCode(error)}); choose another --out`);
+        }
+      }
+      let text = '';
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      let holder: Partial<LockOwner> = {};
+      try {
+        holder = JSON.parse(text) as LockOwner;
+      } catch {
+        // A lock torn by a crash during its own write has no live owner to protect.
+      }
+      if (typeof holder.pid === 'number' && holder.pid !== process.pid && isAlive(holder.pid)) {
+        throw new UserError(
+          `${this.dir} is in use by another rnn-train (pid ${holder.pid}, since ${holder.started}); wait for it to finish, stop it, or choose another --out`,
+        );
+      }
+      // Stale: move it aside under a name of our own, and only delete it if it is still the stale one.
+      const aside = `${file}.stale-${process.pid}`;
+      try {
+        fs.renameSync(file, aside);
+      } catch {
+        continue;
+      }
+      if (fs.readFileSync(aside, 'utf8') === text) fs.rmSync(aside, { force: true });
+      else fs.renameSync(aside, file); // another trainer took it over in between: give it back
+    }
+    throw new UserError(`could not lock ${this.dir}: another rnn-train keeps taking it; choose another --out`);
+  }
+
+  unlock(): void {
+    if (!this.locked) return;
+    this.locked = false;
+    fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
+  }
+
+  /**
+   * Saves a checkpoint and points `latest` (and `best` if asked) at it. Returns its directory. If
+   * the write fails (disk full, say), the partial files are removed, the links still point at the
+   * previous checkpoints, and the error says so.
+   */
   save(checkpoint: Checkpoint, isBest: boolean): string {
-    const name = `step-${String(checkpoint.step).padStart(7, '0')}`;
+    const name = `step-${String(checkpoint.progress.step).padStart(7, '0')}`;
     const target = path.join(this.dir, 'checkpoints', name);
     const partial = path.join(this.dir, 'checkpoints', `.partial-${name}-${process.pid}`);
-    fs.rmSync(partial, { recursive: true, force: true });
-    writeCheckpoint(partial, checkpoint);
-    fs.rmSync(target, { recursive: true, force: true });
-    fs.renameSync(partial, target);
+    try {
+      fs.rmSync(partial, { recursive: true, force: true });
+      writeCheckpoint(partial, checkpoint);
+      faultPoint('checkpoint-before-rename');
+      fs.rmSync(target, { recursive: true, force: true });
+      fs.renameSync(partial, target);
+      fsyncDirectory(path.dirname(target));
+    } catch (error) {
+      fs.rmSync(partial, { recursive: true, force: true });
+      const previous = this.hasLatest() ? `the previous checkpoint ${fs.readlinkSync(this.latest)} is intact` : 'no earlier checkpoint exists';
+      throw new UserError(`could not write checkpoint ${target} (${errorCode(error)}); ${previous}`);
+    }
+    faultPoint('checkpoint-before-links');
     this.point('latest', name);
     if (isBest) this.point('best', name);
     this.prune();

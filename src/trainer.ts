@@ -1,9 +1,10 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
-import type * as tf from '@tensorflow/tfjs-core';
-import { BatchStreams, type Batch } from './batches.js';
-import type { Checkpoint, LossHistory, TrainingConfig } from './checkpoint.js';
+import { BatchStreams, type Batch, type CharIds } from './batches.js';
+import { readCheckpoint, type Checkpoint, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
+import { faultPoint, injectedNan } from './faults.js';
 import {
   CharLstm,
   disposeState,
@@ -13,37 +14,46 @@ import {
   type ModelConfig,
   type ModelState,
 } from './model.js';
-import { clipByGlobalNorm, createOptimizer, type Optimizer, type OptimizerName } from './optimizer.js';
+import { clipByGlobalNorm, createOptimizer, type Optimizer } from './optimizer.js';
 import { Rng } from './random.js';
 import type { RunDirectory } from './run-directory.js';
+import { learningRateAt } from './schedule.js';
 import type { Vocabulary } from './vocabulary.js';
 
 export interface TrainSetup {
   vocabulary: Vocabulary;
-  train: Int32Array;
-  validation: Int32Array;
+  train: CharIds;
+  validation: CharIds;
   model: Omit<ModelConfig, 'vocabSize'>;
-  training: TrainingConfig & { optimizer: OptimizerName };
-  /** Stop after this many epochs, unless `steps` is given. */
-  epochs: number;
-  steps?: number;
+  training: TrainingConfig;
+  /** At least one of epochs, steps and timeBudgetSeconds must be set. */
+  options: RunOptions;
   run: RunDirectory;
   /** LSTM implementation; the default picks the fastest one for the backend. */
   kernels?: LstmKernels;
+  /** A checkpoint of this same run to continue from, exactly where it stopped. */
+  resume?: Checkpoint;
 }
 
 export interface StartInfo {
   parameters: number;
-  totalSteps: number;
   stepsPerEpoch: number;
   charsPerStep: number;
+  /** Steps already taken (non-zero on resume). */
+  startStep: number;
+  /** Where the run ends in steps; undefined when only a time budget ends it. */
+  totalSteps?: number;
+  /** Fraction of the run already done. */
+  progress: number;
 }
 
 export interface StepInfo {
   step: number;
-  totalSteps: number;
+  totalSteps?: number;
+  progress: number;
   epoch: number;
   trainLoss: number;
+  learningRate: number;
   charsPerSecond: number;
 }
 
@@ -59,6 +69,7 @@ export interface TrainEvents {
   step(info: StepInfo): void;
   evaluation(info: EvaluationInfo): void;
   checkpoint(dir: string, reason: 'eval' | 'final' | 'interrupt'): void;
+  warn(message: string): void;
 }
 
 export interface TrainSummary {
@@ -66,6 +77,7 @@ export interface TrainSummary {
   epochs: number;
   finalTrainLoss: number;
   bestValidationLoss: number | null;
+  trainingSeconds: number;
   latest: string;
   interrupted: boolean;
 }
@@ -74,6 +86,9 @@ export interface TrainSummary {
 export interface StopSignal {
   requested: boolean;
 }
+
+/** Rollbacks allowed in one session before a diverging run is given up. */
+const MAX_ROLLBACKS = 8;
 
 /**
  * One optimisation step on one chunk: forward, hand-written backward, clipping, update. Takes
@@ -97,94 +112,210 @@ export function trainStep(
   return { loss: result.loss, state: result.next };
 }
 
+/** The step at which the run ends by --steps or --epochs; Infinity when only a time budget ends it. */
+export function stepLimit(options: RunOptions, stepsPerEpoch: number): number {
+  const limits = [options.steps ?? Infinity, options.epochs === undefined ? Infinity : options.epochs * stepsPerEpoch];
+  return Math.min(...limits);
+}
+
+const OPTIMIZER_PREFIX = 'optimizer/';
+
+function carriedName(part: 'h' | 'c', layer: number): string {
+  return `carried/${part}/${layer + 1}`;
+}
+
+/** What a run needs to continue from: the weights, the training-state arrays and where it stood. */
+type Resumable = Pick<Checkpoint, 'progress' | 'weights' | 'trainingState'>;
+
 /**
  * The training loop: truncated BPTT over contiguous streams with the hidden state carried from one
- * chunk to the next (reset at each epoch), gradient clipping by global norm, validation every
- * `evalEvery` steps and at the end, and a checkpoint after every validation.
+ * chunk to the next (reset at each epoch), gradient clipping by global norm, the learning-rate
+ * schedule, validation every `evalEvery` steps and at the end, and a checkpoint after every
+ * validation. Everything that decides the next step lives in the checkpoint, so a resumed run
+ * takes exactly the steps the uninterrupted one would have.
  */
 export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSignal): Promise<TrainSummary> {
-  const { training, run, vocabulary } = setup;
+  const { training, options, run, vocabulary } = setup;
   const config: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
   const rng = new Rng(training.seed);
-  const model = new CharLstm(config, initialWeights(config, rng), setup.kernels);
+  const initial = initialWeights(config, rng);
   const dropoutRng = new Rng(rng.int());
+  const fresh: Resumable = {
+    progress: {
+      step: 0, epoch: 1, streamPosition: 0, trainingSeconds: 0, rngState: dropoutRng.getState(), optimizerStep: 0,
+      learningRateScale: 1, bestValidationLoss: null, history: { train: [], validation: [] },
+    },
+    weights: initial,
+    trainingState: new Map(),
+  };
+  const model = new CharLstm(config, initial, setup.kernels);
   const optimizer = createOptimizer(training.optimizer);
   const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
-  const totalSteps = setup.steps ?? setup.epochs * streams.stepsPerEpoch;
+  const limit = stepLimit(options, streams.stepsPerEpoch);
+  const budget = options.timeBudgetSeconds;
   const charsPerStep = training.batchSize * training.seqLen;
-  events.start({ parameters: parameterCount(config), totalSteps, stepsPerEpoch: streams.stepsPerEpoch, charsPerStep });
 
-  const history: LossHistory = { train: [], validation: [] };
-  let bestValidationLoss: number | null = null;
-  let epoch = 1;
+  let progress: TrainingProgress = fresh.progress;
   let state: ModelState = model.zeroState(training.batchSize);
-  let step = 0;
-  let lastTrainLoss = Number.NaN;
-  let latest = '';
-  const recent: number[] = [];
+  const restore = (from: Resumable): void => {
+    progress = structuredClone(from.progress);
+    model.assignWeights(from.weights);
+    const slots: NamedArrays = new Map();
+    for (const [name, values] of from.trainingState) if (name.startsWith(OPTIMIZER_PREFIX)) slots.set(name.slice(OPTIMIZER_PREFIX.length), values);
+    optimizer.restoreState({ step: progress.optimizerStep, slots }, model.params);
+    streams.position = progress.streamPosition;
+    dropoutRng.setState(progress.rngState);
+    disposeState(state);
+    state = model.zeroState(training.batchSize);
+    state.forEach((layer, l) => {
+      for (const part of ['h', 'c'] as const) {
+        const values = from.trainingState.get(carriedName(part, l));
+        if (values) {
+          layer[part].dispose();
+          layer[part] = tf.tensor2d(values, [training.batchSize, config.hiddenSize]);
+        }
+      }
+    });
+  };
+  if (setup.resume) restore(setup.resume);
 
-  const snapshot = async (): Promise<Checkpoint> => ({
-    model: config,
-    training,
-    vocabulary: [...vocabulary.chars],
-    step,
-    epoch,
-    bestValidationLoss,
-    history,
-    weights: await model.readWeights(),
-  });
+  const fractionDone = (): number =>
+    Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
+  const finished = (): boolean => progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
+  if (finished()) {
+    throw new UserError(`the run already reached its end at step ${progress.step}; give a larger --steps, --epochs or --time-budget to train further`);
+  }
+
+  const snapshot = async (): Promise<Checkpoint> => {
+    const saved = await optimizer.readState();
+    const trainingState: NamedArrays = new Map();
+    for (const [name, values] of saved.slots) trainingState.set(OPTIMIZER_PREFIX + name, values);
+    for (let l = 0; l < state.length; l++) {
+      trainingState.set(carriedName('h', l), (await state[l].h.data()) as Float32Array);
+      trainingState.set(carriedName('c', l), (await state[l].c.data()) as Float32Array);
+    }
+    return {
+      model: config,
+      training,
+      options,
+      vocabulary: [...vocabulary.chars],
+      progress: { ...progress, streamPosition: streams.position, rngState: dropoutRng.getState(), optimizerStep: saved.step },
+      weights: await model.readWeights(),
+      trainingState,
+    };
+  };
+
+  let latest = '';
+  let savedStep = -1;
+  /** Saves a checkpoint; a failed write leaves the previous one intact, and only ends the run at its end. */
+  const save = async (isBest: boolean, reason: 'eval' | 'final' | 'interrupt'): Promise<void> => {
+    try {
+      latest = run.save(await snapshot(), isBest);
+      savedStep = progress.step;
+      events.checkpoint(latest, reason);
+    } catch (error) {
+      if (!(error instanceof UserError) || reason !== 'eval') throw error;
+      events.warn(`${error.message}; training goes on and tries again at the next evaluation`);
+    }
+  };
 
   const validateAndSave = async (reason: 'eval' | 'final'): Promise<void> => {
     let isBest = false;
     if (setup.validation.length > 1) {
       const started = performance.now();
       const validationLoss = await meanNll(model, setup.validation, training.batchSize, training.seqLen);
-      history.validation.push([step, validationLoss]);
-      isBest = bestValidationLoss === null || validationLoss < bestValidationLoss;
-      if (isBest) bestValidationLoss = validationLoss;
-      events.evaluation({ step, validationLoss, isBest, seconds: (performance.now() - started) / 1000 });
+      progress.history.validation.push([progress.step, validationLoss]);
+      isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
+      if (isBest) progress.bestValidationLoss = validationLoss;
+      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000 });
     }
-    latest = run.save(await snapshot(), isBest);
-    events.checkpoint(latest, reason);
+    await save(isBest, reason);
   };
 
+  /** After a non-finite loss: back to the last checkpoint (or the start) with half the learning rate. */
+  let rollbacks = 0;
+  const rollBack = (loss: number): void => {
+    const kept = run.hasLatest() ? `the last good checkpoint is kept in ${run.latest}` : 'no checkpoint had been saved yet';
+    const diverged = `training diverged at step ${progress.step + 1} (loss ${loss})`;
+    if (options.onNan === 'stop') throw new UserError(`${diverged}; ${kept}. Try a lower --lr or --clip, or --on-nan rollback`);
+    if (++rollbacks > MAX_ROLLBACKS) throw new UserError(`${diverged} again after ${MAX_ROLLBACKS} rollbacks; ${kept}. Try a much lower --lr`);
+    const scale = progress.learningRateScale / 2;
+    const spent = progress.trainingSeconds;
+    restore(run.hasLatest() ? readCheckpoint(run.latest) : fresh);
+    progress.learningRateScale = scale;
+    progress.trainingSeconds = spent;
+    events.warn(`${diverged}; rolled back to step ${progress.step} and halved the learning rate (now ${scale} × the schedule's)`);
+  };
+
+  events.start({
+    parameters: parameterCount(config),
+    stepsPerEpoch: streams.stepsPerEpoch,
+    charsPerStep,
+    startStep: progress.step,
+    totalSteps: Number.isFinite(limit) ? limit : undefined,
+    progress: fractionDone(),
+  });
+  let lastTrainLoss = Number.NaN;
+  const recent: number[] = [];
   try {
-    while (step < totalSteps && !stop.requested) {
+    while (!finished() && !stop.requested) {
       if (streams.epochDone) {
         streams.rewind();
-        epoch++;
+        progress.epoch++;
         disposeState(state);
         state = model.zeroState(training.batchSize);
       }
+      const learningRate =
+        progress.learningRateScale *
+        learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: fractionDone() });
       const started = performance.now();
-      const batch = streams.next();
-      const result = trainStep(model, optimizer, batch, state, dropoutRng, training.clip, training.learningRate);
+      const result = trainStep(model, optimizer, streams.next(), state, dropoutRng, training.clip, learningRate);
       state = result.state;
-      lastTrainLoss = (await result.loss.data())[0];
+      const loss = injectedNan(progress.step + 1, (await result.loss.data())[0]);
       result.loss.dispose();
-      step++;
-      if (!Number.isFinite(lastTrainLoss)) {
-        const kept = latest ? `the last good checkpoint is kept in ${run.latest}` : 'no checkpoint had been saved yet';
-        throw new UserError(`training diverged at step ${step} (loss ${lastTrainLoss}); ${kept}. Try a lower --lr or --clip`);
+      const elapsed = performance.now() - started;
+      faultPoint(`step-${progress.step + 1}`);
+      if (!Number.isFinite(loss)) {
+        rollBack(loss);
+        continue;
       }
-      history.train.push([step, lastTrainLoss]);
-      recent.push(performance.now() - started);
+      lastTrainLoss = loss;
+      progress.step++;
+      progress.trainingSeconds += elapsed / 1000;
+      progress.history.train.push([progress.step, loss]);
+      recent.push(elapsed);
       if (recent.length > 20) recent.shift();
       const meanMs = recent.reduce((a, b) => a + b, 0) / recent.length;
-      events.step({ step, totalSteps, epoch, trainLoss: lastTrainLoss, charsPerSecond: (charsPerStep * 1000) / meanMs });
-      if (step % training.evalEvery === 0 || step === totalSteps) await validateAndSave(step === totalSteps ? 'final' : 'eval');
+      events.step({
+        step: progress.step,
+        totalSteps: Number.isFinite(limit) ? limit : undefined,
+        progress: fractionDone(),
+        epoch: progress.epoch,
+        trainLoss: loss,
+        learningRate,
+        charsPerSecond: (charsPerStep * 1000) / meanMs,
+      });
+      if (progress.step % options.evalEvery === 0 || finished()) await validateAndSave(finished() ? 'final' : 'eval');
       // Let signal handlers run between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (stop.requested && step > 0) {
+    if (stop.requested && progress.step > 0) {
       // The step may just have been checkpointed by an evaluation; then that checkpoint is the one.
-      if (!latest.endsWith(`step-${String(step).padStart(7, '0')}`)) latest = run.save(await snapshot(), false);
-      events.checkpoint(latest, 'interrupt');
+      if (savedStep !== progress.step) await save(false, 'interrupt');
+      else events.checkpoint(latest, 'interrupt');
     }
   } finally {
     disposeState(state);
     optimizer.dispose();
     model.dispose();
   }
-  return { steps: step, epochs: epoch, finalTrainLoss: lastTrainLoss, bestValidationLoss, latest, interrupted: stop.requested };
+  return {
+    steps: progress.step,
+    epochs: progress.epoch,
+    finalTrainLoss: lastTrainLoss,
+    bestValidationLoss: progress.bestValidationLoss,
+    trainingSeconds: progress.trainingSeconds,
+    latest,
+    interrupted: stop.requested,
+  };
 }

@@ -7,7 +7,7 @@ import { CharLstm, initialWeights, type ModelConfig } from '../src/model.js';
 import { Rng } from '../src/random.js';
 import { RunDirectory, loadCheckpoint } from '../src/run-directory.js';
 import { Vocabulary } from '../src/vocabulary.js';
-import { tempDir } from './helpers.js';
+import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');
 const config: ModelConfig = { vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1 };
@@ -15,16 +15,15 @@ const config: ModelConfig = { vocabSize: vocabulary.size, embeddingSize: 5, hidd
 function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint {
   return {
     model: config,
-    training: {
-      corpus: 'x.txt', seqLen: 10, batchSize: 2, optimizer: 'adam', learningRate: 0.002, clip: 5,
-      validationFraction: 0.1, seed: 1, evalEvery: 5, backend: tf.getBackend(),
-    },
+    training: trainingConfig(),
+    options: { evalEvery: 5, steps: 100, onNan: 'stop', backend: tf.getBackend() },
     vocabulary: [...vocabulary.chars],
-    step,
-    epoch: 2,
-    bestValidationLoss: 1.5,
-    history: { train: [[1, 3.2], [2, 3.0]], validation: [[2, 3.1]] },
+    progress: {
+      step, epoch: 2, streamPosition: 3, trainingSeconds: 1.5, rngState: 123456, optimizerStep: step, learningRateScale: 1,
+      bestValidationLoss: 1.5, history: { train: [[1, 3.2], [2, 3.0]], validation: [[2, 3.1]] },
+    },
     weights,
+    trainingState: new Map([['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)], ['carried/h/1', Float32Array.of(-1, 0.5)]]),
   };
 }
 
@@ -44,8 +43,10 @@ describe('checkpoints', () => {
     writeCheckpoint(dir, checkpointOf(await original.readWeights()));
     const loaded = readCheckpoint(dir);
     expect(loaded.vocabulary).toEqual([...vocabulary.chars]);
-    expect(loaded.step).toBe(12);
-    expect(loaded.history.validation).toEqual([[2, 3.1]]);
+    expect(loaded.progress.step).toBe(12);
+    expect(loaded.progress.history.validation).toEqual([[2, 3.1]]);
+    expect(loaded.progress.rngState).toBe(123456);
+    expect([...loaded.trainingState]).toEqual([['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)], ['carried/h/1', Float32Array.of(-1, 0.5)]]);
     const restored = new CharLstm(loaded.model, loaded.weights);
     const before = nextCharProbabilities(original, 'Hello, 😀');
     const after = nextCharProbabilities(restored, 'Hello, 😀');
@@ -70,11 +71,25 @@ describe('checkpoints', () => {
 
     const truncated = make();
     fs.truncateSync(path.join(truncated, 'weights.bin'), 64);
-    expect(() => readCheckpoint(truncated)).toThrow(/weights\.bin has 64 bytes, expected/);
+    expect(() => readCheckpoint(truncated)).toThrow(/corrupt checkpoint .*weights\.bin does not match its checksum/);
+
+    // The metadata and the training state are covered by SHA256SUMS too.
+    for (const file of ['checkpoint.json', 'training-state.bin']) {
+      const edited = make();
+      const content = fs.readFileSync(path.join(edited, file));
+      content[content.length - 2] ^= 1;
+      fs.writeFileSync(path.join(edited, file), content);
+      expect(() => readCheckpoint(edited)).toThrow(new RegExp(`corrupt checkpoint .*${file.replace('.', '\\.')} does not match its checksum`));
+    }
+
+    // A write that never reached its last file (SHA256SUMS) is incomplete, not loaded.
+    const unfinished = make();
+    fs.rmSync(path.join(unfinished, 'SHA256SUMS'));
+    expect(() => readCheckpoint(unfinished)).toThrow(/incomplete checkpoint .*SHA256SUMS is missing/);
 
     const garbled = make();
     fs.writeFileSync(path.join(garbled, 'checkpoint.json'), '{"format": "rnn-tr');
-    expect(() => readCheckpoint(garbled)).toThrow(/checkpoint\.json is not valid JSON/);
+    expect(() => readCheckpoint(garbled)).toThrow(/corrupt checkpoint .*checkpoint\.json does not match its checksum/);
 
     const incomplete = make();
     fs.rmSync(path.join(incomplete, 'weights.bin'));
@@ -92,7 +107,7 @@ describe('checkpoints', () => {
     expect(fs.readlinkSync(run.latest)).toBe(path.join('checkpoints', 'step-0000030'));
     expect(fs.readdirSync(path.join(run.dir, 'checkpoints')).sort()).toEqual(['step-0000010', 'step-0000030']);
     // A run directory resolves to its best checkpoint.
-    expect(loadCheckpoint(run.dir).checkpoint.step).toBe(10);
-    expect(loadCheckpoint(run.latest).checkpoint.step).toBe(30);
+    expect(loadCheckpoint(run.dir).checkpoint.progress.step).toBe(10);
+    expect(loadCheckpoint(run.latest).checkpoint.progress.step).toBe(30);
   });
 });

@@ -47,7 +47,12 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['an unknown optimizer', () => [goodCorpus, '--optimizer', 'lbfgs'], /argument 'lbfgs' is invalid\. Allowed choices are adam, rmsprop, sgd/],
     ['an unknown flag', () => [goodCorpus, '--hiden', '3'], /unknown option '--hiden'/],
     ['no corpus at all', () => [], /missing required argument 'corpus'/],
-    ['an output directory that already holds a run', () => [goodCorpus, '--out', run], /already holds a training run; choose another --out/],
+    ['an output directory that already holds a run', () => [goodCorpus, '--out', run], /already holds a training run; continue it with --resume .*run, choose another --out, or delete it/],
+    ['a time budget without a unit', () => [goodCorpus, '--time-budget', '10'], /--time-budget <duration>' argument '10' is invalid\. expected a duration such as 10m, 90s or 1h30m/],
+    ['a zero time budget', () => [goodCorpus, '--time-budget', '0m'], /--time-budget <duration>' argument '0m' is invalid/],
+    ['an unknown schedule', () => [goodCorpus, '--schedule', 'linear'], /argument 'linear' is invalid\. Allowed choices are cosine, constant, decay/],
+    ['an unknown NaN policy', () => [goodCorpus, '--on-nan', 'ignore'], /argument 'ignore' is invalid\. Allowed choices are stop, rollback/],
+    ['a decay factor above 1', () => [goodCorpus, '--lr-decay', '1.5'], /--lr-decay <factor>' argument '1\.5' is invalid/],
   ])('%s', (_, args, pattern) => {
     expectOneLineError(cli('rnn-train', [...args(), ...(args().includes('--out') ? [] : ['--out', path.join(work, 'unused')])]), pattern);
   });
@@ -96,7 +101,7 @@ describe('rnn-sample refuses bad input with one clear line', () => {
         fs.writeFileSync(path.join(dir, 'checkpoint.json'), 'not json');
         return [dir];
       },
-      /corrupt checkpoint .*checkpoint\.json is not valid JSON/,
+      /corrupt checkpoint .*checkpoint\.json does not match its checksum/,
     ],
     ['a negative temperature', () => [run, '--temperature', '-1'], /--temperature <t>' argument '-1' is invalid\. expected a number ≥ 0/],
     ['a non-numeric length', () => [run, '--length', 'lots'], /--length <n>' argument 'lots' is invalid/],

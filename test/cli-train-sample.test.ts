@@ -26,9 +26,9 @@ describe(`rnn-train then rnn-sample (${backend})`, () => {
       expect(fs.existsSync(path.join(run, link, 'weights.bin'))).toBe(true);
     }
     const meta = JSON.parse(fs.readFileSync(path.join(run, 'latest', 'checkpoint.json'), 'utf8'));
-    expect(meta.step).toBe(6);
+    expect(meta.progress.step).toBe(6);
     expect(meta.vocabulary.sort()).toEqual([...vocabulary].sort());
-    expect(meta.history.validation.map((entry: number[]) => entry[0])).toEqual([3, 6]);
+    expect(meta.progress.history.validation.map((entry: number[]) => entry[0])).toEqual([3, 6]);
   });
 
   it('prints the backend, validation loss in nats and bits, and no escape codes when not a terminal', () => {
@@ -84,6 +84,6 @@ describe(`rnn-train then rnn-sample (${backend})`, () => {
     expect(code).toBe(130);
     expect(trainer.output().stderr).toMatch(/checkpoint saved: .*step-\d+/);
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'latest', 'checkpoint.json'), 'utf8'));
-    expect(meta.step).toBeGreaterThanOrEqual(1);
+    expect(meta.progress.step).toBeGreaterThanOrEqual(1);
   });
 });

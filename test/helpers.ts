@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendName } from '../src/backend.js';
+import type { TrainingConfig } from '../src/checkpoint.js';
+import type { TrainEvents } from '../src/trainer.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -34,22 +36,23 @@ function plainEnv(): NodeJS.ProcessEnv {
 export function cli(
   command: 'rnn-train' | 'rnn-sample',
   args: string[],
-  options: { cwd?: string; input?: string; nodeOptions?: string[] } = {},
+  options: { cwd?: string; input?: string; nodeOptions?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): CliResult {
   const result = spawnSync(process.execPath, [...(options.nodeOptions ?? []), path.join(ROOT, 'bin', `${command}.js`), ...args], {
     cwd: options.cwd ?? ROOT,
     input: options.input ?? '',
     encoding: 'utf8',
-    env: plainEnv(),
+    env: { ...plainEnv(), ...options.env },
   });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Starts a command in the background, for tests that signal it mid-run. */
-export function startCli(command: 'rnn-train' | 'rnn-sample', args: string[]) {
+export function startCli(command: 'rnn-train' | 'rnn-sample', args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...plainEnv(), ...env },
   });
   let stderr = '';
   let stdout = '';
@@ -67,3 +70,14 @@ export function startCli(command: 'rnn-train' | 'rnn-sample', args: string[]) {
   };
   return { child, exited, waitFor, output: () => ({ stdout, stderr }) };
 }
+
+/** A run's training configuration for library-level tests, with the given fields changed. */
+export function trainingConfig(changes: Partial<TrainingConfig> = {}): TrainingConfig {
+  return {
+    corpus: 'test', corpusSha256: '', seqLen: 10, batchSize: 4, optimizer: 'adam', learningRate: 2e-3,
+    schedule: { name: 'constant', warmupSteps: 0, decayRate: 0.97, decayAfter: 10 }, clip: 5, validationFraction: 0.1, seed: 1,
+    ...changes,
+  };
+}
+
+export const quietEvents: TrainEvents = { start() {}, step() {}, evaluation() {}, checkpoint() {}, warn() {} };

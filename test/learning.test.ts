@@ -4,9 +4,9 @@ import type { LstmKernels } from '../src/model.js';
 import { splitCorpus } from '../src/corpus.js';
 import { RunDirectory } from '../src/run-directory.js';
 import { nestedBrackets } from '../src/synthetic.js';
-import { train, type TrainEvents } from '../src/trainer.js';
+import { train } from '../src/trainer.js';
 import { Vocabulary } from '../src/vocabulary.js';
-import { tempDir } from './helpers.js';
+import { quietEvents, tempDir, trainingConfig } from './helpers.js';
 
 /**
  * The best cross-entropy a bigram model (next character from the current one alone) reaches on
@@ -30,8 +30,6 @@ function bigramLoss(train: Int32Array, validation: Int32Array, vocabSize: number
   return best;
 }
 
-const quiet: TrainEvents = { start() {}, step() {}, evaluation() {}, checkpoint() {} };
-
 /** A short run on the nested-brackets corpus; returns the best validation loss and the bigram baseline. */
 async function bracketsRun(steps: number, kernels: LstmKernels = 'auto'): Promise<{ best: number; bigram: number }> {
   const text = nestedBrackets(30_000, 1);
@@ -43,16 +41,12 @@ async function bracketsRun(steps: number, kernels: LstmKernels = 'auto'): Promis
       train: trainIds,
       validation,
       model: { embeddingSize: 8, hiddenSize: 48, layers: 1, dropout: 0 },
-      training: {
-        corpus: 'nested-brackets', seqLen: 40, batchSize: 16, optimizer: 'adam', learningRate: 1e-2, clip: 5,
-        validationFraction: 0.1, seed: 1, evalEvery: 100, backend: 'test',
-      },
-      epochs: 1,
-      steps,
+      training: trainingConfig({ seqLen: 40, batchSize: 16, learningRate: 1e-2 }),
+      options: { steps, evalEvery: 100, onNan: 'stop', backend: 'test' },
       run: new RunDirectory(tempDir()),
       kernels,
     },
-    quiet,
+    quietEvents,
     { requested: false },
   );
   return { best: summary.bestValidationLoss!, bigram: bigramLoss(trainIds, validation, vocabulary.size) };

@@ -23,6 +23,14 @@ export function numberInRange(minimum: number, maximum: number, { minimumExclusi
   };
 }
 
+/** A duration such as `10m`, `90s`, `1h30m` or `1.5h`, in seconds. */
+export function duration(value: string): number {
+  const match = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(value.trim());
+  const seconds = match ? 3600 * Number(match[1] ?? 0) + 60 * Number(match[2] ?? 0) + Number(match[3] ?? 0) : 0;
+  if (!match || !(seconds > 0)) throw new InvalidArgumentError('expected a duration such as 10m, 90s or 1h30m');
+  return seconds;
+}
+
 /** Commander's messages (and its "Did you mean" hints) as one line, prefixed with the command. */
 export function oneLine(command: string, text: string): string {
   return `${command}: ${text.trim().replace(/\s*\n\s*/g, ' ')}\n`;

@@ -1,19 +1,21 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { readCorpus, splitCorpus } from '../corpus.js';
 import { BatchStreams } from '../batches.js';
+import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
+import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
-import { parameterCount, preferredIntraOpThreads } from '../model.js';
+import { parameterCount, preferredIntraOpThreads, type ModelConfig } from '../model.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
-import { RunDirectory } from '../run-directory.js';
+import { RunDirectory, loadCheckpoint } from '../run-directory.js';
+import { SCHEDULES, type ScheduleName } from '../schedule.js';
 import { train, type StopSignal } from '../trainer.js';
-import { Vocabulary } from '../vocabulary.js';
-import { integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface TrainFlags {
   out?: string;
+  resume?: string;
   layers: number;
   hidden: number;
   embedding: number;
@@ -22,20 +24,29 @@ interface TrainFlags {
   batchSize: number;
   optimizer: OptimizerName;
   lr: number;
+  schedule: ScheduleName;
+  warmup: number;
+  lrDecay: number;
+  lrDecayAfter: number;
   clip: number;
-  epochs: number;
+  epochs?: number;
   steps?: number;
+  timeBudget?: number;
   evalEvery: number;
   valFrac: number;
   seed?: number;
+  onNan: NanPolicy;
   backend: BackendChoice;
 }
+
+const DEFAULT_EPOCHS = 10;
 
 function program(): Command {
   return new Command('rnn-train')
     .description('Train a character-level LSTM language model on a UTF-8 text file.')
-    .argument('<corpus>', 'UTF-8 text file to learn from')
+    .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
+    .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
     .option('--layers <n>', 'number of stacked LSTM layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'LSTM units per layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
@@ -44,99 +55,188 @@ function program(): Command {
     .option('--batch-size <n>', 'number of contiguous streams trained in parallel', integerAtLeast(1), 32)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .option('--lr <rate>', 'learning rate', numberInRange(0, Infinity, { minimumExclusive: true }), 2e-3)
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('cosine'))
+    .option('--warmup <steps>', 'steps of linear learning-rate warm-up', integerAtLeast(0), 0)
+    .option('--lr-decay <factor>', 'with --schedule decay: multiply the rate by this every epoch', numberInRange(0, 1, { minimumExclusive: true }), 0.97)
+    .option('--lr-decay-after <epochs>', 'with --schedule decay: start decaying after this many epochs', integerAtLeast(0), 10)
     .option('--clip <norm>', 'clip gradients to this global L2 norm', numberInRange(0, Infinity, { minimumExclusive: true }), 5)
-    .option('--epochs <n>', 'passes over the training text', integerAtLeast(1), 10)
-    .option('--steps <n>', 'stop after this many steps instead (overrides --epochs)', integerAtLeast(1))
+    .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
+    .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
+    .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
     .option('--eval-every <n>', 'validate and checkpoint every n steps (and at the end)', integerAtLeast(1), 500)
     .option('--val-frac <fraction>', 'fraction of the text, at its end, held out for validation', numberInRange(0, 0.5), 0.1)
     .option('--seed <n>', 'random seed, for a reproducible run (default: random, printed)', integerAtLeast(0))
+    .addOption(new Option('--on-nan <policy>', 'when the loss is NaN or infinite: stop, or roll back to the last checkpoint with half the learning rate').choices(['stop', 'rollback']).default('stop'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-train', text)) })
     .exitOverride();
 }
 
+/** Flags that define a run; on --resume they may be repeated but not changed. */
+const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
+  ['layers', '--layers', (c) => c.model.layers],
+  ['hidden', '--hidden', (c) => c.model.hiddenSize],
+  ['embedding', '--embedding', (c) => c.model.embeddingSize],
+  ['dropout', '--dropout', (c) => c.model.dropout],
+  ['seqLen', '--seq-len', (c) => c.training.seqLen],
+  ['batchSize', '--batch-size', (c) => c.training.batchSize],
+  ['optimizer', '--optimizer', (c) => c.training.optimizer],
+  ['lr', '--lr', (c) => c.training.learningRate],
+  ['schedule', '--schedule', (c) => c.training.schedule.name],
+  ['warmup', '--warmup', (c) => c.training.schedule.warmupSteps],
+  ['lrDecay', '--lr-decay', (c) => c.training.schedule.decayRate],
+  ['lrDecayAfter', '--lr-decay-after', (c) => c.training.schedule.decayAfter],
+  ['clip', '--clip', (c) => c.training.clip],
+  ['valFrac', '--val-frac', (c) => c.training.validationFraction],
+  ['seed', '--seed', (c) => c.training.seed],
+];
+const STOPPING_FLAGS = ['steps', 'epochs', 'timeBudget'] as const;
+
+function given(command: Command, key: keyof TrainFlags): boolean {
+  return command.getOptionValueSource(key) === 'cli';
+}
+
+/** On --resume: the saved run, after refusing any flag that contradicts it. */
+function resumedRun(command: Command, flags: TrainFlags, dir: string): Checkpoint {
+  const run = new RunDirectory(dir);
+  if (!run.hasLatest()) throw new UserError(`${dir} holds no checkpoint to resume; give the --out directory of an earlier rnn-train run`);
+  const { checkpoint } = loadCheckpoint(run.latest);
+  const differences = FIXED_FLAGS.filter(([key, , saved]) => given(command, key) && flags[key] !== saved(checkpoint)).map(
+    ([key, flag, saved]) => `${flag} ${flags[key]} (the run has ${saved(checkpoint)})`,
+  );
+  if (flags.out !== undefined && path.resolve(flags.out) !== path.resolve(dir)) differences.push(`--out ${flags.out} (the run is in ${dir})`);
+  if (differences.length > 0) {
+    throw new UserError(
+      `--resume continues a run as it was configured, but these flags differ: ${differences.join(', ')}; ` +
+        'only --steps, --epochs, --time-budget, --eval-every, --on-nan and --backend may change',
+    );
+  }
+  return checkpoint;
+}
+
+/** The stopping rule: the flags given now, else (on resume) the run's own, else the default epochs. */
+function stoppingRule(command: Command, flags: TrainFlags, saved?: RunOptions): Pick<RunOptions, 'epochs' | 'steps' | 'timeBudgetSeconds'> {
+  if (STOPPING_FLAGS.some((key) => given(command, key))) {
+    return { epochs: flags.epochs, steps: flags.steps, timeBudgetSeconds: flags.timeBudget };
+  }
+  if (saved) return { epochs: saved.epochs, steps: saved.steps, timeBudgetSeconds: saved.timeBudgetSeconds };
+  return { epochs: DEFAULT_EPOCHS };
+}
+
+/** Bytes one checkpoint takes: weights, optimizer slots, carried state, and the loss history. */
+function checkpointBytes(config: ModelConfig, training: TrainingConfig, plannedSteps: number): number {
+  const slots = { adam: 2, rmsprop: 1, sgd: 0 }[training.optimizer];
+  const carried = 2 * config.layers * training.batchSize * config.hiddenSize;
+  return 4 * (parameterCount(config) * (1 + slots) + carried) + 24 * Math.min(plannedSteps, 1e6) + 64_000;
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
-  const corpusPath = command.args[0];
   const flags = command.opts<TrainFlags>();
+  const resume = flags.resume === undefined ? undefined : resumedRun(command, flags, flags.resume);
+  const corpusPath = command.args[0] ?? resume?.training.corpus;
+  if (corpusPath === undefined) throw new UserError("missing required argument 'corpus': give the text file to train on, or --resume RUN_DIR");
+  const outDir = flags.resume ?? flags.out ?? path.join('runs', path.basename(corpusPath, path.extname(corpusPath)));
 
   // Everything that can be refused is checked before the (slow) backend loads.
-  const outDir = flags.out ?? path.join('runs', path.basename(corpusPath, path.extname(corpusPath)));
   const run = new RunDirectory(outDir);
-  if (run.hasCheckpoints()) {
-    throw new UserError(`${outDir} already holds a training run; choose another --out, or delete it to start over`);
-  }
-  const text = readCorpus(corpusPath);
-  const vocabulary = Vocabulary.fromText(text);
-  const { train: trainIds, validation } = splitCorpus(vocabulary.encode(text), flags.valFrac);
-  const streams = new BatchStreams(trainIds, flags.batchSize, flags.seqLen);
   run.prepare();
-  const seed = flags.seed ?? randomSeed();
-
+  run.lock();
+  process.on('exit', () => run.unlock());
   const reporter = createReporter();
-  const model = { embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
-  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, flags.batchSize) });
-  if (backend.warning) reporter.warn(backend.warning);
-  const parameters = parameterCount({ ...model, vocabSize: vocabulary.size });
-  reporter.info(`backend: ${backend.name}${backend.name === 'tensorflow' ? ' (native TensorFlow kernels)' : ''}`);
-  reporter.info(
-    `corpus: ${corpusPath}, ${(trainIds.length + validation.length).toLocaleString('en-US')} characters, vocabulary ${vocabulary.size}; ` +
-      `training ${trainIds.length}, validation ${validation.length}`,
-  );
-  reporter.info(
-    `model: ${flags.layers}×${flags.hidden} LSTM, embedding ${flags.embedding}, ${parameters.toLocaleString('en-US')} parameters; ` +
-      `${flags.batchSize} streams × ${flags.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch; seed ${seed}`,
-  );
-  reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best`);
-
-  const stop: StopSignal = { requested: false };
-  let signalCode = 0;
-  const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-    if (stop.requested) process.exit(code);
-    stop.requested = true;
-    signalCode = code;
-    reporter.info(`${signal}: saving a checkpoint after this step (press Ctrl-C again to quit at once)`);
-  };
-  process.on('SIGINT', onSignal('SIGINT', 130));
-  process.on('SIGTERM', onSignal('SIGTERM', 143));
-
-  const started = performance.now();
   try {
+    if (!resume && run.hasCheckpoints()) {
+      throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
+    }
+    const corpus = await loadCorpus(corpusPath, reporter.loading());
+    if (resume && corpus.sha256 !== resume.training.corpusSha256) {
+      throw new UserError(`${corpusPath} is not the text this run was trained on (its checksum differs); give the run's original corpus as the first argument`);
+    }
+    if (corpus.replaced > 0) reporter.warn(`${corpus.replaced} stray bytes (invalid UTF-8 or NUL) in ${corpusPath} were read as U+FFFD (�)`);
+    const { vocabulary } = corpus;
+    const { train: trainIds, validation } = splitCorpus(corpus.ids, resume?.training.validationFraction ?? flags.valFrac);
+    const model = resume
+      ? { embeddingSize: resume.model.embeddingSize, hiddenSize: resume.model.hiddenSize, layers: resume.model.layers, dropout: resume.model.dropout }
+      : { embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
+    const training: TrainingConfig = resume?.training ?? {
+      corpus: path.resolve(corpusPath),
+      corpusSha256: corpus.sha256,
+      seqLen: flags.seqLen,
+      batchSize: flags.batchSize,
+      optimizer: flags.optimizer,
+      learningRate: flags.lr,
+      schedule: { name: flags.schedule, warmupSteps: flags.warmup, decayRate: flags.lrDecay, decayAfter: flags.lrDecayAfter },
+      clip: flags.clip,
+      validationFraction: flags.valFrac,
+      seed: flags.seed ?? randomSeed(),
+    };
+    const streams = new BatchStreams(trainIds, training.batchSize, training.seqLen);
+    const stopping = stoppingRule(command, flags, resume?.options);
+    const plannedSteps = Math.min(stopping.steps ?? Infinity, (stopping.epochs ?? Infinity) * streams.stepsPerEpoch);
+    run.prepare(checkpointBytes({ ...model, vocabSize: vocabulary.size }, training, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
+
+    const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, training.batchSize) });
+    if (backend.warning) reporter.warn(backend.warning);
+    const parameters = parameterCount({ ...model, vocabSize: vocabulary.size });
+    reporter.info(`backend: ${backend.name}${backend.name === 'tensorflow' ? ' (native TensorFlow kernels)' : ''}`);
+    reporter.info(
+      `corpus: ${corpusPath}, ${corpus.ids.length.toLocaleString('en-US')} characters, vocabulary ${vocabulary.size}; ` +
+        `training ${trainIds.length}, validation ${validation.length}`,
+    );
+    reporter.info(
+      `model: ${model.layers}×${model.hiddenSize} LSTM, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
+        `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch; seed ${training.seed}`,
+    );
+    if (resume) reporter.info(`resuming ${outDir} at step ${resume.progress.step} (epoch ${resume.progress.epoch})`);
+    reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best`);
+
+    const stop: StopSignal = { requested: false };
+    let signalCode = 0;
+    let signalName = '';
+    const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+      if (stop.requested) process.exit(code);
+      stop.requested = true;
+      signalCode = code;
+      signalName = signal;
+      reporter.info(`${signal}: saving a checkpoint after this step (press Ctrl-C again to quit at once)`);
+    };
+    process.on('SIGINT', onSignal('SIGINT', 130));
+    process.on('SIGTERM', onSignal('SIGTERM', 143));
+
+    const started = performance.now();
     const summary = await train(
       {
         vocabulary,
         train: trainIds,
         validation,
         model,
-        training: {
-          corpus: path.resolve(corpusPath),
-          seqLen: flags.seqLen,
-          batchSize: flags.batchSize,
-          optimizer: flags.optimizer,
-          learningRate: flags.lr,
-          clip: flags.clip,
-          validationFraction: flags.valFrac,
-          seed,
-          evalEvery: flags.evalEvery,
+        training,
+        options: {
+          ...stopping,
+          evalEvery: given(command, 'evalEvery') || !resume ? flags.evalEvery : resume.options.evalEvery,
+          onNan: given(command, 'onNan') || !resume ? flags.onNan : resume.options.onNan,
           backend: backend.name,
         },
-        epochs: flags.epochs,
-        steps: flags.steps,
         run,
+        resume,
       },
       reporter,
       stop,
     );
     reporter.close();
     const best = summary.bestValidationLoss === null ? 'no validation split' : `best validation loss ${formatLoss(summary.bestValidationLoss)}`;
-    reporter.info(
-      `${summary.interrupted ? 'stopped' : 'done'} after ${summary.steps} steps (${formatDuration((performance.now() - started) / 1000)}); ${best}`,
-    );
+    const took = `${formatDuration((performance.now() - started) / 1000)}, ${formatDuration(summary.trainingSeconds)} of training in all`;
+    if (summary.interrupted) {
+      reporter.info(`stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}; continue with: npx rnn-train --resume ${outDir}`);
+      return signalCode;
+    }
+    reporter.info(`done after ${summary.steps} steps (${took}); ${best}`);
     reporter.info(`sample with: npx rnn-sample ${outDir}`);
-    return summary.interrupted ? signalCode : 0;
+    return 0;
   } finally {
     reporter.close();
+    run.unlock();
   }
 }
 
