@@ -169,11 +169,15 @@ export class RunDirectory {
     const temporary = path.join(this.dir, `.${link}-${process.pid}`);
     fs.rmSync(temporary, { force: true });
     fs.symlinkSync(path.join('checkpoints', name), temporary);
+    faultPoint(`checkpoint-${link}-link-created`);
     fs.renameSync(temporary, path.join(this.dir, link));
   }
 
-  /** Removes checkpoints that neither `latest` nor `best` points at, and abandoned partial writes. */
+  /** Removes checkpoints that neither `latest` nor `best` points at, and what crashed writers left. */
   private prune(): void {
+    for (const entry of fs.readdirSync(this.dir)) {
+      if (/^\.(latest|best|write-test)-\d+$/.test(entry) && !entry.endsWith(`-${process.pid}`)) fs.rmSync(path.join(this.dir, entry), { force: true });
+    }
     const keep = new Set(
       [this.latest, this.best].filter((link) => fs.existsSync(link)).map((link) => path.basename(fs.readlinkSync(link))),
     );

@@ -75,6 +75,22 @@ describe(`rnn-train then rnn-sample (${backend})`, () => {
     expect(sampler.output().stderr).not.toMatch(/EPIPE|Error|at /);
   });
 
+  it('--time-budget trains for that much training time, then validates and keeps the best checkpoint', () => {
+    const out = path.join(work, 'budget');
+    const result = cli('rnn-train', [corpus, '--out', out, '--time-budget', '3s', '--eval-every', '1000000', '--seed', '1', ...small]);
+    expect(result.status, result.stderr).toBe(0);
+    // No step total is known in advance, so the progress lines show steps alone.
+    expect(result.stderr).toMatch(/^step 1 epoch 1 train loss/m);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
+    expect(meta.options.timeBudgetSeconds).toBe(3);
+    expect(meta.progress.trainingSeconds).toBeGreaterThanOrEqual(3);
+    const steps = meta.progress.step;
+    // One step past the budget at most: the mean step time is trainingSeconds / steps.
+    expect(meta.progress.trainingSeconds - 3).toBeLessThan((2 * meta.progress.trainingSeconds) / steps);
+    expect(meta.progress.history.validation.map((entry: number[]) => entry[0])).toEqual([steps]);
+    expect(result.stderr).toMatch(new RegExp(`done after ${steps} steps .*, 3s of training in all\\); best validation loss`));
+  });
+
   it('saves a checkpoint and exits 130 on Ctrl-C', async () => {
     const out = path.join(work, 'interrupted');
     const trainer = startCli('rnn-train', [corpus, '--out', out, '--steps', '100000', '--eval-every', '100000', '--seed', '1', ...small]);

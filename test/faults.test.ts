@@ -47,6 +47,7 @@ describe('kill -9 at any moment', () => {
     ['after the metadata, before the checksums', 'checkpoint-meta-written:2'],
     ['before the checkpoint is renamed into place', 'checkpoint-before-rename:2'],
     ['before latest and best are moved', 'checkpoint-before-links:2'],
+    ['with a new link made but not yet renamed over latest', 'checkpoint-latest-link-created:2'],
   ])('%s: latest still loads, and --resume finishes exactly as an uninterrupted run', (_, point) => {
     const run = path.join(work, `killed-${point.replace(/\W/g, '-')}`);
     const killed = train([corpus, '--out', run, '--steps', '12', '--eval-every', '3', '--schedule', 'constant'], { RNN_TRAIN_KILL_AT: point });
@@ -62,6 +63,7 @@ describe('kill -9 at any moment', () => {
     expect(fs.existsSync(path.join(run, 'lock'))).toBe(false);
     // Nothing half-written is left behind.
     expect(fs.readdirSync(path.join(run, 'checkpoints')).filter((entry) => entry.startsWith('.'))).toEqual([]);
+    expect(fs.readdirSync(run).sort()).toEqual(['best', 'checkpoints', 'latest']);
   });
 
   it('from outside, at moments of its choosing while checkpoints are written every step', async () => {
