@@ -89,16 +89,17 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
         {
           stream,
           format:
-            `${color.cyan('{bar}')} {percentage}% | epoch {epoch} | step {steps} | ` +
-            `loss ${color.bold('{loss}')} | val ${color.green('{val}')} | lr {lr} | {speed} chars/s | ETA {eta}`,
-          barsize: 24,
+            // Most important first: a narrow terminal cuts the line at its right end.
+            `${color.cyan('{bar}')} {percentage}% | ETA {remaining} | step {steps} | loss ${color.bold('{loss}')} | ` +
+            `val ${color.green('{val}')} | {speed} chars/s | lr {lr} | epoch {epoch}`,
+          barsize: 20,
           hideCursor: true,
           clearOnComplete: false,
           fps: 5,
         },
         cliProgress.Presets.shades_classic,
       );
-      bar = multi.create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), { epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', eta: '-' });
+      bar = multi.create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), { epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', remaining: '-' });
     },
     step(info: StepInfo) {
       if (bar) {
@@ -107,9 +108,9 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
           steps: stepText(info),
           loss: info.trainLoss.toFixed(4),
           val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
-          lr: info.learningRate.toExponential(2),
+          lr: info.learningRate.toExponential(1),
           speed: Math.round(info.charsPerSecond).toLocaleString('en-US'),
-          eta: formatDuration(eta(info)),
+          remaining: formatDuration(eta(info)),
         });
         return;
       }
