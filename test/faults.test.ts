@@ -175,6 +175,17 @@ describe('resume refuses what it cannot continue', () => {
     expect(lastLine(cli('rnn-train', [other, '--resume', run, '--steps', '8']))).toMatch(/other\.txt is not the text this run was trained on/);
   });
 
+  it('a corpus that has moved, saying how to give its new path', () => {
+    const moved = path.join(work, 'moved');
+    const copy = path.join(work, 'moved-corpus.txt');
+    fs.copyFileSync(corpus, copy);
+    expect(train([copy, '--out', moved, '--steps', '2']).status).toBe(0);
+    fs.renameSync(copy, `${copy}.elsewhere`);
+    expect(lastLine(cli('rnn-train', ['--resume', moved, '--steps', '4']))).toMatch(/the run's corpus .*moved-corpus\.txt is gone; give its new path first/);
+    const resumed = cli('rnn-train', [`${copy}.elsewhere`, '--resume', moved, '--steps', '4']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+  });
+
   it('a directory without a run, and a corrupt latest checkpoint, naming the file', () => {
     expect(lastLine(cli('rnn-train', ['--resume', work]))).toMatch(/holds no checkpoint to resume/);
     const damaged = path.join(work, 'damaged');

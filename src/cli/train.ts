@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
@@ -137,6 +138,9 @@ async function main(argv: string[]): Promise<number> {
   const resume = flags.resume === undefined ? undefined : resumedRun(command, flags, flags.resume);
   const corpusPath = command.args[0] ?? resume?.training.corpus;
   if (corpusPath === undefined) throw new UserError("missing required argument 'corpus': give the text file to train on, or --resume RUN_DIR");
+  if (resume && command.args[0] === undefined && !fs.existsSync(corpusPath)) {
+    throw new UserError(`the run's corpus ${corpusPath} is gone; give its new path first: rnn-train <corpus> --resume ${flags.resume}`);
+  }
   const outDir = flags.resume ?? flags.out ?? path.join('runs', path.basename(corpusPath, path.extname(corpusPath)));
 
   // Everything that can be refused is checked before the (slow) backend loads.
