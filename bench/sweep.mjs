@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// The sweep behind rnn-train's defaults and presets: each candidate is a real `rnn-train` run
+// with --time-budget on tiny-shakespeare, and the score is its best validation loss (nats/char
+// over the last 10 %, every target once, carried state). Not a test; it prints a table and
+// appends one JSON line per run to --results.
+//
+//   npm run sweep -- [--budget 10m] [--candidates a,b,...] [--parallel 1] [--results FILE]
+//
+// --parallel 2 runs two candidates at once. Only do that for candidates that use one TensorFlow
+// thread (rnn-train picks one for models with small steps, e.g. 2×256 at batch 32): each then
+// has a core of its own, as a lone run would.
+//
+// RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Candidates: rnn-train flags on top of the defaults. */
+const CANDIDATES = {
+  'default': [],
+  'lr3': ['--lr', '3e-3'],
+  'lr3-d0.1': ['--lr', '3e-3', '--dropout', '0.1'],
+  'lr3-d0.2': ['--lr', '3e-3', '--dropout', '0.2'],
+  'lr4-d0.1': ['--lr', '4e-3', '--dropout', '0.1'],
+  'lr3-d0.1-b64-s50': ['--lr', '3e-3', '--dropout', '0.1', '--batch-size', '64', '--seq-len', '50'],
+  'h384-lr3-d0.2': ['--hidden', '384', '--lr', '3e-3', '--dropout', '0.2'],
+  '3x256-lr3-d0.1': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1'],
+  'h512-lr2-d0.3': ['--hidden', '512', '--lr', '2e-3', '--dropout', '0.3', '--batch-size', '64'],
+  'constant': ['--schedule', 'constant'],
+};
+
+function parseArgs(argv) {
+  const args = { budget: '10m', candidates: Object.keys(CANDIDATES), parallel: 1, results: path.join(root, 'bench', 'sweep-results.jsonl') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--budget') args.budget = argv[++i];
+    else if (flag === '--candidates') args.candidates = argv[++i].split(',');
+    else if (flag === '--parallel') args.parallel = Number(argv[++i]);
+    else if (flag === '--results') args.results = argv[++i];
+    else throw new Error(`unknown flag ${flag}; see the header of bench/sweep.mjs`);
+  }
+  for (const name of args.candidates) if (!CANDIDATES[name]) throw new Error(`unknown candidate ${name}; known: ${Object.keys(CANDIDATES).join(', ')}`);
+  return args;
+}
+
+/** One rnn-train run; resolves with what its best checkpoint says. */
+function run(name, args, corpus, work) {
+  const out = path.join(work, name);
+  const flags = [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', '1000000', ...CANDIDATES[name]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'rnn-train.js'), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${name} failed:\n${stderr}`));
+      const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
+      const parameters = Number(/([\d,]+) parameters/.exec(stderr)[1].replaceAll(',', ''));
+      const { progress, training } = meta;
+      resolve({
+        name,
+        flags: CANDIDATES[name].join(' '),
+        budget: args.budget,
+        parameters,
+        steps: progress.step,
+        epochs: progress.epoch,
+        charsPerSecond: (progress.step * training.batchSize * training.seqLen) / progress.trainingSeconds,
+        validationLoss: progress.bestValidationLoss,
+        trainLoss: progress.history.train.slice(-50).reduce((sum, [, loss]) => sum + loss, 0) / Math.min(50, progress.history.train.length),
+      });
+    });
+  });
+}
+
+const args = parseArgs(process.argv.slice(2));
+const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-sweep-'));
+const queue = [...args.candidates];
+const results = [];
+const worker = async () => {
+  for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+    const result = await run(name, args, corpus, work);
+    results.push(result);
+    fs.appendFileSync(args.results, `${JSON.stringify({ ...result, date: new Date().toISOString(), parallel: args.parallel })}\n`);
+    console.log(`${name}: ${result.validationLoss.toFixed(4)} nats/char after ${result.steps} steps at ${Math.round(result.charsPerSecond)} chars/s`);
+  }
+};
+try {
+  await Promise.all(Array.from({ length: args.parallel }, worker));
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+console.log(`\n| candidate | flags | parameters | chars/s | steps | epochs | train loss | val loss (${args.budget}) |`);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of results.sort((a, b) => a.validationLoss - b.validationLoss)) {
+  console.log(
+    `| ${r.name} | \`${r.flags || '(defaults)'}\` | ${r.parameters.toLocaleString('en-US')} | ${Math.round(r.charsPerSecond).toLocaleString('en-US')} | ${r.steps} | ${r.epochs} | ${r.trainLoss.toFixed(3)} | ${r.validationLoss.toFixed(4)} |`,
+  );
+}
