@@ -113,7 +113,7 @@ export function trainStep(
 }
 
 /** The step at which the run ends by --steps or --epochs; Infinity when only a time budget ends it. */
-export function stepLimit(options: RunOptions, stepsPerEpoch: number): number {
+export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPerEpoch: number): number {
   const limits = [options.steps ?? Infinity, options.epochs === undefined ? Infinity : options.epochs * stepsPerEpoch];
   return Math.min(...limits);
 }
@@ -155,7 +155,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   const budget = options.timeBudgetSeconds;
   const charsPerStep = training.batchSize * training.seqLen;
 
-  let progress: TrainingProgress = fresh.progress;
+  let progress: TrainingProgress = structuredClone(fresh.progress);
   let state: ModelState = model.zeroState(training.batchSize);
   const restore = (from: Resumable): void => {
     progress = structuredClone(from.progress);

@@ -115,6 +115,16 @@ describe('NaN or infinite loss', () => {
     expect(lastLine(result)).toMatch(/^rnn-train: error: training diverged at step \d+ \(loss (NaN|Infinity)\); no checkpoint had been saved yet/);
   });
 
+  it('--on-nan rollback before any checkpoint starts again from the initial weights', () => {
+    const run = path.join(work, 'nan-rollback-early');
+    const result = train([corpus, '--out', run, '--steps', '6', '--eval-every', '100', '--on-nan', 'rollback'], { RNN_TRAIN_NAN_AT_STEP: '3' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/warning: training diverged at step 3 \(loss NaN\); rolled back to step 0 and halved the learning rate/);
+    const saved = latest(run);
+    expect(saved.progress.step).toBe(6);
+    expect(saved.progress.history.train.map(([step]) => step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('--on-nan rollback reloads the last checkpoint, halves the learning rate and goes on', () => {
     const run = path.join(work, 'nan-rollback');
     const result = train([corpus, '--out', run, '--steps', '10', '--eval-every', '2', '--on-nan', 'rollback'], { RNN_TRAIN_NAN_AT_STEP: '5' });

@@ -11,7 +11,7 @@ import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory, loadCheckpoint } from '../run-directory.js';
 import { SCHEDULES, type ScheduleName } from '../schedule.js';
-import { train, type StopSignal } from '../trainer.js';
+import { stepLimit, train, type StopSignal } from '../trainer.js';
 import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface TrainFlags {
@@ -177,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
     };
     const streams = new BatchStreams(trainIds, training.batchSize, training.seqLen);
     const stopping = stoppingRule(command, flags, resume?.options);
-    const plannedSteps = Math.min(stopping.steps ?? Infinity, (stopping.epochs ?? Infinity) * streams.stepsPerEpoch);
+    const plannedSteps = stepLimit(stopping, streams.stepsPerEpoch);
     run.prepare(checkpointBytes({ ...model, vocabSize: vocabulary.size }, training, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
 
     const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, training.batchSize) });
