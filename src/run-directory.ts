@@ -60,12 +60,8 @@ export class RunDirectory {
     return fs.existsSync(this.latest);
   }
 
-  /**
-   * Creates the directory and proves it writable, with room for the checkpoints (up to three of
-   * `checkpointBytes` exist at once: best, latest and the one being written), before any training
-   * time is spent.
-   */
-  prepare(checkpointBytes = 0): void {
+  /** Creates the directory and proves it writable, before any training time is spent. */
+  prepare(): void {
     try {
       fs.mkdirSync(path.join(this.dir, 'checkpoints'), { recursive: true });
       const probe = path.join(this.dir, `.write-test-${process.pid}`);
@@ -74,6 +70,10 @@ export class RunDirectory {
     } catch (error) {
       throw new UserError(`cannot write to output directory ${this.dir} (${errorCode(error)}); choose another --out`);
     }
+  }
+
+  /** Refuses to start when the disk cannot hold three checkpoints at once: best, latest and the one being written. */
+  ensureSpace(checkpointBytes: number): void {
     const { bavail, bsize } = fs.statfsSync(this.dir);
     const needed = 3 * checkpointBytes;
     if (bavail * bsize < needed) {

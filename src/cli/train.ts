@@ -178,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
     const streams = new BatchStreams(trainIds, training.batchSize, training.seqLen);
     const stopping = stoppingRule(command, flags, resume?.options);
     const plannedSteps = stepLimit(stopping, streams.stepsPerEpoch);
-    run.prepare(checkpointBytes({ ...model, vocabSize: vocabulary.size }, training, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
+    run.ensureSpace(checkpointBytes({ ...model, vocabSize: vocabulary.size }, training, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
 
     const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, training.batchSize) });
     if (backend.warning) reporter.warn(backend.warning);
