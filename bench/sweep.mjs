@@ -29,6 +29,8 @@ const CANDIDATES = {
   'lr3-d0.1-b48-s64': ['--lr', '3e-3', '--dropout', '0.1', '--batch-size', '48', '--seq-len', '64'],
   'lr3-d0.1-emb32': ['--lr', '3e-3', '--dropout', '0.1', '--embedding', '32'],
   'lr3-d0.1-rmsprop': ['--lr', '2e-3', '--dropout', '0.1', '--optimizer', 'rmsprop'],
+  'b48-s64-emb32': ['--lr', '3e-3', '--dropout', '0.1', '--batch-size', '48', '--seq-len', '64', '--embedding', '32'],
+  '3x256-b48-s64': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1', '--batch-size', '48', '--seq-len', '64'],
   'h384-lr3-d0.2': ['--hidden', '384', '--lr', '3e-3', '--dropout', '0.2'],
   '3x256-lr3-d0.1': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1'],
   'h512-lr2-d0.3': ['--hidden', '512', '--lr', '2e-3', '--dropout', '0.3', '--batch-size', '64'],
