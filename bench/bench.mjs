@@ -25,7 +25,7 @@ import { trainStep } from '../dist/trainer.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
   small: { layers: 2, hidden: 128, seqLen: 50, batchSize: 50 },
-  default: { layers: 2, hidden: 256, seqLen: 100, batchSize: 32 },
+  default: { layers: 2, hidden: 256, seqLen: 64, batchSize: 48 },
   large: { layers: 2, hidden: 512, seqLen: 100, batchSize: 64 },
 };
 

@@ -51,6 +51,7 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['a time budget without a unit', () => [goodCorpus, '--time-budget', '10'], /--time-budget <duration>' argument '10' is invalid\. expected a duration such as 10m, 90s or 1h30m/],
     ['a zero time budget', () => [goodCorpus, '--time-budget', '0m'], /--time-budget <duration>' argument '0m' is invalid/],
     ['an unknown schedule', () => [goodCorpus, '--schedule', 'linear'], /argument 'linear' is invalid\. Allowed choices are cosine, constant, decay/],
+    ['an unknown preset', () => [goodCorpus, '--preset', 'huge'], /argument 'huge' is invalid\. Allowed choices are tiny, small/],
     ['an unknown NaN policy', () => [goodCorpus, '--on-nan', 'ignore'], /argument 'ignore' is invalid\. Allowed choices are stop, rollback/],
     ['a decay factor above 1', () => [goodCorpus, '--lr-decay', '1.5'], /--lr-decay <factor>' argument '1\.5' is invalid/],
   ])('%s', (_, args, pattern) => {

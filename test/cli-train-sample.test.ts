@@ -85,10 +85,23 @@ describe(`rnn-train then rnn-sample (${backend})`, () => {
     expect(meta.options.timeBudgetSeconds).toBe(3);
     expect(meta.progress.trainingSeconds).toBeGreaterThanOrEqual(3);
     const steps = meta.progress.step;
-    // One step past the budget at most: the mean step time is trainingSeconds / steps.
-    expect(meta.progress.trainingSeconds - 3).toBeLessThan((2 * meta.progress.trainingSeconds) / steps);
+    // It stops at the first step that ends past the budget: the overshoot is one step, a few times
+    // the mean step time (trainingSeconds / steps) at worst on a busy machine.
+    expect(meta.progress.trainingSeconds - 3).toBeLessThan((5 * meta.progress.trainingSeconds) / steps);
     expect(meta.progress.history.validation.map((entry: number[]) => entry[0])).toEqual([steps]);
     expect(result.stderr).toMatch(new RegExp(`done after ${steps} steps .*, 3s of training in all\\); best validation loss`));
+  });
+
+  it('--preset fills in sizes, flags given explicitly win, and a resume holds to them', () => {
+    const out = path.join(work, 'preset');
+    const args = ['--preset', 'small', '--hidden', '16', '--embedding', '4', '--steps', '1', '--seed', '1', '--backend', backend];
+    const result = cli('rnn-train', [corpus, '--out', out, ...args]);
+    expect(result.status, result.stderr).toBe(0);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'latest', 'checkpoint.json'), 'utf8'));
+    expect(meta.model).toMatchObject({ layers: 2, hiddenSize: 16, embeddingSize: 4, dropout: 0.25 });
+    expect(meta.training).toMatchObject({ batchSize: 32, seqLen: 100, learningRate: 2e-3 });
+    const resumed = cli('rnn-train', ['--resume', out, '--preset', 'small', '--steps', '2', '--backend', backend]);
+    expect(resumed.stderr).toMatch(/these flags differ: --hidden 512 from --preset small \(the run has 16\), --embedding 64 from --preset small \(the run has 4\);/);
   });
 
   it('saves a checkpoint and exits 130 on Ctrl-C', async () => {

@@ -13,10 +13,12 @@ import { RunDirectory, loadCheckpoint } from '../run-directory.js';
 import { SCHEDULES, type ScheduleName } from '../schedule.js';
 import { stepLimit, train, type StopSignal } from '../trainer.js';
 import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
 
 interface TrainFlags {
   out?: string;
   resume?: string;
+  preset?: PresetName;
   layers: number;
   hidden: number;
   embedding: number;
@@ -48,6 +50,7 @@ function program(): Command {
     .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
+    .addOption(new Option('--preset <name>', 'model and training sizes: tiny (the defaults; ~1 MB corpora or 10 minutes), small (~5 MB, or an hour)').choices(PRESET_NAMES))
     .option('--layers <n>', 'number of stacked LSTM layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'LSTM units per layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
@@ -93,8 +96,18 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
 ];
 const STOPPING_FLAGS = ['steps', 'epochs', 'timeBudget'] as const;
 
+/** Whether the user chose this flag's value, directly or through --preset. */
 function given(command: Command, key: keyof TrainFlags): boolean {
-  return command.getOptionValueSource(key) === 'cli';
+  const source = command.getOptionValueSource(key);
+  return source === 'cli' || source === 'preset';
+}
+
+/** Fills in the preset's values for the flags the user did not give. */
+function applyPreset(command: Command, preset: PresetName | undefined): void {
+  if (preset === undefined) return;
+  for (const [key, value] of Object.entries(PRESETS[preset])) {
+    if (command.getOptionValueSource(key) !== 'cli') command.setOptionValueWithSource(key, value, 'preset');
+  }
 }
 
 /** On --resume: the saved run, after refusing any flag that contradicts it. */
@@ -103,7 +116,8 @@ function resumedRun(command: Command, flags: TrainFlags, dir: string): Checkpoin
   if (!run.hasLatest()) throw new UserError(`${dir} holds no checkpoint to resume; give the --out directory of an earlier rnn-train run`);
   const { checkpoint } = loadCheckpoint(run.latest);
   const differences = FIXED_FLAGS.filter(([key, , saved]) => given(command, key) && flags[key] !== saved(checkpoint)).map(
-    ([key, flag, saved]) => `${flag} ${flags[key]} (the run has ${saved(checkpoint)})`,
+    ([key, flag, saved]) =>
+      `${flag} ${flags[key]}${command.getOptionValueSource(key) === 'preset' ? ` from --preset ${flags.preset}` : ''} (the run has ${saved(checkpoint)})`,
   );
   if (flags.out !== undefined && path.resolve(flags.out) !== path.resolve(dir)) differences.push(`--out ${flags.out} (the run is in ${dir})`);
   if (differences.length > 0) {
@@ -134,6 +148,7 @@ function checkpointBytes(config: ModelConfig, training: TrainingConfig, plannedS
 async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
+  applyPreset(command, command.opts<TrainFlags>().preset);
   const flags = command.opts<TrainFlags>();
   const resume = flags.resume === undefined ? undefined : resumedRun(command, flags, flags.resume);
   const corpusPath = command.args[0] ?? resume?.training.corpus;
