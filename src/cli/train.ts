@@ -50,7 +50,7 @@ function program(): Command {
     .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
-    .addOption(new Option('--preset <name>', 'model and training sizes: tiny (the defaults; ~1 MB corpora or 10 minutes), small (~5 MB, or an hour)').choices(PRESET_NAMES))
+    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB); explicit flags win').choices(PRESET_NAMES))
     .option('--layers <n>', 'number of stacked LSTM layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'LSTM units per layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
