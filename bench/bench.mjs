@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../dist/backend.js';
 import { BatchStreams } from '../dist/batches.js';
 import { loadCorpus, splitCorpus } from '../dist/corpus.js';
-import { CharLstm, initialWeights, preferredIntraOpThreads } from '../dist/model.js';
+import { CharRnn, initialWeights, preferredIntraOpThreads } from '../dist/model.js';
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
@@ -47,7 +47,7 @@ function parseArgs(argv) {
 }
 
 const EMBEDDING = 64;
-const modelConfig = (config) => ({ embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0 });
+const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -66,7 +66,7 @@ function trainingFlops({ layers, hidden, seqLen, batchSize }, vocabSize, embeddi
  */
 async function benchTraining(config, ids, vocabSize, seconds) {
   const full = { ...modelConfig(config), vocabSize };
-  const model = new CharLstm(full, initialWeights(full, new Rng(1)));
+  const model = new CharRnn(full, initialWeights(full, new Rng(1)));
   const optimizer = createOptimizer('adam');
   const streams = new BatchStreams(ids, config.batchSize, config.seqLen);
   const rng = new Rng(2);
@@ -74,10 +74,10 @@ async function benchTraining(config, ids, vocabSize, seconds) {
   let loss = Number.NaN;
   const step = async () => {
     if (streams.epochDone) streams.rewind();
-    const result = trainStep(model, optimizer, streams.next(), state, rng, 5, 2e-3);
+    const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 2e-3, weightDecay: 0 });
     state = result.state;
-    loss = (await result.loss.data())[0];
-    result.loss.dispose();
+    loss = (await result.lossAndNorm.data())[0];
+    result.lossAndNorm.dispose();
   };
   for (let i = 0; i < 3; i++) await step();
   const tensorsAfterWarmup = tf.memory().numTensors;
@@ -137,11 +137,11 @@ function matmulRoofline(config) {
 }
 
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
-const SAMPLING_MODEL = { embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0 };
+const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0 };
 
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
-  const model = new CharLstm(config, initialWeights(config, new Rng(3)));
+  const model = new CharRnn(config, initialWeights(config, new Rng(3)));
   const run = (length) => {
     const started = performance.now();
     let n = 0;

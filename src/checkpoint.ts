@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { faultPoint } from './faults.js';
+import { CELL_TYPES } from './cell.js';
 import { parameterShapes, type ModelConfig } from './model.js';
 import type { OptimizerName } from './optimizer.js';
 import type { Schedule } from './schedule.js';
@@ -25,6 +26,8 @@ export interface TrainingConfig {
   learningRate: number;
   schedule: Schedule;
   clip: number;
+  /** Decoupled weight decay; 0 for none (and in checkpoints written before it existed). */
+  weightDecay: number;
   validationFraction: number;
   seed: number;
 }
@@ -225,6 +228,10 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
+  // Written before GRU, RNN and weight decay existed: an LSTM without decay.
+  meta.model.cell ??= 'lstm';
+  meta.training.weightDecay ??= 0;
+  if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;
   const expectedBytes = [...parameterShapes(meta.model).values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);
   if (weightBytes.length !== expectedBytes) throw corrupt(dir, `${WEIGHTS_FILE} has ${weightBytes.length} bytes, expected ${expectedBytes}`);

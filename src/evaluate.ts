@@ -1,14 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mapLayerState } from './cell.js';
 import { tidy } from './tidy.js';
 import { evaluationChunks, type CharIds } from './batches.js';
-import { disposeState, type CharLstm, type ModelState } from './model.js';
+import { disposeState, type CharRnn, type ModelState } from './model.js';
 
 /**
  * Mean cross-entropy in nats/char of `ids` under the model: every target scored exactly once, with
  * the hidden state carried along each of `batchSize` contiguous streams, starting from zero state.
  * Uses its own state, so a training run's carried state is untouched.
  */
-export async function meanNll(model: CharLstm, ids: CharIds, batchSize: number, seqLen: number): Promise<number> {
+export async function meanNll(model: CharRnn, ids: CharIds, batchSize: number, seqLen: number): Promise<number> {
   let state: ModelState | undefined;
   let total = 0;
   let count = 0;
@@ -16,7 +17,7 @@ export async function meanNll(model: CharLstm, ids: CharIds, batchSize: number, 
     if (!state) state = model.zeroState(chunk.batchSize);
     if (chunk.continuesStream !== undefined) {
       const stream = chunk.continuesStream;
-      const narrowed = state.map(({ h, c }) => ({ h: tf.slice(h, [stream, 0], [1, -1]), c: tf.slice(c, [stream, 0], [1, -1]) }));
+      const narrowed = state.map((layer) => mapLayerState(layer, (part) => tf.slice(part, [stream, 0], [1, -1])));
       disposeState(state);
       state = narrowed;
     }

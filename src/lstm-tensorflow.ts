@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { emptyTape, recordStep, weightGradients, type LstmGradients, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+import { joinSteps, splitSteps, type CellGradients, type CellWeights } from './cell.js';
+import { emptyTape, recordStep, weightGradients, type LstmState, type LstmTape } from './lstm.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels (LSTMBlockCell, LSTMBlockCellGrad), which tfjs-node can
@@ -49,7 +50,7 @@ export interface FusedWeights {
 }
 
 /** Rearranges a layer's weights for the fused kernels; keep the result to reuse it across calls. */
-export function fusedWeights(w: LstmWeights, hidden: number): FusedWeights {
+export function fusedWeights(w: CellWeights, hidden: number): FusedWeights {
   const order = swapMiddleGates(hidden);
   return {
     W: tf.gather(tf.concat([w.kernel, w.recurrentKernel], 0), order, 1) as tf.Tensor2D,
@@ -61,7 +62,7 @@ export function fusedWeights(w: LstmWeights, hidden: number): FusedWeights {
 /** Forward over a time-major chunk [seqLen·B, in], one LSTMBlockCell op per step. */
 export function lstmForwardFused(
   backend: TensorflowBackend,
-  w: LstmWeights,
+  w: CellWeights,
   x: tf.Tensor2D,
   state: LstmState,
   seqLen: number,
@@ -72,7 +73,7 @@ export function lstmForwardFused(
     { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
     { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
   ]);
-  const xs = seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
+  const xs = splitSteps(x, seqLen);
   const tape = emptyTape(x);
   let { h, c } = state;
   for (let t = 0; t < seqLen; t++) {
@@ -84,14 +85,14 @@ export function lstmForwardFused(
     c = cs;
   }
   const outputs = [...tape.hPrev.slice(1), h];
-  return { output: seqLen === 1 ? h : (tf.concat(outputs, 0) as tf.Tensor2D), state: { h, c }, tape };
+  return { output: joinSteps(outputs), state: { h, c }, tape };
 }
 
 /**
  * Backpropagation through time with one LSTMBlockCellGrad op and one matmul per step; the weight
  * gradients are then single GEMMs over the chunk, as in lstm.ts.
  */
-export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, tape: LstmTape, dOutput: tf.Tensor2D): LstmGradients {
+export function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2D): CellGradients {
   const seqLen = tape.i.length;
   const hidden = tape.i[0].shape[1];
   const { W, b, noPeephole } = fusedWeights(w, hidden);
@@ -100,7 +101,7 @@ export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, ta
   const gradAttrs = attrs(backend, []);
   // The kernel reads only the shape of x and W; one placeholder row block serves every step.
   const xShape = tf.zeros([tape.i[0].shape[0], tape.x.shape[1]]);
-  const dOutputs = seqLen === 1 ? [dOutput] : (tf.split(dOutput, seqLen, 0) as tf.Tensor2D[]);
+  const dOutputs = splitSteps(dOutput, seqLen);
   const dGates: tf.Tensor2D[] = new Array(seqLen);
   let dh: tf.Tensor2D | undefined;
   let dc: tf.Tensor2D = tf.zerosLike(tape.c[0]);
@@ -117,6 +118,6 @@ export function lstmBackwardFused(backend: TensorflowBackend, w: LstmWeights, ta
     dh = tf.matMul(dicfo, recurrentT) as tf.Tensor2D;
     dc = csPrevGrad;
   }
-  const dIcfo = seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D);
+  const dIcfo = joinSteps(dGates);
   return weightGradients(w, tape, tf.gather(dIcfo, swapMiddleGates(hidden), 1) as tf.Tensor2D);
 }

@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { inputGradients, joinSteps, splitSteps, type CellGradients, type CellWeights } from './cell.js';
 
-/**
- * One LSTM layer's weights in the tf.layers.lstm layout: kernel [in, 4H], recurrentKernel [H, 4H],
- * bias [4H], gates in the order i (input), f (forget), c (candidate), o (output).
- */
-export interface LstmWeights {
-  kernel: tf.Tensor2D;
-  recurrentKernel: tf.Tensor2D;
-  bias: tf.Tensor1D;
-}
+// Weights in the tf.layers.lstm layout: gates in the order i (input), f (forget), c (candidate), o (output).
 
 export interface LstmState {
   h: tf.Tensor2D;
@@ -40,26 +33,18 @@ export function recordStep(tape: LstmTape, step: StepRecord): void {
   for (const key of Object.keys(step) as (keyof StepRecord)[]) tape[key].push(step[key]);
 }
 
-export interface LstmGradients {
-  dx: tf.Tensor2D;
-  kernel: tf.Tensor2D;
-  recurrentKernel: tf.Tensor2D;
-  bias: tf.Tensor1D;
-}
-
 /**
  * Runs the layer over a whole chunk. `x` is time-major [seqLen·B, in]. The input projection of
  * every time step is one large matmul outside the recurrence; inside it, one matmul per step.
  */
 export function lstmForward(
-  w: LstmWeights,
+  w: CellWeights,
   x: tf.Tensor2D,
   state: LstmState,
   seqLen: number,
   record: boolean,
 ): { output: tf.Tensor2D; state: LstmState; tape?: LstmTape } {
-  const projected = tf.add(tf.matMul(x, w.kernel), w.bias);
-  const steps = seqLen === 1 ? [projected] : tf.split(projected, seqLen, 0);
+  const steps = splitSteps(tf.add(tf.matMul(x, w.kernel), w.bias) as tf.Tensor2D, seqLen);
   const tape = emptyTape(x);
   const outputs: tf.Tensor2D[] = [];
   let { h, c } = state;
@@ -78,8 +63,7 @@ export function lstmForward(
     c = cNext;
     outputs.push(h);
   }
-  const output = seqLen === 1 ? outputs[0] : (tf.concat(outputs, 0) as tf.Tensor2D);
-  return { output, state: { h, c }, tape: record ? tape : undefined };
+  return { output: joinSteps(outputs), state: { h, c }, tape: record ? tape : undefined };
 }
 
 /**
@@ -87,9 +71,9 @@ export function lstmForward(
  * carries only dh and dc, and the weight gradients are single GEMMs over all time steps.
  * Gradients do not flow into the carried initial state (truncated BPTT).
  */
-export function lstmBackward(w: LstmWeights, tape: LstmTape, dOutput: tf.Tensor2D): LstmGradients {
+export function lstmBackward(w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2D): CellGradients {
   const seqLen = tape.i.length;
-  const dOutputs = seqLen === 1 ? [dOutput] : (tf.split(dOutput, seqLen, 0) as tf.Tensor2D[]);
+  const dOutputs = splitSteps(dOutput, seqLen);
   const dGates: tf.Tensor2D[] = new Array(seqLen);
   let dhNext: tf.Tensor2D | undefined;
   let dcNext: tf.Tensor2D | undefined;
@@ -111,19 +95,10 @@ export function lstmBackward(w: LstmWeights, tape: LstmTape, dOutput: tf.Tensor2
     dhNext = tf.matMul(da, w.recurrentKernel, false, true) as tf.Tensor2D;
     dcNext = tf.mul(dc, f) as tf.Tensor2D;
   }
-  return weightGradients(w, tape, seqLen === 1 ? dGates[0] : (tf.concat(dGates, 0) as tf.Tensor2D));
+  return weightGradients(w, tape, joinSteps(dGates));
 }
 
-/**
- * Given the gate pre-activation gradients of every step, time-major [seqLen·B, 4H] in i,f,c,o
- * order, the input and weight gradients are single large GEMMs over the whole chunk.
- */
-export function weightGradients(w: LstmWeights, tape: LstmTape, dA: tf.Tensor2D): LstmGradients {
-  const hPrev = tape.hPrev.length === 1 ? tape.hPrev[0] : (tf.concat(tape.hPrev, 0) as tf.Tensor2D);
-  return {
-    dx: tf.matMul(dA, w.kernel, false, true) as tf.Tensor2D,
-    kernel: tf.matMul(tape.x, dA, true, false) as tf.Tensor2D,
-    recurrentKernel: tf.matMul(hPrev, dA, true, false) as tf.Tensor2D,
-    bias: tf.sum(dA, 0) as tf.Tensor1D,
-  };
+/** The input and weight gradients from the gate pre-activation gradients of every step, in i,f,c,o order. */
+export function weightGradients(w: CellWeights, tape: LstmTape, dA: tf.Tensor2D): CellGradients {
+  return { ...inputGradients(w, tape.x, dA), recurrentKernel: tf.matMul(joinSteps(tape.hPrev), dA, true, false) as tf.Tensor2D };
 }

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { lstmBackward, lstmForward, type LstmState, type LstmTape, type LstmWeights } from './lstm.js';
+import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWeights, type LayerPass, type LayerState } from './cell.js';
+import { gruForward } from './gru.js';
+import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
+import { rnnForward } from './rnn.js';
 import {
   fusedWeights,
   lstmBackwardFused,
@@ -13,11 +16,12 @@ import { tidy } from './tidy.js';
 import { Rng } from './random.js';
 
 export interface ModelConfig {
+  cell: CellType;
   vocabSize: number;
   embeddingSize: number;
   hiddenSize: number;
   layers: number;
-  /** Dropout rate applied to the output of every LSTM layer while training. */
+  /** Dropout rate applied to the output of every recurrent layer while training. */
   dropout: number;
 }
 
@@ -29,14 +33,14 @@ export interface ModelConfig {
 export type LstmKernels = 'auto' | 'fused' | 'fused-backward' | 'reference';
 
 /**
- * Matmul FLOPs of one LSTM time step (B·(in+H)·4H multiply-adds) up to which a step counts as small.
+ * Matmul FLOPs of one time step (B·(in+H)·G·H multiply-adds) up to which a step counts as small.
  * Small steps are dominated by per-op costs: they run faster on the fused forward kernel and with a
  * single TensorFlow thread; large ones need the big GEMMs and both cores (see bench/bench.mjs).
  */
 const SMALL_STEP_FLOPS = 64e6;
 
-function stepFlops(batchSize: number, inputSize: number, hidden: number): number {
-  return 2 * batchSize * (inputSize + hidden) * 4 * hidden;
+function stepFlops(cell: CellType, batchSize: number, inputSize: number, hidden: number): number {
+  return 2 * batchSize * (inputSize + hidden) * GATE_BLOCKS[cell] * hidden;
 }
 
 /**
@@ -45,27 +49,33 @@ function stepFlops(batchSize: number, inputSize: number, hidden: number): number
  * else undefined, TensorFlow's default of one per core (2×512 batch 64: one thread is −25 %).
  */
 export function preferredIntraOpThreads(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): number | undefined {
-  const widest = stepFlops(batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize);
+  const widest = stepFlops(config.cell, batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize);
   return widest <= SMALL_STEP_FLOPS ? 1 : undefined;
 }
 
-/** One entry per LSTM layer, bottom first. */
-export type ModelState = LstmState[];
+/** One entry per recurrent layer, bottom first. */
+export type ModelState = LayerState[];
 
 export type NamedTensors = Map<string, tf.Tensor>;
 
 /** Parameter names and shapes, in the fixed order used for checkpoints. */
 export function parameterShapes(config: ModelConfig): Map<string, number[]> {
   const { vocabSize: V, embeddingSize: D, hiddenSize: H } = config;
+  const G = GATE_BLOCKS[config.cell];
   const shapes = new Map<string, number[]>([['embedding/embeddings', [V, D]]]);
   for (let l = 1; l <= config.layers; l++) {
-    shapes.set(`lstm_${l}/kernel`, [l === 1 ? D : H, 4 * H]);
-    shapes.set(`lstm_${l}/recurrent_kernel`, [H, 4 * H]);
-    shapes.set(`lstm_${l}/bias`, [4 * H]);
+    shapes.set(`${layerName(config.cell, l - 1)}/kernel`, [l === 1 ? D : H, G * H]);
+    shapes.set(`${layerName(config.cell, l - 1)}/recurrent_kernel`, [H, G * H]);
+    shapes.set(`${layerName(config.cell, l - 1)}/bias`, [G * H]);
   }
   shapes.set('dense/kernel', [H, V]);
   shapes.set('dense/bias', [V]);
   return shapes;
+}
+
+/** The name of recurrent layer `l` (from 0), as in the weight names: lstm_1, gru_2, rnn_1, … */
+export function layerName(cell: CellType, l: number): string {
+  return `${cell}_${l + 1}`;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -75,9 +85,10 @@ export function parameterCount(config: ModelConfig): number {
 }
 
 /**
- * Initial weights: uniform ±1/√H for the LSTM (as PyTorch and torch-rnn do), Glorot-uniform for the
- * output layer, ±0.05 for the embedding (the Keras default), zero biases except the forget gate's,
- * which starts at 1 so that early on the cell remembers rather than forgets (Jozefowicz et al. 2015).
+ * Initial weights: uniform ±1/√H for the recurrent layers (as PyTorch and torch-rnn do),
+ * Glorot-uniform for the output layer, ±0.05 for the embedding (the Keras default), zero biases
+ * except the LSTM forget gate's, which starts at 1 so that early on the cell remembers rather than
+ * forgets (Jozefowicz et al. 2015).
  */
 export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float32Array> {
   const H = config.hiddenSize;
@@ -85,7 +96,7 @@ export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float
   for (const [name, shape] of parameterShapes(config)) {
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (name.endsWith('/bias')) {
-      if (name.startsWith('lstm_')) values.fill(1, H, 2 * H);
+      if (config.cell === 'lstm' && name !== 'dense/bias') values.fill(1, H, 2 * H);
     } else {
       const limit = name.startsWith('embedding')
         ? 0.05
@@ -100,16 +111,18 @@ export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float
 }
 
 interface ForwardTape {
-  layers: LstmTape[];
+  /** Per layer, bottom first: the gradients of its input and weights from those of its output. */
+  backward: ((dOutput: tf.Tensor2D) => CellGradients)[];
   masks: (tf.Tensor2D | undefined)[];
   top: tf.Tensor2D;
 }
 
 /**
- * A character-level language model: embedding → stacked LSTM → dense → softmax. The backward pass
- * is written out by hand (see lstm.ts), so a training step records only what it needs.
+ * A character-level language model: embedding → stacked recurrent layers (LSTM, GRU or vanilla
+ * RNN) → dense → softmax. The backward pass is written out by hand (lstm.ts, gru.ts, rnn.ts), so a
+ * training step records only what it needs.
  */
-export class CharLstm {
+export class CharRnn {
   readonly params: Map<string, tf.Variable>;
 
   constructor(
@@ -127,16 +140,17 @@ export class CharLstm {
   }
 
   zeroState(batchSize: number): ModelState {
-    const { hiddenSize, layers } = this.config;
-    return Array.from({ length: layers }, () => ({
-      h: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
-      c: tf.zeros([batchSize, hiddenSize]) as tf.Tensor2D,
-    }));
+    const { hiddenSize, layers, cell } = this.config;
+    return Array.from({ length: layers }, () => {
+      const state: LayerState = { h: tf.zeros([batchSize, hiddenSize]) };
+      for (const part of stateParts(cell)) state[part] ??= tf.zeros([batchSize, hiddenSize]);
+      return state;
+    });
   }
 
   /** TensorFlow's fused LSTM kernels, when they are available and wanted. */
   private native(): TensorflowBackend | undefined {
-    return this.kernels === 'reference' ? undefined : tensorflowBackend();
+    return this.kernels === 'reference' || this.config.cell !== 'lstm' ? undefined : tensorflowBackend();
   }
 
   /**
@@ -149,15 +163,32 @@ export class CharLstm {
   private fusedForward(inputSize: number, seqLen: number, batchSize: number): boolean {
     if (this.native() === undefined || this.kernels === 'fused-backward') return false;
     const H = this.config.hiddenSize;
-    return this.kernels === 'fused' || (seqLen > 1 && stepFlops(batchSize, inputSize, H) <= SMALL_STEP_FLOPS);
+    return this.kernels === 'fused' || (seqLen > 1 && stepFlops('lstm', batchSize, inputSize, H) <= SMALL_STEP_FLOPS);
   }
 
-  private layer(l: number): LstmWeights {
+  private layer(l: number): CellWeights {
+    const name = layerName(this.config.cell, l);
     return {
-      kernel: this.params.get(`lstm_${l + 1}/kernel`) as tf.Tensor2D,
-      recurrentKernel: this.params.get(`lstm_${l + 1}/recurrent_kernel`) as tf.Tensor2D,
-      bias: this.params.get(`lstm_${l + 1}/bias`) as tf.Tensor1D,
+      kernel: this.params.get(`${name}/kernel`) as tf.Tensor2D,
+      recurrentKernel: this.params.get(`${name}/recurrent_kernel`) as tf.Tensor2D,
+      bias: this.params.get(`${name}/bias`) as tf.Tensor1D,
     };
+  }
+
+  /** Runs recurrent layer `l` over a chunk, with the implementation that suits its cell and size. */
+  private runLayer(l: number, x: tf.Tensor2D, state: LayerState, seqLen: number, record: boolean, prepared?: FusedWeights[]): LayerPass {
+    const w = this.layer(l);
+    if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
+    if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
+    const lstmState = state as LstmState;
+    const native = this.native();
+    const { output, state: next, tape } =
+      prepared || this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
+        ? lstmForwardFused(native!, w, x, lstmState, seqLen, prepared?.[l])
+        : lstmForward(w, x, lstmState, seqLen, record);
+    const backward = (dOutput: tf.Tensor2D): CellGradients =>
+      native ? lstmBackwardFused(native, w, tape!, dOutput) : lstmBackward(w, tape!, dOutput);
+    return { output, state: next, backward: record ? backward : undefined };
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk. Pass `dropoutRng` to train (dropout on, tape kept). */
@@ -171,17 +202,14 @@ export class CharLstm {
     const record = dropoutRng !== undefined;
     const ids = tf.tensor1d(inputs, 'int32');
     let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
-    const tape: ForwardTape = { layers: [], masks: [], top: x };
+    const tape: ForwardTape = { backward: [], masks: [], top: x };
     const nextState: ModelState = [];
     for (let l = 0; l < this.config.layers; l++) {
-      const result =
-        prepared || this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
-          ? lstmForwardFused(this.native()!, this.layer(l), x, state[l], seqLen, prepared?.[l])
-          : lstmForward(this.layer(l), x, state[l], seqLen, record);
+      const result = this.runLayer(l, x, state[l], seqLen, record, prepared);
       nextState.push(result.state);
       x = result.output;
       if (record) {
-        tape.layers.push(result.tape!);
+        tape.backward.push(result.backward!);
         const mask = this.config.dropout > 0 ? dropoutMask(x.shape, this.config.dropout, dropoutRng) : undefined;
         if (mask) x = tf.mul(x, mask);
         tape.masks.push(mask);
@@ -211,11 +239,11 @@ export class CharLstm {
     for (let l = this.config.layers - 1; l >= 0; l--) {
       const mask = tape.masks[l];
       if (mask) dx = tf.mul(dx, mask);
-      const native = this.native();
-      const grads = native ? lstmBackwardFused(native, this.layer(l), tape.layers[l], dx) : lstmBackward(this.layer(l), tape.layers[l], dx);
-      gradients.set(`lstm_${l + 1}/kernel`, grads.kernel);
-      gradients.set(`lstm_${l + 1}/recurrent_kernel`, grads.recurrentKernel);
-      gradients.set(`lstm_${l + 1}/bias`, grads.bias);
+      const grads = tape.backward[l](dx);
+      const name = layerName(this.config.cell, l);
+      gradients.set(`${name}/kernel`, grads.kernel);
+      gradients.set(`${name}/recurrent_kernel`, grads.recurrentKernel);
+      gradients.set(`${name}/bias`, grads.bias);
       dx = grads.dx;
     }
     // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
@@ -285,5 +313,5 @@ export function disposePrepared(prepared: FusedWeights[] | undefined): void {
 }
 
 export function disposeState(state: ModelState): void {
-  for (const { h, c } of state) tf.dispose([h, c]);
+  for (const layer of state) tf.dispose(Object.values(layer));
 }

@@ -34,6 +34,15 @@ export function clipByGlobalNorm(gradients: NamedTensors, maxNorm: number): { gr
   return { gradients: clipped, norm };
 }
 
+/**
+ * Decoupled weight decay (Loshchilov & Hutter 2019): shrinks every weight matrix (embedding,
+ * kernels, output layer) by the factor 1 − `amount`, leaving biases alone, as nanoGPT does.
+ * Call inside tf.tidy.
+ */
+export function decayWeights(params: Map<string, tf.Variable>, amount: number): void {
+  for (const param of params.values()) if (param.rank === 2) param.assign(tf.mul(param, 1 - amount));
+}
+
 /** Per-parameter slots (moment estimates), created lazily with the parameter's shape. */
 class Slots {
   private readonly slots = new Map<string, tf.Variable>();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
-import { disposePrepared, disposeState, type CharLstm, type ModelState } from './model.js';
+import { disposePrepared, disposeState, type CharRnn, type ModelState } from './model.js';
 import { Rng } from './random.js';
 import { UserError } from './errors.js';
 import type { Vocabulary } from './vocabulary.js';
@@ -47,7 +47,7 @@ export function checkPrime(vocabulary: Vocabulary, prime: string): void {
  * can stream it. The prime (if any) is yielded first; with no prime the model starts after a
  * newline, as if at the start of a paragraph.
  */
-export function* sampleText(model: CharLstm, vocabulary: Vocabulary, options: SampleOptions): Generator<string> {
+export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: SampleOptions): Generator<string> {
   checkPrime(vocabulary, options.prime);
   const rng = new Rng(options.seed);
   let state: ModelState = model.zeroState(1);

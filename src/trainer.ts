@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
 import { BatchStreams, type Batch, type CharIds } from './batches.js';
+import { stateParts, type StatePart } from './cell.js';
 import { readCheckpoint, type Checkpoint, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
 import { faultPoint, injectedNan } from './faults.js';
 import {
-  CharLstm,
+  CharRnn,
   disposeState,
   initialWeights,
   parameterCount,
@@ -14,7 +15,7 @@ import {
   type ModelConfig,
   type ModelState,
 } from './model.js';
-import { clipByGlobalNorm, createOptimizer, type Optimizer } from './optimizer.js';
+import { clipByGlobalNorm, createOptimizer, decayWeights, type Optimizer } from './optimizer.js';
 import { Rng } from './random.js';
 import type { RunDirectory } from './run-directory.js';
 import { learningRateAt } from './schedule.js';
@@ -53,6 +54,8 @@ export interface StepInfo {
   progress: number;
   epoch: number;
   trainLoss: number;
+  /** Global L2 norm of the gradients before clipping. */
+  gradientNorm: number;
   learningRate: number;
   charsPerSecond: number;
 }
@@ -90,26 +93,36 @@ export interface StopSignal {
 /** Rollbacks allowed in one session before a diverging run is given up. */
 const MAX_ROLLBACKS = 8;
 
+/** The update rule of one step. */
+export interface StepSettings {
+  clip: number;
+  learningRate: number;
+  /** Decoupled weight decay (AdamW): every matrix shrinks by learningRate·weightDecay per step. */
+  weightDecay: number;
+}
+
 /**
  * One optimisation step on one chunk: forward, hand-written backward, clipping, update. Takes
- * ownership of `state` (disposing it) and returns the loss tensor and the state to carry on.
+ * ownership of `state` (disposing it) and returns the loss, the gradient norm before clipping (as
+ * one tensor, [loss, norm], so that they are read in one call) and the state to carry on.
  */
 export function trainStep(
-  model: CharLstm,
+  model: CharRnn,
   optimizer: Optimizer,
   batch: Batch,
   state: ModelState,
   dropoutRng: Rng,
-  clip: number,
-  learningRate: number,
-): { loss: tf.Scalar; state: ModelState } {
+  settings: StepSettings,
+): { lossAndNorm: tf.Tensor1D; state: ModelState } {
   const result = tidy(() => {
     const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
-    optimizer.apply(model.params, clipByGlobalNorm(gradients, clip).gradients, learningRate);
-    return { loss, next };
+    const clipped = clipByGlobalNorm(gradients, settings.clip);
+    if (settings.weightDecay > 0) decayWeights(model.params, settings.learningRate * settings.weightDecay);
+    optimizer.apply(model.params, clipped.gradients, settings.learningRate);
+    return { lossAndNorm: tf.stack([loss, clipped.norm]) as tf.Tensor1D, next };
   });
   disposeState(state);
-  return { loss: result.loss, state: result.next };
+  return { lossAndNorm: result.lossAndNorm, state: result.next };
 }
 
 /** The step at which the run ends by --steps or --epochs; Infinity when only a time budget ends it. */
@@ -120,7 +133,7 @@ export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPe
 
 const OPTIMIZER_PREFIX = 'optimizer/';
 
-function carriedName(part: 'h' | 'c', layer: number): string {
+function carriedName(part: StatePart, layer: number): string {
   return `carried/${part}/${layer + 1}`;
 }
 
@@ -148,7 +161,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     weights: initial,
     trainingState: new Map(),
   };
-  const model = new CharLstm(config, initial, setup.kernels);
+  const model = new CharRnn(config, initial, setup.kernels);
   const optimizer = createOptimizer(training.optimizer);
   const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
   const limit = stepLimit(options, streams.stepsPerEpoch);
@@ -168,10 +181,10 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     disposeState(state);
     state = model.zeroState(training.batchSize);
     state.forEach((layer, l) => {
-      for (const part of ['h', 'c'] as const) {
+      for (const part of stateParts(config.cell)) {
         const values = from.trainingState.get(carriedName(part, l));
         if (values) {
-          layer[part].dispose();
+          layer[part]?.dispose();
           layer[part] = tf.tensor2d(values, [training.batchSize, config.hiddenSize]);
         }
       }
@@ -191,8 +204,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     const trainingState: NamedArrays = new Map();
     for (const [name, values] of saved.slots) trainingState.set(OPTIMIZER_PREFIX + name, values);
     for (let l = 0; l < state.length; l++) {
-      trainingState.set(carriedName('h', l), (await state[l].h.data()) as Float32Array);
-      trainingState.set(carriedName('c', l), (await state[l].c.data()) as Float32Array);
+      for (const part of stateParts(config.cell)) trainingState.set(carriedName(part, l), (await state[l][part]!.data()) as Float32Array);
     }
     return {
       model: config,
@@ -269,10 +281,11 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
         progress.learningRateScale *
         learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: fractionDone() });
       const started = performance.now();
-      const result = trainStep(model, optimizer, streams.next(), state, dropoutRng, training.clip, learningRate);
+      const result = trainStep(model, optimizer, streams.next(), state, dropoutRng, { clip: training.clip, learningRate, weightDecay: training.weightDecay });
       state = result.state;
-      const loss = injectedNan(progress.step + 1, (await result.loss.data())[0]);
-      result.loss.dispose();
+      const [rawLoss, gradientNorm] = await result.lossAndNorm.data();
+      const loss = injectedNan(progress.step + 1, rawLoss);
+      result.lossAndNorm.dispose();
       const elapsed = performance.now() - started;
       faultPoint(`step-${progress.step + 1}`);
       if (!Number.isFinite(loss)) {
@@ -292,6 +305,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
         progress: fractionDone(),
         epoch: progress.epoch,
         trainLoss: loss,
+        gradientNorm,
         learningRate,
         charsPerSecond: (charsPerStep * 1000) / meanMs,
       });

@@ -3,14 +3,14 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
-import { CharLstm, initialWeights, type ModelConfig } from '../src/model.js';
+import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { Rng } from '../src/random.js';
 import { RunDirectory, loadCheckpoint } from '../src/run-directory.js';
 import { Vocabulary } from '../src/vocabulary.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');
-const config: ModelConfig = { vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1 };
+const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1 };
 
 function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint {
   return {
@@ -28,7 +28,7 @@ function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint
 }
 
 /** Next-character distribution after reading `text`, carrying state through it. */
-function nextCharProbabilities(model: CharLstm, text: string): Float32Array {
+function nextCharProbabilities(model: CharRnn, text: string): Float32Array {
   return tf.tidy(() => {
     const ids = vocabulary.encode(text);
     const { logits } = model.forward(ids, ids.length, model.zeroState(1));
@@ -38,7 +38,7 @@ function nextCharProbabilities(model: CharLstm, text: string): Float32Array {
 
 describe('checkpoints', () => {
   it('round-trip to identical next-character probabilities', async () => {
-    const original = new CharLstm(config, initialWeights(config, new Rng(5)));
+    const original = new CharRnn(config, initialWeights(config, new Rng(5)));
     const dir = path.join(tempDir(), 'ckpt');
     writeCheckpoint(dir, checkpointOf(await original.readWeights()));
     const loaded = readCheckpoint(dir);
@@ -47,7 +47,7 @@ describe('checkpoints', () => {
     expect(loaded.progress.history.validation).toEqual([[2, 3.1]]);
     expect(loaded.progress.rngState).toBe(123456);
     expect([...loaded.trainingState]).toEqual([['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)], ['carried/h/1', Float32Array.of(-1, 0.5)]]);
-    const restored = new CharLstm(loaded.model, loaded.weights);
+    const restored = new CharRnn(loaded.model, loaded.weights);
     const before = nextCharProbabilities(original, 'Hello, 😀');
     const after = nextCharProbabilities(restored, 'Hello, 😀');
     expect(Math.abs(before.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);

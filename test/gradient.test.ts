@@ -3,41 +3,47 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../src/batches.js';
-import { CharLstm, initialWeights, summedNll, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
+import { stateParts, type CellType, type LayerState } from '../src/cell.js';
+import { CharRnn, initialWeights, summedNll, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
 import { Rng } from '../src/random.js';
 
-// A tiny model in which every path matters: two layers, a non-zero carried state, dropout.
-const config: ModelConfig = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25 };
+// Tiny models in which every path matters: two layers, a non-zero carried state, dropout.
+const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25 };
 const seqLen = 4;
 const batchSize = 2;
 const dataRng = new Rng(11);
 const batch: Batch = {
-  inputs: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * config.vocabSize)),
-  targets: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * config.vocabSize)),
+  inputs: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * shape.vocabSize)),
+  targets: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * shape.vocabSize)),
   seqLen,
   batchSize,
 };
 // Larger weights than at initialisation, so that the gates saturate unevenly and errors show.
-const weights = new Map([...initialWeights(config, new Rng(3))].map(([name, values]) => [name, values.map((v) => 4 * v)]));
-// TensorFlow's fused kernels exist only on the tensorflow backend; the reference runs everywhere.
+function testWeights(config: ModelConfig): Map<string, Float32Array> {
+  return new Map([...initialWeights(config, new Rng(3))].map(([name, values]) => [name, values.map((v) => 4 * v)]));
+}
+// TensorFlow's fused kernels exist only on the tensorflow backend (and for the LSTM); the reference runs everywhere.
 const kernelChoices: LstmKernels[] = tf.getBackend() === 'tensorflow' ? ['fused', 'fused-backward', 'reference'] : ['reference'];
-const models = new Map(kernelChoices.map((kernels) => [kernels, new CharLstm(config, weights, kernels)]));
-const reference = models.get('reference')!;
-const initialState: ModelState = Array.from({ length: config.layers }, (_, l) => ({
-  h: tf.randomUniform([batchSize, config.hiddenSize], -0.9, 0.9, 'float32', 100 + l) as tf.Tensor2D,
-  c: tf.randomUniform([batchSize, config.hiddenSize], -2, 2, 'float32', 200 + l) as tf.Tensor2D,
-}));
+const variants: [CellType, LstmKernels][] = [...kernelChoices.map((k): [CellType, LstmKernels] => ['lstm', k]), ['gru', 'reference'], ['rnn', 'reference']];
+const models = new Map(variants.map(([cell, kernels]) => [`${cell} ${kernels}`, new CharRnn({ ...shape, cell }, testWeights({ ...shape, cell }), kernels)]));
+const initialState = (cell: CellType): ModelState =>
+  Array.from({ length: shape.layers }, (_, l) => {
+    const state: LayerState = { h: tf.randomUniform([batchSize, shape.hiddenSize], -0.9, 0.9, 'float32', 100 + l) as tf.Tensor2D };
+    if (stateParts(cell).includes('c')) state.c = tf.randomUniform([batchSize, shape.hiddenSize], -2, 2, 'float32', 200 + l) as tf.Tensor2D;
+    return state;
+  });
+const initialStates = new Map(variants.map(([cell]) => [cell, initialState(cell)]));
 // The same seed gives the same dropout masks in every evaluation.
 const DROPOUT_SEED = 7;
 
-function lossOf(model: CharLstm): number {
-  return tf.tidy(() => model.lossAndGradients(batch, initialState, new Rng(DROPOUT_SEED)).loss.arraySync() as number);
+function lossOf(model: CharRnn): number {
+  return tf.tidy(() => model.lossAndGradients(batch, initialStates.get(model.config.cell)!, new Rng(DROPOUT_SEED)).loss.arraySync() as number);
 }
 
-function analyticGradients(model: CharLstm): Map<string, Float32Array> {
+function analyticGradients(model: CharRnn): Map<string, Float32Array> {
   const grads = new Map<string, Float32Array>();
   tf.tidy(() => {
-    const { gradients } = model.lossAndGradients(batch, initialState, new Rng(DROPOUT_SEED));
+    const { gradients } = model.lossAndGradients(batch, initialStates.get(model.config.cell)!, new Rng(DROPOUT_SEED));
     for (const [name, g] of gradients) grads.set(name, g.dataSync() as Float32Array);
   });
   return grads;
@@ -45,8 +51,10 @@ function analyticGradients(model: CharLstm): Map<string, Float32Array> {
 
 afterAll(() => models.forEach((model) => model.dispose()));
 
-describe.each(kernelChoices)('LSTM backward pass (%s kernels)', (kernels) => {
-  const model = models.get(kernels)!;
+describe.each(variants)('%s backward pass (%s kernels)', (cell, kernels) => {
+  const model = models.get(`${cell} ${kernels}`)!;
+  const reference = models.get(`${cell} reference`)!;
+  const state = initialStates.get(cell)!;
 
   it('matches central finite differences for every parameter', () => {
     const analytic = analyticGradients(model);
@@ -83,8 +91,8 @@ describe.each(kernelChoices)('LSTM backward pass (%s kernels)', (kernels) => {
   it.runIf(autodiffAvailable)('agrees with automatic differentiation of the reference forward pass to float32 precision', () => {
     const analytic = analyticGradients(model);
     const { grads } = tf.variableGrads(() => {
-      const { logits } = reference.forward(batch.inputs, seqLen, initialState, new Rng(DROPOUT_SEED));
-      const targets = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, 'int32'), config.vocabSize), 'float32') as tf.Tensor2D;
+      const { logits } = reference.forward(batch.inputs, seqLen, state, new Rng(DROPOUT_SEED));
+      const targets = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, 'int32'), shape.vocabSize), 'float32') as tf.Tensor2D;
       return tf.div(summedNll(tf.logSoftmax(logits), targets), batch.targets.length) as tf.Scalar;
     }, [...reference.params.values()]);
     for (const [name, variable] of reference.params) {
@@ -104,8 +112,10 @@ describe.each(kernelChoices)('LSTM backward pass (%s kernels)', (kernels) => {
 
 describe.runIf(kernelChoices.includes('fused'))('fused forward pass', () => {
   it('gives the reference logits and carried state, over a chunk and step by step with prepared weights', () => {
-    const fused = models.get('fused')!;
-    const read = (result: { logits: tf.Tensor2D; state: ModelState }) => [result.logits, ...result.state.flatMap(({ h, c }) => [h, c])].map((t) => [...t.dataSync()]);
+    const fused = models.get('lstm fused')!;
+    const reference = models.get('lstm reference')!;
+    const initialState = initialStates.get('lstm')!;
+    const read = (result: { logits: tf.Tensor2D; state: ModelState }) => [result.logits, ...result.state.flatMap(({ h, c }) => [h, c!])].map((t) => [...t.dataSync()]);
     const close = (a: number[][], b: number[][]) => a.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - b[k][i])).toBeLessThan(1e-5)));
     tf.tidy(() => {
       close(read(fused.forward(batch.inputs, seqLen, initialState)), read(reference.forward(batch.inputs, seqLen, initialState)));

@@ -40,7 +40,7 @@ async function bracketsRun(steps: number, kernels: LstmKernels = 'auto'): Promis
       vocabulary,
       train: trainIds,
       validation,
-      model: { embeddingSize: 8, hiddenSize: 48, layers: 1, dropout: 0 },
+      model: { cell: 'lstm' as const, embeddingSize: 8, hiddenSize: 48, layers: 1, dropout: 0 },
       training: trainingConfig({ seqLen: 40, batchSize: 16, learningRate: 1e-2 }),
       options: { steps, evalEvery: 100, onNan: 'stop', backend: 'test' },
       run: new RunDirectory(tempDir()),

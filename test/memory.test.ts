@@ -1,25 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { BatchStreams } from '../src/batches.js';
-import { CharLstm, initialWeights, type ModelConfig } from '../src/model.js';
+import { CELL_TYPES } from '../src/cell.js';
+import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { createOptimizer } from '../src/optimizer.js';
 import { Rng } from '../src/random.js';
 import { trainStep } from '../src/trainer.js';
 
 describe('memory', () => {
-  it.each(['adam', 'rmsprop', 'sgd'] as const)('training steps (%s) leave the number of live tensors unchanged', async (name) => {
-    const config: ModelConfig = { vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2 };
-    const model = new CharLstm(config, initialWeights(config, new Rng(1)));
+  const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));
+  it.each(cases)('training steps (%s, %s) leave the number of live tensors unchanged', async (cell, name) => {
+    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2 };
+    const model = new CharRnn(config, initialWeights(config, new Rng(1)));
     const optimizer = createOptimizer(name);
     const ids = Int32Array.from({ length: 2000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
     const streams = new BatchStreams(ids, 4, 10);
     const rng = new Rng(2);
     let state = model.zeroState(4);
     const step = async () => {
-      const result = trainStep(model, optimizer, streams.next(), state, rng, 5, 1e-2);
+      const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 1e-2, weightDecay: 0.1 });
       state = result.state;
-      await result.loss.data();
-      result.loss.dispose();
+      await result.lossAndNorm.data();
+      result.lossAndNorm.dispose();
     };
     await step(); // creates the optimizer's slots
     const live = tf.memory().numTensors;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { CharLstm, preferredIntraOpThreads } from '../model.js';
+import { CharRnn, preferredIntraOpThreads } from '../model.js';
 import { loadCheckpoint } from '../run-directory.js';
 import { checkPrime, sampleText } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   checkPrime(vocabulary, flags.prime);
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
-  const model = new CharLstm(checkpoint.model, checkpoint.weights);
+  const model = new CharRnn(checkpoint.model, checkpoint.weights);
   const seed = flags.seed ?? randomSeed();
   if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${seed}\n`);
   const out = stdoutWriter();

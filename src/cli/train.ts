@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { BatchStreams } from '../batches.js';
+import { CELL_TYPES, type CellType } from '../cell.js';
 import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
@@ -19,6 +20,7 @@ interface TrainFlags {
   out?: string;
   resume?: string;
   preset?: PresetName;
+  cell: CellType;
   layers: number;
   hidden: number;
   embedding: number;
@@ -32,6 +34,7 @@ interface TrainFlags {
   lrDecay: number;
   lrDecayAfter: number;
   clip: number;
+  weightDecay: number;
   epochs?: number;
   steps?: number;
   timeBudget?: number;
@@ -46,15 +49,16 @@ const DEFAULT_EPOCHS = 10;
 
 function program(): Command {
   return new Command('rnn-train')
-    .description('Train a character-level LSTM language model on a UTF-8 text file.')
+    .description('Train a character-level language model (stacked LSTM, GRU or vanilla RNN) on a UTF-8 text file.')
     .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
     .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB); explicit flags win').choices(PRESET_NAMES))
-    .option('--layers <n>', 'number of stacked LSTM layers', integerAtLeast(1), 2)
-    .option('--hidden <n>', 'LSTM units per layer', integerAtLeast(1), 256)
+    .addOption(new Option('--cell <type>', 'recurrent cell: lstm, gru, or rnn (vanilla tanh)').choices(CELL_TYPES).default('lstm'))
+    .option('--layers <n>', 'number of stacked recurrent layers', integerAtLeast(1), 2)
+    .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
-    .option('--dropout <rate>', 'dropout on each LSTM layer output while training', numberInRange(0, 1, { maximumExclusive: true }), 0.1)
+    .option('--dropout <rate>', 'dropout on each recurrent layer\'s output while training', numberInRange(0, 1, { maximumExclusive: true }), 0.1)
     .option('--seq-len <n>', 'characters per stream per step (truncated-BPTT length)', integerAtLeast(1), 64)
     .option('--batch-size <n>', 'number of contiguous streams trained in parallel', integerAtLeast(1), 48)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
@@ -64,6 +68,7 @@ function program(): Command {
     .option('--lr-decay <factor>', 'with --schedule decay: multiply the rate by this every epoch', numberInRange(0, 1, { minimumExclusive: true }), 0.97)
     .option('--lr-decay-after <epochs>', 'with --schedule decay: start decaying after this many epochs', integerAtLeast(0), 10)
     .option('--clip <norm>', 'clip gradients to this global L2 norm', numberInRange(0, Infinity, { minimumExclusive: true }), 5)
+    .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
     .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
@@ -78,6 +83,7 @@ function program(): Command {
 
 /** Flags that define a run; on --resume they may be repeated but not changed. */
 const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
+  ['cell', '--cell', (c) => c.model.cell],
   ['layers', '--layers', (c) => c.model.layers],
   ['hidden', '--hidden', (c) => c.model.hiddenSize],
   ['embedding', '--embedding', (c) => c.model.embeddingSize],
@@ -91,6 +97,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['lrDecay', '--lr-decay', (c) => c.training.schedule.decayRate],
   ['lrDecayAfter', '--lr-decay-after', (c) => c.training.schedule.decayAfter],
   ['clip', '--clip', (c) => c.training.clip],
+  ['weightDecay', '--weight-decay', (c) => c.training.weightDecay],
   ['valFrac', '--val-frac', (c) => c.training.validationFraction],
   ['seed', '--seed', (c) => c.training.seed],
 ];
@@ -145,6 +152,22 @@ function checkpointBytes(config: ModelConfig, training: TrainingConfig, plannedS
   return 4 * (parameterCount(config) * (1 + slots) + carried) + 24 * Math.min(plannedSteps, 1e6) + 64_000;
 }
 
+/**
+ * char-rnn's rule of thumb: a model learns best with about as many parameters as the training text
+ * has characters. More than ten times as many and it memorises; less than a tenth and it underfits.
+ */
+export function sizeAdvice(parameters: number, characters: number): string | undefined {
+  const ratio = parameters / characters;
+  const sizes = `${formatCount(parameters)} parameters for ${formatCount(characters)} training characters`;
+  if (ratio > 10) return `hint: ${sizes}; a model this large for the text will overfit: use a smaller --preset or --hidden, or more --dropout`;
+  if (ratio < 0.1) return `hint: ${sizes}; the model is small for this much text: a larger --preset or --hidden will learn more of it`;
+  return undefined;
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : String(n);
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
@@ -175,9 +198,9 @@ async function main(argv: string[]): Promise<number> {
     if (corpus.replaced > 0) reporter.warn(`${corpus.replaced} stray bytes (invalid UTF-8 or NUL) in ${corpusPath} were read as U+FFFD (�)`);
     const { vocabulary } = corpus;
     const { train: trainIds, validation } = splitCorpus(corpus.ids, resume?.training.validationFraction ?? flags.valFrac);
-    const model = resume
-      ? { embeddingSize: resume.model.embeddingSize, hiddenSize: resume.model.hiddenSize, layers: resume.model.layers, dropout: resume.model.dropout }
-      : { embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
+    const model: Omit<ModelConfig, 'vocabSize'> = resume
+      ? { cell: resume.model.cell, embeddingSize: resume.model.embeddingSize, hiddenSize: resume.model.hiddenSize, layers: resume.model.layers, dropout: resume.model.dropout }
+      : { cell: flags.cell, embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
     const training: TrainingConfig = resume?.training ?? {
       corpus: path.resolve(corpusPath),
       corpusSha256: corpus.sha256,
@@ -187,6 +210,7 @@ async function main(argv: string[]): Promise<number> {
       learningRate: flags.lr,
       schedule: { name: flags.schedule, warmupSteps: flags.warmup, decayRate: flags.lrDecay, decayAfter: flags.lrDecayAfter },
       clip: flags.clip,
+      weightDecay: flags.weightDecay,
       validationFraction: flags.valFrac,
       seed: flags.seed ?? randomSeed(),
     };
@@ -204,9 +228,11 @@ async function main(argv: string[]): Promise<number> {
         `training ${trainIds.length}, validation ${validation.length}`,
     );
     reporter.info(
-      `model: ${model.layers}×${model.hiddenSize} LSTM, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
+      `model: ${model.layers}×${model.hiddenSize} ${model.cell.toUpperCase()}, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
         `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch; seed ${training.seed}`,
     );
+    const advice = sizeAdvice(parameters, trainIds.length);
+    if (advice) reporter.info(advice);
     if (resume) reporter.info(`resuming ${outDir} at step ${resume.progress.step} (epoch ${resume.progress.epoch})`);
     reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best`);
 
