@@ -1,36 +1,73 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
 import { disposePrepared, disposeState, type CharRnn, type ModelState } from './model.js';
 import { Rng } from './random.js';
 import { UserError } from './errors.js';
 import type { Vocabulary } from './vocabulary.js';
 
-export interface SampleOptions {
+/** How the next character is chosen from the model's distribution. */
+export interface SamplingRule {
+  /** Softmax temperature; 0 means always take the most likely character (argmax). */
+  temperature: number;
+  /** Draw only among the k likeliest characters. */
+  topK?: number;
+  /** Nucleus sampling (Holtzman et al. 2020): draw only among the likeliest characters whose probabilities sum to p. */
+  topP?: number;
+}
+
+export interface SampleOptions extends SamplingRule {
   /** Characters to generate, not counting the prime. */
   length: number;
-  /** Softmax temperature; 0 means always take the most likely character. */
-  temperature: number;
   /** Text to condition on; it is echoed first. */
   prime: string;
   seed: number;
+  /** Ends the sample as soon as the generated text contains this (it is kept). */
+  stop?: string;
 }
 
-/** Index drawn from `probs` (which sum to 1, up to rounding) with one uniform number. */
-export function drawIndex(probs: Float32Array, uniform: number): number {
-  let cumulative = 0;
-  for (let i = 0; i < probs.length; i++) {
-    cumulative += probs[i];
-    if (uniform < cumulative) return i;
-  }
-  // Rounding can leave the total a little under 1; fall back to the last likely character.
-  for (let i = probs.length - 1; i > 0; i--) if (probs[i] > 0) return i;
-  return 0;
+/** A piece of sampled text; `logProb` is the model's own log-probability (nats) of a generated character, absent for the prime. */
+export interface SamplePiece {
+  text: string;
+  logProb?: number;
 }
 
-function argmax(values: Float32Array): number {
+/** Log-softmax of `logits` in float64. */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  return Float64Array.from(logits, (v) => v - logZ);
+}
+
+/**
+ * The index of the next character: argmax at temperature 0, else a draw with one uniform number
+ * from the tempered distribution, cut to the top k and then to the nucleus of mass p, renormalised.
+ * Without a cut the draw walks the vocabulary in its own order, so that a seed gives the same text
+ * as it always has.
+ */
+export function chooseNext(logits: Float32Array, rule: SamplingRule, uniform: number): number {
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  if (rule.temperature === 0) return best;
+  const truncated = rule.topK !== undefined || rule.topP !== undefined;
+  let kept = Array.from(logits.keys());
+  if (truncated) kept = kept.sort((a, b) => logits[b] - logits[a]).slice(0, rule.topK);
+  const weights = kept.map((i) => Math.exp((logits[i] - logits[best]) / rule.temperature));
+  let total = weights.reduce((a, b) => a + b, 0);
+  if (rule.topP !== undefined) {
+    let mass = 0;
+    let count = 0;
+    while (count < kept.length && mass < rule.topP * total) mass += weights[count++];
+    kept = kept.slice(0, count);
+    total = mass;
+  }
+  let cumulative = 0;
+  for (let j = 0; j < kept.length; j++) {
+    cumulative += weights[j];
+    if (uniform * total < cumulative) return kept[j];
+  }
+  return kept[kept.length - 1];
 }
 
 /** Refuses a prime with characters outside the vocabulary, naming them. */
@@ -47,14 +84,15 @@ export function checkPrime(vocabulary: Vocabulary, prime: string): void {
  * can stream it. The prime (if any) is yielded first; with no prime the model starts after a
  * newline, as if at the start of a paragraph.
  */
-export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: SampleOptions): Generator<string> {
+export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
   checkPrime(vocabulary, options.prime);
   const rng = new Rng(options.seed);
   let state: ModelState = model.zeroState(1);
   let input: number;
   let remaining = options.length;
+  let generated = '';
   if (options.prime.length > 0) {
-    yield options.prime;
+    yield { text: options.prime };
     const ids = vocabulary.encode(options.prime);
     input = ids[ids.length - 1];
     if (ids.length > 1) {
@@ -67,23 +105,26 @@ export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: Sam
   } else {
     input = Math.floor(rng.next() * vocabulary.size);
     if (remaining-- <= 0) return;
-    yield vocabulary.chars[input];
+    generated = vocabulary.chars[input];
+    yield { text: generated, logProb: -Math.log(vocabulary.size) };
   }
   const prepared = model.prepareFusedWeights();
   try {
-    for (; remaining > 0; remaining--) {
+    for (; remaining > 0 && !(options.stop && generated.endsWith(options.stop)); remaining--) {
       const previous = state;
-      const { probs, next } = tidy(() => {
+      const { logits, next } = tidy(() => {
         const { logits, state: after } = model.forward(Int32Array.of(input), 1, previous, undefined, prepared);
-        const scores = options.temperature > 0 ? tf.softmax(tf.div(logits, options.temperature)) : logits;
-        return { probs: scores, next: after };
+        return { logits, next: after };
       });
       disposeState(previous);
       state = next;
-      const values = probs.dataSync() as Float32Array;
-      probs.dispose();
-      input = options.temperature > 0 ? drawIndex(values, rng.next()) : argmax(values);
-      yield vocabulary.chars[input];
+      const values = logits.dataSync() as Float32Array;
+      logits.dispose();
+      input = chooseNext(values, options, rng.next());
+      const char = vocabulary.chars[input];
+      // Only the tail can complete the stop text; keep no more of it than that.
+      generated = options.stop ? (generated + char).slice(-options.stop.length) : '';
+      yield { text: char, logProb: logSoftmax(values)[input] };
     }
   } finally {
     disposePrepared(prepared);

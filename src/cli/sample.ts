@@ -1,15 +1,24 @@
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { CharRnn, preferredIntraOpThreads } from '../model.js';
 import { loadCheckpoint } from '../run-directory.js';
-import { checkPrime, sampleText } from '../sampler.js';
+import { UserError } from '../errors.js';
+import { checkPrime, sampleText, type SampleOptions } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
 import { integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface SampleFlags {
   length: number;
   temperature: number;
+  topK?: number;
+  topP?: number;
+  argmax?: boolean;
   prime: string;
+  primeFile?: string;
+  stop?: string;
+  count: number;
+  json?: boolean;
   seed?: number;
   backend: BackendChoice;
 }
@@ -20,7 +29,14 @@ function program(): Command {
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .option('-n, --length <n>', 'characters to generate, not counting the prime', integerAtLeast(0), 500)
     .option('-t, --temperature <t>', 'softmax temperature: lower is safer, higher more surprising; 0 = always the likeliest', numberInRange(0, Infinity), 0.8)
-    .option('-p, --prime <text>', 'text to start from (echoed first)', '')
+    .option('-k, --top-k <k>', 'draw only among the k likeliest characters', integerAtLeast(1))
+    .option('--top-p <p>', 'nucleus sampling: draw only among the likeliest characters that together have probability p', numberInRange(0, 1, { minimumExclusive: true }))
+    .option('--argmax', 'always take the likeliest character (the same as --temperature 0)')
+    .option('-p, --prime <text>', 'text to start from (echoed first); - reads it from standard input', '')
+    .option('--prime-file <path>', 'read the prime from this file')
+    .option('--stop <text>', 'end a sample as soon as it produces this text (kept); e.g. $\'\\n\\n\' for one paragraph')
+    .option('-c, --count <n>', 'independent samples, separated by a blank line (seeds seed, seed+1, …)', integerAtLeast(1), 1)
+    .option('--json', 'write one JSON object per sample and line (text, seed, flags, checkpoint, mean log-probability) instead of raw text')
     .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', integerAtLeast(0))
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-sample', text)) })
@@ -47,25 +63,55 @@ function stdoutWriter(): { write: (text: string) => Promise<void>; closed: () =>
   };
 }
 
+/** The prime: --prime text, standard input for --prime -, or --prime-file; used verbatim. */
+function readPrime(flags: SampleFlags): string {
+  if (flags.primeFile !== undefined) {
+    if (flags.prime !== '') throw new UserError('give the prime either with --prime or with --prime-file, not both');
+    try {
+      return fs.readFileSync(flags.primeFile, 'utf8');
+    } catch (error) {
+      throw new UserError(`cannot read --prime-file ${flags.primeFile} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); give a readable text file`);
+    }
+  }
+  return flags.prime === '-' ? fs.readFileSync(0, 'utf8') : flags.prime;
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
   const flags = command.opts<SampleFlags>();
   const { dir, checkpoint } = loadCheckpoint(command.args[0]);
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
+  const prime = readPrime(flags);
   // Before the backend loads, so that a bad prime is refused at once.
-  checkPrime(vocabulary, flags.prime);
+  checkPrime(vocabulary, prime);
+  if (flags.stop === '') throw new UserError('--stop needs some text to stop at');
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
   const model = new CharRnn(checkpoint.model, checkpoint.weights);
-  const seed = flags.seed ?? randomSeed();
-  if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${seed}\n`);
+  const firstSeed = flags.seed ?? randomSeed();
+  if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${firstSeed}\n`);
   const out = stdoutWriter();
-  for (const text of sampleText(model, vocabulary, { length: flags.length, temperature: flags.temperature, prime: flags.prime, seed })) {
-    await out.write(text);
-    if (out.closed()) return 0;
+  const rule = { temperature: flags.argmax ? 0 : flags.temperature, topK: flags.topK, topP: flags.topP };
+  for (let n = 0; n < flags.count; n++) {
+    const options: SampleOptions = { ...rule, length: flags.length, prime, stop: flags.stop, seed: firstSeed + n };
+    if (n > 0 && !flags.json) await out.write('\n');
+    let text = '';
+    let logProb = 0;
+    let generated = 0;
+    for (const piece of sampleText(model, vocabulary, options)) {
+      if (piece.logProb !== undefined) {
+        logProb += piece.logProb;
+        generated++;
+      }
+      if (flags.json) text += piece.text;
+      else await out.write(piece.text);
+      if (out.closed()) return 0;
+    }
+    const { seed, ...sampling } = options;
+    const record = { text, seed, checkpoint: dir, flags: sampling, characters: generated, meanLogProb: generated > 0 ? logProb / generated : null };
+    await out.write(flags.json ? `${JSON.stringify(record)}\n` : '\n');
   }
-  await out.write('\n');
   model.dispose();
   return 0;
 }
