@@ -1,3 +1,4 @@
+import type { CharIds } from './batches.js';
 import { UserError } from './errors.js';
 
 /**
@@ -42,6 +43,23 @@ export class Vocabulary {
       ids.push(id);
     }
     return Int32Array.from(ids);
+  }
+
+  /**
+   * Re-encodes ids of another vocabulary (e.g. a new text's) into this one. Characters this
+   * vocabulary lacks are dropped, and counted per character.
+   */
+  translate(ids: CharIds, from: Vocabulary): { ids: CharIds; unknown: Map<string, number> } {
+    const mapping = Int32Array.from(from.chars, (ch) => this.index.get(ch) ?? -1);
+    const unknown = new Map<string, number>();
+    const out = this.size <= 256 ? new Uint8Array(ids.length) : new Uint16Array(ids.length);
+    let n = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = mapping[ids[i]];
+      if (id >= 0) out[n++] = id;
+      else unknown.set(from.chars[ids[i]], (unknown.get(from.chars[ids[i]]) ?? 0) + 1);
+    }
+    return { ids: out.subarray(0, n), unknown };
   }
 
   decode(ids: ArrayLike<number>): string {

@@ -1,0 +1,101 @@
+import { Command, Option } from 'commander';
+import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
+import { loadCorpus } from '../corpus.js';
+import { UserError } from '../errors.js';
+import { meanNll } from '../evaluate.js';
+import { CharRnn, preferredIntraOpThreads } from '../model.js';
+import { loadCheckpoint } from '../run-directory.js';
+import { Vocabulary } from '../vocabulary.js';
+import { integerAtLeast, oneLine, runCommand } from './common.js';
+
+interface EvalFlags {
+  batchSize?: number;
+  seqLen?: number;
+  json?: boolean;
+  backend: BackendChoice;
+}
+
+/** What one file scores. Characters outside the model's vocabulary are left out of the text and counted. */
+interface FileScore {
+  file: string;
+  characters: number;
+  natsPerChar: number;
+  bitsPerChar: number;
+  perplexity: number;
+  unknownCharacters: number;
+  /** The distinct unknown characters, with how often each occurs. */
+  unknown: Record<string, number>;
+}
+
+function program(): Command {
+  return new Command('rnn-eval')
+    .description("Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.")
+    .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
+    .argument('<files...>', 'UTF-8 text files to score')
+    .option('--batch-size <n>', 'contiguous streams scored in parallel, each from zero state (default: the run\'s)', integerAtLeast(1))
+    .option('--seq-len <n>', 'characters per stream per forward call (default: the run\'s)', integerAtLeast(1))
+    .option('--json', 'print one JSON object instead of text')
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
+    .configureOutput({ outputError: (text, write) => write(oneLine('rnn-eval', text)) })
+    .exitOverride();
+}
+
+function score(file: string, natsPerChar: number, characters: number, unknown: Map<string, number>): FileScore {
+  const unknownCharacters = [...unknown.values()].reduce((a, b) => a + b, 0);
+  return {
+    file,
+    characters,
+    natsPerChar,
+    bitsPerChar: natsPerChar / Math.LN2,
+    perplexity: Math.exp(natsPerChar),
+    unknownCharacters,
+    unknown: Object.fromEntries(unknown),
+  };
+}
+
+function describe(s: FileScore): string {
+  const skipped = s.unknownCharacters > 0
+    ? `; ${s.unknownCharacters.toLocaleString('en-US')} characters outside the vocabulary left out (${Object.keys(s.unknown).map((c) => JSON.stringify(c)).join(', ')})`
+    : '';
+  return `${s.file}: ${s.natsPerChar.toFixed(4)} nats/char, ${s.bitsPerChar.toFixed(3)} bits/char, perplexity ${s.perplexity.toFixed(2)} over ${s.characters.toLocaleString('en-US')} characters${skipped}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = program();
+  command.parse(argv);
+  const flags = command.opts<EvalFlags>();
+  const [checkpointPath, files] = command.processedArgs as [string, string[]];
+  const { dir, checkpoint } = loadCheckpoint(checkpointPath);
+  const vocabulary = new Vocabulary(checkpoint.vocabulary);
+  const batchSize = flags.batchSize ?? checkpoint.training.batchSize;
+  const seqLen = flags.seqLen ?? checkpoint.training.seqLen;
+  const texts = [];
+  for (const file of files) {
+    const corpus = await loadCorpus(file);
+    const known = vocabulary.translate(corpus.ids, corpus.vocabulary);
+    if (known.ids.length < 2) throw new UserError(`${file} has fewer than two characters the model knows; there is nothing to score`);
+    texts.push({ file, ...known });
+  }
+  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, batchSize) });
+  if (backend.warning) process.stderr.write(`rnn-eval: warning: ${backend.warning}\n`);
+  const model = new CharRnn(checkpoint.model, checkpoint.weights);
+  const scores: FileScore[] = [];
+  for (const { file, ids, unknown } of texts) {
+    // The first character is only ever an input; every later one is scored once.
+    scores.push(score(file, await meanNll(model, ids, batchSize, seqLen), ids.length - 1, unknown));
+  }
+  model.dispose();
+  const scored = scores.reduce((sum, s) => sum + s.characters, 0);
+  const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, new Map(
+    scores.flatMap((s) => Object.entries(s.unknown)).reduce((m, [c, n]) => m.set(c, (m.get(c) ?? 0) + n), new Map<string, number>()),
+  ));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ checkpoint: dir, batchSize, seqLen, files: scores, total })}\n`);
+  } else {
+    for (const s of scores) process.stdout.write(`${describe(s)}\n`);
+    if (scores.length > 1) process.stdout.write(`${describe(total)}\n`);
+  }
+  return 0;
+}
+
+await runCommand('rnn-eval', () => main(process.argv));

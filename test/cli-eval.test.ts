@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { splitCorpus } from '../src/corpus.js';
+import { nestedBrackets } from '../src/synthetic.js';
+import { Vocabulary } from '../src/vocabulary.js';
+import { cli, tempDir, testBackend } from './helpers.js';
+
+const backend = testBackend();
+const work = tempDir();
+const corpus = path.join(work, 'corpus.txt');
+const run = path.join(work, 'run');
+const text = nestedBrackets(8000, 3);
+const vocabulary = Vocabulary.fromText(text);
+// The held-out tail exactly as rnn-train splits it.
+const validationText = vocabulary.decode(splitCorpus(vocabulary.encode(text), 0.1).validation);
+
+beforeAll(() => {
+  fs.writeFileSync(corpus, text);
+  fs.writeFileSync(path.join(work, 'validation.txt'), validationText);
+  const args = [corpus, '--out', run, '--steps', '40', '--eval-every', '40', '--seed', '1', '--layers', '1', '--hidden', '16', '--embedding', '4', '--backend', backend];
+  const trained = cli('rnn-train', args);
+  if (trained.status !== 0) throw new Error(`rnn-train failed:\n${trained.stderr}`);
+});
+
+const evaluate = (...args: string[]) => cli('rnn-eval', [run, ...args, '--backend', backend]);
+
+describe(`rnn-eval (${backend})`, () => {
+  it("on the run's own validation text, gives the validation loss training reported", () => {
+    const result = evaluate(path.join(work, 'validation.txt'), '--json');
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    const meta = JSON.parse(fs.readFileSync(path.join(run, 'best', 'checkpoint.json'), 'utf8'));
+    const [file] = report.files;
+    expect(file.natsPerChar).toBeCloseTo(meta.progress.bestValidationLoss, 5);
+    expect(file.bitsPerChar).toBeCloseTo(file.natsPerChar / Math.LN2, 10);
+    expect(file.perplexity).toBeCloseTo(Math.exp(file.natsPerChar), 10);
+    expect(file.characters).toBe([...validationText].length - 1);
+    expect(report).toMatchObject({ batchSize: meta.training.batchSize, seqLen: meta.training.seqLen, total: { characters: file.characters } });
+  });
+
+  it('counts and reports characters outside the vocabulary, and scores the rest', () => {
+    const clean = path.join(work, 'clean.txt');
+    const dirty = path.join(work, 'dirty.txt');
+    const sample = validationText.slice(0, 3000);
+    fs.writeFileSync(clean, sample);
+    fs.writeFileSync(dirty, sample.replace(/\(/g, 'Z(').replace(/</g, '€<'));
+    const expected = JSON.parse(evaluate(clean, '--json').stdout).files[0];
+    const result = evaluate(dirty, '--json');
+    expect(result.status, result.stderr).toBe(0);
+    const [file] = JSON.parse(result.stdout).files;
+    const count = (ch: string) => sample.split(ch).length - 1;
+    expect(file.unknown).toEqual({ Z: count('('), '€': count('<') });
+    expect(file.unknownCharacters).toBe(count('(') + count('<'));
+    expect(file.natsPerChar).toBeCloseTo(expected.natsPerChar, 6);
+    const plain = evaluate(dirty);
+    expect(plain.stdout).toMatch(/dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/);
+  });
+
+  it('scores several files, with a total weighted by characters', () => {
+    const a = path.join(work, 'a.txt');
+    const b = path.join(work, 'b.txt');
+    fs.writeFileSync(a, validationText.slice(0, 300));
+    fs.writeFileSync(b, validationText.slice(300));
+    const report = JSON.parse(evaluate(a, b, '--json').stdout);
+    const [fa, fb] = report.files;
+    expect(report.total.characters).toBe(fa.characters + fb.characters);
+    expect(report.total.natsPerChar).toBeCloseTo((fa.natsPerChar * fa.characters + fb.natsPerChar * fb.characters) / report.total.characters, 10);
+    expect(evaluate(a, b).stdout.trim().split('\n')).toHaveLength(3);
+  });
+
+  it('refuses what it cannot score with one line', () => {
+    const unknownOnly = path.join(work, 'unknown.txt');
+    fs.writeFileSync(unknownOnly, 'ZZZZ');
+    for (const [args, message] of [
+      [[path.join(work, 'missing.txt')], /missing\.txt/],
+      [[unknownOnly], /fewer than two characters the model knows/],
+      [[], /missing required argument 'files'/],
+    ] as [string[], RegExp][]) {
+      const result = evaluate(...args);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const noCheckpoint = cli('rnn-eval', [path.join(work, 'nowhere'), corpus]);
+    expect(noCheckpoint.status).not.toBe(0);
+    expect(noCheckpoint.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
