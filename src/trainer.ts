@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
 import { BatchStreams, type Batch, type CharIds } from './batches.js';
 import { stateParts, type StatePart } from './cell.js';
-import { readCheckpoint, type Checkpoint, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
+import { readCheckpoint, type Checkpoint, type LossHistory, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
 import { faultPoint, injectedNan } from './faults.js';
@@ -65,6 +65,8 @@ export interface EvaluationInfo {
   validationLoss: number;
   isBest: boolean;
   seconds: number;
+  /** Every loss of the run so far, for plots. */
+  history: LossHistory;
 }
 
 export interface TrainEvents {
@@ -80,9 +82,21 @@ export interface TrainSummary {
   epochs: number;
   finalTrainLoss: number;
   bestValidationLoss: number | null;
+  history: LossHistory;
   trainingSeconds: number;
   latest: string;
   interrupted: boolean;
+}
+
+/** Several listeners as one: each event goes to every part that listens for it, in order. */
+export function combineEvents(...parts: Partial<TrainEvents>[]): TrainEvents {
+  return {
+    start: (info) => parts.forEach((part) => part.start?.(info)),
+    step: (info) => parts.forEach((part) => part.step?.(info)),
+    evaluation: (info) => parts.forEach((part) => part.evaluation?.(info)),
+    checkpoint: (dir, reason) => parts.forEach((part) => part.checkpoint?.(dir, reason)),
+    warn: (message) => parts.forEach((part) => part.warn?.(message)),
+  };
 }
 
 /** Lets the caller ask for a clean stop (e.g. on Ctrl-C); checked between steps. */
@@ -239,7 +253,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       progress.history.validation.push([progress.step, validationLoss]);
       isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
       if (isBest) progress.bestValidationLoss = validationLoss;
-      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000 });
+      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000, history: progress.history });
     }
     await save(isBest, reason);
   };
@@ -328,6 +342,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     epochs: progress.epoch,
     finalTrainLoss: lastTrainLoss,
     bestValidationLoss: progress.bestValidationLoss,
+    history: progress.history,
     trainingSeconds: progress.trainingSeconds,
     latest,
     interrupted: stop.requested,

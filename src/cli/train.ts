@@ -12,7 +12,10 @@ import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory, loadCheckpoint } from '../run-directory.js';
 import { SCHEDULES, type ScheduleName } from '../schedule.js';
-import { stepLimit, train, type StopSignal } from '../trainer.js';
+import { LOSS_PLOT_FILE, METRICS_FILE, metricsEvents } from '../metrics.js';
+import { sparkline } from '../plot.js';
+import { tensorboardEvents } from '../tensorboard.js';
+import { combineEvents, stepLimit, train, type StopSignal } from '../trainer.js';
 import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
 
@@ -42,6 +45,7 @@ interface TrainFlags {
   valFrac: number;
   seed?: number;
   onNan: NanPolicy;
+  tensorboard?: string;
   backend: BackendChoice;
 }
 
@@ -76,6 +80,7 @@ function program(): Command {
     .option('--val-frac <fraction>', 'fraction of the text, at its end, held out for validation', numberInRange(0, 0.5), 0.1)
     .option('--seed <n>', 'random seed, for a reproducible run (default: random, printed)', integerAtLeast(0))
     .addOption(new Option('--on-nan <policy>', 'when the loss is NaN or infinite: stop, or roll back to the last checkpoint with half the learning rate').choices(['stop', 'rollback']).default('stop'))
+    .option('--tensorboard <dir>', 'also write TensorBoard scalars (losses, learning rate, gradient norm, chars/s) to this directory')
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-train', text)) })
     .exitOverride();
@@ -234,7 +239,9 @@ async function main(argv: string[]): Promise<number> {
     const advice = sizeAdvice(parameters, trainIds.length);
     if (advice) reporter.info(advice);
     if (resume) reporter.info(`resuming ${outDir} at step ${resume.progress.step} (epoch ${resume.progress.epoch})`);
-    reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best`);
+    reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best; log: ${outDir}/${METRICS_FILE}, plot: ${outDir}/${LOSS_PLOT_FILE}`);
+    const tensorboard = flags.tensorboard === undefined ? undefined : await tensorboardEvents(flags.tensorboard, backend.name);
+    if (flags.tensorboard !== undefined) reporter.info(`TensorBoard: tensorboard --logdir ${flags.tensorboard}`);
 
     const stop: StopSignal = { requested: false };
     let signalCode = 0;
@@ -266,9 +273,10 @@ async function main(argv: string[]): Promise<number> {
         run,
         resume,
       },
-      reporter,
+      combineEvents(reporter, metricsEvents(outDir, reporter.warn), tensorboard?.events ?? {}),
       stop,
     );
+    tensorboard?.close();
     reporter.close();
     const best = summary.bestValidationLoss === null ? 'no validation split' : `best validation loss ${formatLoss(summary.bestValidationLoss)}`;
     const took = `${formatDuration((performance.now() - started) / 1000)}, ${formatDuration(summary.trainingSeconds)} of training in all`;
@@ -277,6 +285,10 @@ async function main(argv: string[]): Promise<number> {
       return signalCode;
     }
     reporter.info(`done after ${summary.steps} steps (${took}); ${best}`);
+    const losses = summary.history.validation.map(([, loss]) => loss);
+    if (losses.length > 1) {
+      reporter.info(`validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} nats/char over ${losses.length} evaluations`);
+    }
     reporter.info(`sample with: npx rnn-sample ${outDir}`);
     return 0;
   } finally {
