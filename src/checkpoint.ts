@@ -4,6 +4,7 @@ import path from 'node:path';
 import { UserError } from './errors.js';
 import { faultPoint } from './faults.js';
 import { CELL_TYPES } from './cell.js';
+import { layersModelJson } from './export.js';
 import { parameterShapes, type ModelConfig } from './model.js';
 import type { OptimizerName } from './optimizer.js';
 import type { Schedule } from './schedule.js';
@@ -14,6 +15,9 @@ const META_FILE = 'checkpoint.json';
 const WEIGHTS_FILE = 'weights.bin';
 const STATE_FILE = 'training-state.bin';
 const SUMS_FILE = 'SHA256SUMS';
+/** For stock tf.loadLayersModel, with the vocabulary it needs beside it (export.ts). */
+export const LAYERS_MODEL_FILE = 'model.json';
+export const VOCABULARY_FILE = 'vocabulary.json';
 
 /** How a run trains; fixed for its whole life, so a resume must not contradict it. */
 export interface TrainingConfig {
@@ -135,8 +139,9 @@ export function fsyncDirectory(dir: string): void {
 
 /**
  * Writes a checkpoint directory: weights.bin (the model), training-state.bin (optimizer slots,
- * carried state), checkpoint.json (everything else) and SHA256SUMS over all three, last, in
- * `sha256sum -c` format. A directory without a complete SHA256SUMS is never loaded.
+ * carried state), checkpoint.json (everything else), model.json and vocabulary.json (the model
+ * for tf.loadLayersModel) and SHA256SUMS over all of them, last, in `sha256sum -c` format. A
+ * directory without a complete SHA256SUMS is never loaded.
  */
 export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
   const shapes = parameterShapes(checkpoint.model);
@@ -165,10 +170,16 @@ export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
   writeFileDurably(path.join(dir, STATE_FILE), state.bytes);
   writeFileDurably(path.join(dir, META_FILE), metaText);
   faultPoint('checkpoint-meta-written');
+  const layersModelText = `${JSON.stringify(layersModelJson(checkpoint.model, WEIGHTS_FILE, 'rnn-train'), null, 1)}\n`;
+  const vocabularyText = `${JSON.stringify(checkpoint.vocabulary)}\n`;
+  writeFileDurably(path.join(dir, LAYERS_MODEL_FILE), layersModelText);
+  writeFileDurably(path.join(dir, VOCABULARY_FILE), vocabularyText);
   const sums = [
     [WEIGHTS_FILE, sha256(weights.bytes)],
     [STATE_FILE, sha256(state.bytes)],
     [META_FILE, sha256(metaText)],
+    [LAYERS_MODEL_FILE, sha256(layersModelText)],
+    [VOCABULARY_FILE, sha256(vocabularyText)],
   ];
   writeFileDurably(path.join(dir, SUMS_FILE), sums.map(([file, sum]) => `${sum}  ${file}\n`).join(''));
   fsyncDirectory(dir);
