@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -54,6 +55,22 @@ describe('checkpoints', () => {
     expect([...after]).toEqual([...before]);
     original.dispose();
     restored.dispose();
+  });
+
+  it('written before GRU, RNN and weight decay existed, read as an LSTM without decay', () => {
+    const dir = path.join(tempDir(), 'old');
+    writeCheckpoint(dir, checkpointOf(initialWeights(config, new Rng(5))));
+    const metaPath = path.join(dir, 'checkpoint.json');
+    const meta = JSON.parse(fs.readFileSync(metaPath, 'utf8'));
+    delete meta.model.cell;
+    delete meta.training.weightDecay;
+    const text = `${JSON.stringify(meta)}\n`;
+    fs.writeFileSync(metaPath, text);
+    const sums = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8').replace(/^\w+(?= {2}checkpoint\.json$)/m, crypto.createHash('sha256').update(text).digest('hex'));
+    fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums);
+    const loaded = readCheckpoint(dir);
+    expect(loaded.model.cell).toBe('lstm');
+    expect(loaded.training.weightDecay).toBe(0);
   });
 
   it('report damage naming the file instead of loading it', async () => {

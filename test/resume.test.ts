@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BatchStreams } from '../src/batches.js';
+import type { CellType } from '../src/cell.js';
 import { readCheckpoint, type Checkpoint, type RunOptions } from '../src/checkpoint.js';
 import { splitCorpus } from '../src/corpus.js';
 import { RunDirectory } from '../src/run-directory.js';
@@ -19,15 +20,15 @@ const setup = {
   train: trainIds,
   validation,
   model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2 },
-  training: trainingConfig({ seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
+  training: trainingConfig({ weightDecay: 0.01, seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
 };
 const options: RunOptions = { steps: 100, evalEvery: 7, onNan: 'stop', backend: testBackend() };
 
 /** Trains in `dir`, stopping cleanly after `stopAt` steps if given; returns the latest checkpoint. */
-async function runTo(dir: string, stopAt?: number, resume?: Checkpoint): Promise<Checkpoint> {
+async function runTo(cell: CellType, dir: string, stopAt?: number, resume?: Checkpoint): Promise<Checkpoint> {
   const stop: StopSignal = { requested: false };
   const events: TrainEvents = { ...quietEvents, step: (info) => void (info.step === stopAt && (stop.requested = true)) };
-  await train({ ...setup, options, run: new RunDirectory(dir), resume }, events, stop);
+  await train({ ...setup, model: { ...setup.model, cell }, options, run: new RunDirectory(dir), resume }, events, stop);
   return readCheckpoint(path.join(dir, 'latest'));
 }
 
@@ -41,18 +42,22 @@ function expectSameRun(a: Checkpoint, b: Checkpoint): void {
   expect(b.progress.history.validation).toEqual(a.progress.history.validation);
 }
 
-describe(`exact resume (${testBackend()})`, () => {
+// The GRU carries h alone, the LSTM h and c.
+describe.each(['lstm', 'gru'] as const)(`exact resume of an %s (${testBackend()})`, (cell) => {
   it('N steps straight equal N/2 steps, stop, resume, N/2 steps: bit-identical weights, optimizer state and loss curve', async () => {
-    const straight = await runTo(path.join(tempDir(), 'run'));
+    const straight = await runTo(cell, path.join(tempDir(), 'run'));
+    expect([...straight.trainingState.keys()].filter((name) => name.startsWith('carried/'))).toEqual(
+      cell === 'lstm' ? ['carried/h/1', 'carried/c/1', 'carried/h/2', 'carried/c/2'] : ['carried/h/1', 'carried/h/2'],
+    );
     const dir = path.join(tempDir(), 'run');
     // Stop in the middle of the second epoch, between two evaluations.
     const perEpoch = new BatchStreams(trainIds, setup.training.batchSize, setup.training.seqLen).stepsPerEpoch;
     expect(perEpoch).toBeLessThan(50);
-    const half = await runTo(dir, 50);
+    const half = await runTo(cell, dir, 50);
     expect(half.progress.step).toBe(50);
     expect(half.progress.epoch).toBe(2);
     expect(half.progress.streamPosition).toBe(50 - perEpoch);
-    const resumed = await runTo(dir, undefined, half);
+    const resumed = await runTo(cell, dir, undefined, half);
     // The loss history is exactly equal, not merely close: the backend is deterministic here.
     expectSameRun(straight, resumed);
   });
