@@ -171,7 +171,7 @@ describe('resume refuses what it cannot continue', () => {
     expect(result.status).toBe(1);
     expect(lastLine(result)).toBe(
       'rnn-train: error: --resume continues a run as it was configured, but these flags differ: --hidden 32 (the run has 16), --lr 0.1 (the run has 0.003); ' +
-        'only --steps, --epochs, --time-budget, --eval-every, --on-nan and --backend may change',
+        'only --steps, --epochs, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
     );
   });
 

@@ -57,7 +57,7 @@ function program(): Command {
     .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
-    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB); explicit flags win').choices(PRESET_NAMES))
+    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB), medium = 3×768 (~20 MB), large = 3×1024 (~100 MB); explicit flags win').choices(PRESET_NAMES))
     .addOption(new Option('--cell <type>', 'recurrent cell: lstm, gru, or rnn (vanilla tanh)').choices(CELL_TYPES).default('lstm'))
     .option('--layers <n>', 'number of stacked recurrent layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
@@ -135,7 +135,7 @@ function resumedRun(command: Command, flags: TrainFlags, dir: string): Checkpoin
   if (differences.length > 0) {
     throw new UserError(
       `--resume continues a run as it was configured, but these flags differ: ${differences.join(', ')}; ` +
-        'only --steps, --epochs, --time-budget, --eval-every, --on-nan and --backend may change',
+        'only --steps, --epochs, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
     );
   }
   return checkpoint;
