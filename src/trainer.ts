@@ -64,7 +64,10 @@ export interface EvaluationInfo {
   step: number;
   validationLoss: number;
   isBest: boolean;
+  /** How long the evaluation took. */
   seconds: number;
+  /** Training time of the run so far, what --time-budget counts. */
+  trainingSeconds: number;
   /** Every loss of the run so far, for plots. */
   history: LossHistory;
 }
@@ -253,7 +256,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       progress.history.validation.push([progress.step, validationLoss]);
       isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
       if (isBest) progress.bestValidationLoss = validationLoss;
-      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000, history: progress.history });
+      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000, trainingSeconds: progress.trainingSeconds, history: progress.history });
     }
     await save(isBest, reason);
   };

@@ -63,7 +63,7 @@ describe('kill -9 at any moment', () => {
     expect(fs.existsSync(path.join(run, 'lock'))).toBe(false);
     // Nothing half-written is left behind.
     expect(fs.readdirSync(path.join(run, 'checkpoints')).filter((entry) => entry.startsWith('.'))).toEqual([]);
-    expect(fs.readdirSync(run).sort()).toEqual(['best', 'checkpoints', 'latest']);
+    expect(fs.readdirSync(run).sort()).toEqual(['best', 'checkpoints', 'latest', 'loss.svg', 'metrics.jsonl']);
   });
 
   it('from outside, at moments of its choosing while checkpoints are written every step', async () => {
