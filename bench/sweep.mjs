@@ -4,7 +4,10 @@
 // over the last 10 %, every target once, carried state). Not a test; it prints a table and
 // appends one JSON line per run to --results.
 //
-//   npm run sweep -- [--budget 10m] [--candidates a,b,...] [--parallel 1] [--results FILE]
+//   npm run sweep -- [--budget 10m] [--candidates a,b,...] [--parallel 1] [--eval-every N] [--results FILE]
+//
+// With --eval-every, the run validates along the way and the line also gives the best validation
+// loss reached within 10, 30 and 60 minutes of training (from the run's metrics.jsonl).
 //
 // --parallel 2 runs two candidates at once. Only do that for candidates that use one TensorFlow
 // thread (rnn-train picks one for models with small steps, e.g. 2×256 at batch 32): each then
@@ -35,16 +38,21 @@ const CANDIDATES = {
   '3x256-lr3-d0.1': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1'],
   'h512-lr2-d0.3': ['--hidden', '512', '--lr', '2e-3', '--dropout', '0.3', '--batch-size', '64'],
   'constant': ['--schedule', 'constant'],
+  // For hour-long runs: the small preset with stronger regularisation.
+  'small': ['--preset', 'small'],
+  'small-d0.4': ['--preset', 'small', '--dropout', '0.4'],
+  'small-d0.5': ['--preset', 'small', '--dropout', '0.5'],
 };
 
 function parseArgs(argv) {
-  const args = { budget: '10m', candidates: Object.keys(CANDIDATES), parallel: 1, results: path.join(root, 'bench', 'sweep-results.jsonl') };
+  const args = { budget: '10m', candidates: Object.keys(CANDIDATES), parallel: 1, evalEvery: '1000000', results: path.join(root, 'bench', 'sweep-results.jsonl') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--budget') args.budget = argv[++i];
     else if (flag === '--candidates') args.candidates = argv[++i].split(',');
     else if (flag === '--parallel') args.parallel = Number(argv[++i]);
     else if (flag === '--results') args.results = argv[++i];
+    else if (flag === '--eval-every') args.evalEvery = argv[++i];
     else throw new Error(`unknown flag ${flag}; see the header of bench/sweep.mjs`);
   }
   for (const name of args.candidates) if (!CANDIDATES[name]) throw new Error(`unknown candidate ${name}; known: ${Object.keys(CANDIDATES).join(', ')}`);
@@ -54,7 +62,7 @@ function parseArgs(argv) {
 /** One rnn-train run; resolves with what its best checkpoint says. */
 function run(name, args, corpus, work) {
   const out = path.join(work, name);
-  const flags = [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', '1000000', ...CANDIDATES[name]];
+  const flags = [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', args.evalEvery, ...CANDIDATES[name]];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(root, 'bin', 'rnn-train.js'), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -64,6 +72,11 @@ function run(name, args, corpus, work) {
       const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
       const parameters = Number(/([\d,]+) parameters/.exec(stderr)[1].replaceAll(',', ''));
       const { progress, training } = meta;
+      const evaluations = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'evaluation');
+      const bestWithin = (minutes) => {
+        const losses = evaluations.filter((e) => e.trainingSeconds <= minutes * 60 + 1).map((e) => e.validationLoss);
+        return losses.length > 0 ? Math.min(...losses) : null;
+      };
       resolve({
         name,
         flags: CANDIDATES[name].join(' '),
@@ -73,6 +86,7 @@ function run(name, args, corpus, work) {
         epochs: progress.epoch,
         charsPerSecond: (progress.step * training.batchSize * training.seqLen) / progress.trainingSeconds,
         validationLoss: progress.bestValidationLoss,
+        bestWithin: { '10m': bestWithin(10), '30m': bestWithin(30), '60m': bestWithin(60) },
         trainLoss: progress.history.train.slice(-50).reduce((sum, [, loss]) => sum + loss, 0) / Math.min(50, progress.history.train.length),
       });
     });
