@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-import { joinSteps, splitSteps, type CellGradients, type CellWeights } from './cell.js';
+import { joinSteps, splitSteps, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import { emptyTape, recordStep, weightGradients, type LstmState, type LstmTape } from './lstm.js';
 
 /**
@@ -120,4 +121,46 @@ export function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, ta
   }
   const dIcfo = joinSteps(dGates);
   return weightGradients(w, tape, tf.gather(dIcfo, swapMiddleGates(hidden), 1) as tf.Tensor2D);
+}
+
+/**
+ * tfjs has no int64 tensors; tfjs-node passes this stand-in to ops that need an int64 scalar
+ * (BlockLSTM's sequence length). Loaded on first use, since tfjs-node is an optional dependency.
+ */
+let int64Scalar: ((value: number) => tf.Tensor) | undefined;
+function int64(value: number): tf.Tensor {
+  if (!int64Scalar) {
+    const { Int64Scalar } = createRequire(import.meta.url)('@tensorflow/tfjs-node/dist/int64_tensors.js') as { Int64Scalar: new (value: number) => object };
+    int64Scalar = (v) => new Int64Scalar(v) as unknown as tf.Tensor;
+  }
+  return int64Scalar(value);
+}
+
+/**
+ * The whole chunk in one op each way: BlockLSTM forward, BlockLSTMGrad backward (which also sums
+ * the weight gradients). For small layers this removes the per-step dispatch that dominates them;
+ * for large ones its Eigen matmuls lose to oneDNN's, so model.ts uses it only for small steps.
+ */
+export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number): LayerPass {
+  const hidden = state.h.shape[1];
+  const batch = state.h.shape[0];
+  const { W, b, noPeephole } = fusedWeights(w, hidden);
+  const x3 = tf.reshape(x, [seqLen, batch, x.shape[1]]);
+  const cellAttrs = attrs(backend, [
+    { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
+    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
+  ]);
+  const common = [int64(seqLen), x3, state.c, state.h, W, noPeephole, noPeephole, noPeephole, b];
+  const gates = backend.executeMultipleOutputs('BlockLSTM', cellAttrs, common, 7) as tf.Tensor3D[];
+  const [, cs, , , , , h] = gates;
+  const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, -1, -1]), [batch, hidden]) as tf.Tensor2D;
+  const backward = (dOutput: tf.Tensor2D): CellGradients => {
+    const [xGrad, , , wGrad, , , , bGrad] = backend.executeMultipleOutputs(
+      'BlockLSTMGrad', attrs(backend, []), [...common, ...gates, tf.zerosLike(cs), tf.reshape(dOutput, [seqLen, batch, hidden])], 8,
+    );
+    const order = swapMiddleGates(hidden);
+    const [kernel, recurrentKernel] = tf.split(tf.gather(wGrad, order, 1), [x.shape[1], hidden], 0) as tf.Tensor2D[];
+    return { dx: tf.reshape(xGrad, x.shape) as tf.Tensor2D, kernel, recurrentKernel, bias: tf.gather(bGrad, order) as tf.Tensor1D };
+  };
+  return { output: tf.reshape(h, [seqLen * batch, hidden]), state: { h: last(h), c: last(cs) }, backward };
 }

@@ -7,6 +7,7 @@ import {
   fusedWeights,
   lstmBackwardFused,
   lstmForwardFused,
+  lstmSequenceFused,
   tensorflowBackend,
   type FusedWeights,
   type TensorflowBackend,
@@ -26,11 +27,12 @@ export interface ModelConfig {
 }
 
 /**
- * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels for
- * the backward pass, and for the forward pass where that is faster; elsewhere lstm.ts. `fused` and
+ * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels
+ * (whole-chunk BlockLSTM for the smallest layers; else per-step LSTMBlockCellGrad backward, and
+ * LSTMBlockCell forward where that is faster); elsewhere lstm.ts. `block`, `fused` and
  * `fused-backward` force those choices (tensorflow backend only); `reference` is always lstm.ts.
  */
-export type LstmKernels = 'auto' | 'fused' | 'fused-backward' | 'reference';
+export type LstmKernels = 'auto' | 'block' | 'fused' | 'fused-backward' | 'reference';
 
 /**
  * Matmul FLOPs of one time step (B·(in+H)·G·H multiply-adds) up to which a step counts as small.
@@ -38,6 +40,12 @@ export type LstmKernels = 'auto' | 'fused' | 'fused-backward' | 'reference';
  * single TensorFlow thread; large ones need the big GEMMs and both cores (see bench/bench.mjs).
  */
 const SMALL_STEP_FLOPS = 64e6;
+
+/**
+ * Step FLOPs up to which the whole-chunk BlockLSTM kernels win (measured, one thread, interleaved:
+ * 2×128 batch 50 about 1.5× faster per layer; 2×256 batch 48, at 31–50 M, 1.5× slower).
+ */
+const BLOCK_STEP_FLOPS = 16e6;
 
 function stepFlops(cell: CellType, batchSize: number, inputSize: number, hidden: number): number {
   return 2 * batchSize * (inputSize + hidden) * GATE_BLOCKS[cell] * hidden;
@@ -166,6 +174,12 @@ export class CharRnn {
     return this.kernels === 'fused' || (seqLen > 1 && stepFlops('lstm', batchSize, inputSize, H) <= SMALL_STEP_FLOPS);
   }
 
+  /** Whether a chunk runs on the whole-chunk BlockLSTM kernels: for training-sized chunks of small layers. */
+  private blockKernels(inputSize: number, seqLen: number, batchSize: number): boolean {
+    if (this.kernels === 'block') return true;
+    return this.kernels === 'auto' && seqLen > 1 && stepFlops('lstm', batchSize, inputSize, this.config.hiddenSize) <= BLOCK_STEP_FLOPS;
+  }
+
   private layer(l: number): CellWeights {
     const name = layerName(this.config.cell, l);
     return {
@@ -182,6 +196,7 @@ export class CharRnn {
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
     const native = this.native();
+    if (native && !prepared && this.blockKernels(x.shape[1], seqLen, x.shape[0] / seqLen)) return lstmSequenceFused(native, w, x, lstmState, seqLen);
     const { output, state: next, tape } =
       prepared || this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
         ? lstmForwardFused(native!, w, x, lstmState, seqLen, prepared?.[l])

@@ -23,7 +23,7 @@ function testWeights(config: ModelConfig): Map<string, Float32Array> {
   return new Map([...initialWeights(config, new Rng(3))].map(([name, values]) => [name, values.map((v) => 4 * v)]));
 }
 // TensorFlow's fused kernels exist only on the tensorflow backend (and for the LSTM); the reference runs everywhere.
-const kernelChoices: LstmKernels[] = tf.getBackend() === 'tensorflow' ? ['fused', 'fused-backward', 'reference'] : ['reference'];
+const kernelChoices: LstmKernels[] = tf.getBackend() === 'tensorflow' ? ['block', 'fused', 'fused-backward', 'reference'] : ['reference'];
 const variants: [CellType, LstmKernels][] = [...kernelChoices.map((k): [CellType, LstmKernels] => ['lstm', k]), ['gru', 'reference'], ['rnn', 'reference']];
 const models = new Map(variants.map(([cell, kernels]) => [`${cell} ${kernels}`, new CharRnn({ ...shape, cell }, testWeights({ ...shape, cell }), kernels)]));
 const initialState = (cell: CellType): ModelState =>
