@@ -41,12 +41,14 @@ export function lossChart(history: LossHistory, title: string): string {
 
 const BARS = '▁▂▃▄▅▆▇█';
 
-/** A one-line chart of `values` in block characters, low to high, at most `width` wide. */
+/** A one-line chart of `values` in block characters, low to high, at most `width` wide; flat when they barely differ. */
 export function sparkline(values: number[], width = 40): string {
   if (values.length === 0) return '';
   const step = Math.max(1, Math.ceil(values.length / width));
   const picked = values.filter((_, i) => i % step === 0 || i === values.length - 1);
   const low = Math.min(...picked);
   const span = Math.max(...picked) - low;
-  return picked.map((v) => BARS[span > 0 ? Math.round(((v - low) / span) * (BARS.length - 1)) : 0]).join('');
+  // Differences below a thousandth of the values are noise; drawn full height they would shout.
+  const flat = !(span > 1e-3 * Math.abs(low));
+  return picked.map((v) => BARS[flat ? 0 : Math.round(((v - low) / span) * (BARS.length - 1))]).join('');
 }

@@ -60,6 +60,7 @@ describe(`run logs (${backend})`, () => {
     expect(trained.stderr).toContain(`validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[2].toFixed(4)} nats/char over 3 evaluations`);
     expect(sparkline([3, 2, 1, 1])).toBe('█▅▁▁');
     expect(sparkline([2, 2])).toBe('▁▁');
+    expect(sparkline([0.9303, 0.9302])).toBe('▁▁');
   });
 
   it.runIf(backend === 'tensorflow')('--tensorboard writes event files with every scalar at every step', () => {
