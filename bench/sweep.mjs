@@ -42,6 +42,8 @@ const CANDIDATES = {
   'small': ['--preset', 'small'],
   'small-d0.4': ['--preset', 'small', '--dropout', '0.4'],
   'small-d0.5': ['--preset', 'small', '--dropout', '0.5'],
+  'small-d0.4-wd0.1': ['--preset', 'small', '--dropout', '0.4', '--weight-decay', '0.1'],
+  '3x512-d0.5': ['--preset', 'small', '--layers', '3', '--dropout', '0.5'],
 };
 
 function parseArgs(argv) {
