@@ -57,6 +57,19 @@ describe(`rnn-eval (${backend})`, () => {
     expect(plain.stdout).toMatch(/dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/);
   });
 
+  it('--seq-len does not change the score; --batch-size changes only where streams start cold', () => {
+    const file = path.join(work, 'validation.txt');
+    const base = JSON.parse(evaluate(file, '--json').stdout);
+    const shorter = JSON.parse(evaluate(file, '--json', '--seq-len', '7').stdout);
+    expect(shorter.seqLen).toBe(7);
+    expect(shorter.files[0].natsPerChar).toBeCloseTo(base.files[0].natsPerChar, 5);
+    const oneStream = JSON.parse(evaluate(file, '--json', '--batch-size', '1').stdout);
+    expect(oneStream.batchSize).toBe(1);
+    expect(oneStream.files[0].characters).toBe(base.files[0].characters);
+    expect(oneStream.files[0].natsPerChar).not.toBeCloseTo(base.files[0].natsPerChar, 6);
+    expect(Math.abs(oneStream.files[0].natsPerChar - base.files[0].natsPerChar)).toBeLessThan(0.2);
+  });
+
   it('scores several files, with a total weighted by characters', () => {
     const a = path.join(work, 'a.txt');
     const b = path.join(work, 'b.txt');
