@@ -44,6 +44,9 @@ const CANDIDATES = {
   'small-d0.5': ['--preset', 'small', '--dropout', '0.5'],
   'small-d0.4-wd0.1': ['--preset', 'small', '--dropout', '0.4', '--weight-decay', '0.1'],
   '3x512-d0.5': ['--preset', 'small', '--layers', '3', '--dropout', '0.5'],
+  // Batch 64 runs on both cores at 10k chars/s against 5.7k for batch 32 on one: more epochs an hour.
+  'small-b64-d0.4-lr3': ['--preset', 'small', '--batch-size', '64', '--dropout', '0.4', '--lr', '3e-3'],
+  'small-b64-d0.5-wd0.1-lr3': ['--preset', 'small', '--batch-size', '64', '--dropout', '0.5', '--weight-decay', '0.1', '--lr', '3e-3'],
 };
 
 function parseArgs(argv) {
