@@ -147,7 +147,7 @@ export async function loadCorpus(file: string, onProgress?: LoadProgress): Promi
   const vocabulary = new Vocabulary(chars);
   const indexOf = new Int32Array(0x110000).fill(-1);
   chars.forEach((ch, i) => (indexOf[ch.codePointAt(0)!] = i));
-  const ids = vocabulary.size <= 256 ? new Uint8Array(length) : new Uint16Array(length);
+  const ids = vocabulary.idArray(length);
   let position = 0;
   await decodePass(
     file,

@@ -50,12 +50,12 @@ function gruBackward(w: CellWeights, x: tf.Tensor2D, uZr: tf.Tensor2D, uH: tf.Te
   const dOutputs = splitSteps(dOutput, seqLen);
   const uZrT = tf.transpose(uZr);
   const uHT = tf.transpose(uH);
+  const { hh: hhs, hPrev: hPrevs } = tape;
   const dGates: tf.Tensor2D[] = new Array(seqLen);
   let dhNext: tf.Tensor2D | undefined;
   for (let t = seqLen - 1; t >= 0; t--) {
     const dh = dhNext ? tf.add(dOutputs[t], dhNext) : dOutputs[t];
     const [z, r] = tf.split(tape.zr[t], 2, 1);
-    const { hh: hhs, hPrev: hPrevs } = tape;
     const dah = tf.mul(tf.mul(dh, tf.sub(1, z)), tf.sub(1, tf.square(hhs[t])));
     const dRh = tf.matMul(dah, uHT);
     const daz = tf.mul(tf.mul(dh, tf.sub(hPrevs[t], hhs[t])), tf.mul(z, tf.sub(1, z)));

@@ -26,6 +26,11 @@ export class Vocabulary {
     return this.chars.length;
   }
 
+  /** An array for `length` ids of this vocabulary, in the smallest type that holds them. */
+  idArray(length: number): Uint8Array | Uint16Array {
+    return this.size <= 256 ? new Uint8Array(length) : new Uint16Array(length);
+  }
+
   has(ch: string): boolean {
     return this.index.has(ch);
   }
@@ -52,7 +57,7 @@ export class Vocabulary {
   translate(ids: CharIds, from: Vocabulary): { ids: CharIds; unknown: Map<string, number> } {
     const mapping = Int32Array.from(from.chars, (ch) => this.index.get(ch) ?? -1);
     const unknown = new Map<string, number>();
-    const out = this.size <= 256 ? new Uint8Array(ids.length) : new Uint16Array(ids.length);
+    const out = this.idArray(ids.length);
     let n = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = mapping[ids[i]];

@@ -86,9 +86,9 @@ async function main(argv: string[]): Promise<number> {
   }
   model.dispose();
   const scored = scores.reduce((sum, s) => sum + s.characters, 0);
-  const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, new Map(
-    scores.flatMap((s) => Object.entries(s.unknown)).reduce((m, [c, n]) => m.set(c, (m.get(c) ?? 0) + n), new Map<string, number>()),
-  ));
+  const unknownInAll = new Map<string, number>();
+  for (const { unknown } of texts) for (const [c, n] of unknown) unknownInAll.set(c, (unknownInAll.get(c) ?? 0) + n);
+  const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, unknownInAll);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checkpoint: dir, batchSize, seqLen, files: scores, total })}\n`);
   } else {
