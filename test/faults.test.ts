@@ -93,7 +93,7 @@ describe('signals', () => {
     const { code } = await trainer.exited;
     expect(code).toBe(143);
     const { stderr } = trainer.output();
-    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^stopped by SIGTERM after \\d+ steps .*continue with: npx rnn-train --resume ${run}$`));
+    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^stopped by SIGTERM after \\d+ steps .*; not validated yet; continue with: npx rnn-train --resume ${run}$`));
     expect(latest(run).progress.step).toBeGreaterThanOrEqual(1);
   });
 });

@@ -278,7 +278,12 @@ async function main(argv: string[]): Promise<number> {
     );
     tensorboard?.close();
     reporter.close();
-    const best = summary.bestValidationLoss === null ? 'no validation split' : `best validation loss ${formatLoss(summary.bestValidationLoss)}`;
+    const best =
+      summary.bestValidationLoss !== null
+        ? `best validation loss ${formatLoss(summary.bestValidationLoss)}`
+        : validation.length > 1
+          ? 'not validated yet'
+          : 'no validation split';
     const took = `${formatDuration((performance.now() - started) / 1000)}, ${formatDuration(summary.trainingSeconds)} of training in all`;
     if (summary.interrupted) {
       reporter.info(`stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}; continue with: npx rnn-train --resume ${outDir}`);
