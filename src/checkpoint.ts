@@ -32,6 +32,11 @@ export interface TrainingConfig {
   clip: number;
   /** Decoupled weight decay; 0 for none (and in checkpoints written before it existed). */
   weightDecay: number;
+  /**
+   * Decay of the moving average of the weights that is validated and saved (--ema); 0 for none
+   * (and in checkpoints written before it existed).
+   */
+  emaDecay: number;
   validationFraction: number;
   seed: number;
 }
@@ -239,9 +244,11 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  // Written before GRU, RNN and weight decay existed: an LSTM without decay.
+  // Written before GRU, RNN, weight decay, weight drop and averaging existed: an LSTM without them.
   meta.model.cell ??= 'lstm';
+  meta.model.weightDrop ??= 0;
   meta.training.weightDecay ??= 0;
+  meta.training.emaDecay ??= 0;
   if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;
   const expectedBytes = [...parameterShapes(meta.model).values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);

@@ -24,6 +24,12 @@ export interface ModelConfig {
   layers: number;
   /** Dropout rate applied to the output of every recurrent layer while training. */
   dropout: number;
+  /**
+   * DropConnect rate on the recurrent kernels while training (AWD-LSTM's weight drop, Merity et al.
+   * 2017): one mask per layer and chunk, shared by every stream and time step, so the same
+   * connections stay dropped through the recurrence, which dropout on activations cannot do.
+   */
+  weightDrop: number;
 }
 
 /**
@@ -180,18 +186,20 @@ export class CharRnn {
     return this.kernels === 'auto' && seqLen > 1 && stepFlops('lstm', batchSize, inputSize, this.config.hiddenSize) <= BLOCK_STEP_FLOPS;
   }
 
-  private layer(l: number): CellWeights {
+  /** Layer `l`'s weights, with its recurrent kernel masked when a weight-drop mask is given. */
+  private layer(l: number, recurrentMask?: tf.Tensor2D): CellWeights {
     const name = layerName(this.config.cell, l);
+    const recurrentKernel = this.params.get(`${name}/recurrent_kernel`) as tf.Tensor2D;
     return {
       kernel: this.params.get(`${name}/kernel`) as tf.Tensor2D,
-      recurrentKernel: this.params.get(`${name}/recurrent_kernel`) as tf.Tensor2D,
+      recurrentKernel: recurrentMask ? tf.mul(recurrentKernel, recurrentMask) : recurrentKernel,
       bias: this.params.get(`${name}/bias`) as tf.Tensor1D,
     };
   }
 
   /** Runs recurrent layer `l` over a chunk, with the implementation that suits its cell and size. */
-  private runLayer(l: number, x: tf.Tensor2D, state: LayerState, seqLen: number, record: boolean, prepared?: FusedWeights[]): LayerPass {
-    const w = this.layer(l);
+  private runLayer(l: number, x: tf.Tensor2D, state: LayerState, seqLen: number, record: boolean, prepared?: FusedWeights[], recurrentMask?: tf.Tensor2D): LayerPass {
+    const w = this.layer(l, recurrentMask);
     if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
@@ -219,12 +227,14 @@ export class CharRnn {
     let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
     const tape: ForwardTape = { backward: [], masks: [], top: x };
     const nextState: ModelState = [];
+    const { hiddenSize: H, weightDrop } = this.config;
     for (let l = 0; l < this.config.layers; l++) {
-      const result = this.runLayer(l, x, state[l], seqLen, record, prepared);
+      const recurrentMask = record && weightDrop > 0 ? dropoutMask([H, GATE_BLOCKS[this.config.cell] * H], weightDrop, dropoutRng) : undefined;
+      const result = this.runLayer(l, x, state[l], seqLen, record, prepared, recurrentMask);
       nextState.push(result.state);
       x = result.output;
       if (record) {
-        tape.backward.push(result.backward!);
+        tape.backward.push(recurrentMask ? maskedRecurrentGradient(result.backward!, recurrentMask) : result.backward!);
         const mask = this.config.dropout > 0 ? dropoutMask(x.shape, this.config.dropout, dropoutRng) : undefined;
         if (mask) x = tf.mul(x, mask);
         tape.masks.push(mask);
@@ -321,6 +331,14 @@ function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor2D {
   const scale = 1 / (1 - rate);
   for (let i = 0; i < values.length; i++) values[i] = rng.next() < rate ? 0 : scale;
   return tf.tensor2d(values, [shape[0], shape[1]]);
+}
+
+/** The gradient of the unmasked recurrent kernel, through the weight-drop mask (scale included). */
+function maskedRecurrentGradient(backward: (dOutput: tf.Tensor2D) => CellGradients, mask: tf.Tensor2D): (dOutput: tf.Tensor2D) => CellGradients {
+  return (dOutput) => {
+    const gradients = backward(dOutput);
+    return { ...gradients, recurrentKernel: tf.mul(gradients.recurrentKernel, mask) as tf.Tensor2D };
+  };
 }
 
 export function disposePrepared(prepared: FusedWeights[] | undefined): void {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidy } from './tidy.js';
+import { WeightAverage } from './averaging.js';
 import { BatchStreams, type Batch, type CharIds } from './batches.js';
 import { stateParts, type StatePart } from './cell.js';
 import { readCheckpoint, type Checkpoint, type LossHistory, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
@@ -149,6 +150,8 @@ export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPe
 }
 
 const OPTIMIZER_PREFIX = 'optimizer/';
+/** With --ema the checkpoint's weights are the average; the optimizer's own weights go here. */
+const TRAINING_WEIGHTS_PREFIX = 'training-weights/';
 
 function carriedName(part: StatePart, layer: number): string {
   return `carried/${part}/${layer + 1}`;
@@ -179,6 +182,9 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     trainingState: new Map(),
   };
   const model = new CharRnn(config, initial, setup.kernels);
+  const average = training.emaDecay > 0 ? new WeightAverage(config, initial, training.emaDecay, setup.kernels) : undefined;
+  /** The weights that are validated and checkpointed. */
+  const scored = average?.model ?? model;
   const optimizer = createOptimizer(training.optimizer);
   const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
   const limit = stepLimit(options, streams.stepsPerEpoch);
@@ -189,9 +195,15 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   let state: ModelState = model.zeroState(training.batchSize);
   const restore = (from: Resumable): void => {
     progress = structuredClone(from.progress);
-    model.assignWeights(from.weights);
     const slots: NamedArrays = new Map();
-    for (const [name, values] of from.trainingState) if (name.startsWith(OPTIMIZER_PREFIX)) slots.set(name.slice(OPTIMIZER_PREFIX.length), values);
+    const trainingWeights = new Map<string, Float32Array>();
+    for (const [name, values] of from.trainingState) {
+      if (name.startsWith(OPTIMIZER_PREFIX)) slots.set(name.slice(OPTIMIZER_PREFIX.length), values);
+      if (name.startsWith(TRAINING_WEIGHTS_PREFIX)) trainingWeights.set(name.slice(TRAINING_WEIGHTS_PREFIX.length), values);
+    }
+    // A fresh start has only its initial weights, which the average then starts from too.
+    model.assignWeights(average && trainingWeights.size > 0 ? trainingWeights : from.weights);
+    average?.model.assignWeights(from.weights);
     optimizer.restoreState({ step: progress.optimizerStep, slots }, model.params);
     streams.position = progress.streamPosition;
     dropoutRng.setState(progress.rngState);
@@ -220,6 +232,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     const saved = await optimizer.readState();
     const trainingState: NamedArrays = new Map();
     for (const [name, values] of saved.slots) trainingState.set(OPTIMIZER_PREFIX + name, values);
+    if (average) for (const [name, values] of await model.readWeights()) trainingState.set(TRAINING_WEIGHTS_PREFIX + name, values);
     for (let l = 0; l < state.length; l++) {
       for (const part of stateParts(config.cell)) trainingState.set(carriedName(part, l), (await state[l][part]!.data()) as Float32Array);
     }
@@ -229,7 +242,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       options,
       vocabulary: [...vocabulary.chars],
       progress: { ...progress, streamPosition: streams.position, rngState: dropoutRng.getState(), optimizerStep: saved.step },
-      weights: await model.readWeights(),
+      weights: await scored.readWeights(),
       trainingState,
     };
   };
@@ -252,7 +265,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     let isBest = false;
     if (setup.validation.length > 1) {
       const started = performance.now();
-      const validationLoss = await meanNll(model, setup.validation, training.batchSize, training.seqLen);
+      const validationLoss = await meanNll(scored, setup.validation, training.batchSize, training.seqLen);
       progress.history.validation.push([progress.step, validationLoss]);
       isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
       if (isBest) progress.bestValidationLoss = validationLoss;
@@ -311,6 +324,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       }
       lastTrainLoss = loss;
       progress.step++;
+      average?.update(model, progress.step);
       progress.trainingSeconds += elapsed / 1000;
       progress.history.train.push([progress.step, loss]);
       recent.push(elapsed);
@@ -338,6 +352,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   } finally {
     disposeState(state);
     optimizer.dispose();
+    average?.dispose();
     model.dispose();
   }
   return {

@@ -11,7 +11,7 @@ import { Vocabulary } from '../src/vocabulary.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');
-const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1 };
+const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1, weightDrop: 0.2 };
 
 function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint {
   return {
@@ -57,20 +57,24 @@ describe('checkpoints', () => {
     restored.dispose();
   });
 
-  it('written before GRU, RNN and weight decay existed, read as an LSTM without decay', () => {
+  it('written before GRU, RNN, weight decay, weight drop and averaging existed, read as an LSTM without them', () => {
     const dir = path.join(tempDir(), 'old');
     writeCheckpoint(dir, checkpointOf(initialWeights(config, new Rng(5))));
     const metaPath = path.join(dir, 'checkpoint.json');
     const meta = JSON.parse(fs.readFileSync(metaPath, 'utf8'));
     delete meta.model.cell;
+    delete meta.model.weightDrop;
     delete meta.training.weightDecay;
+    delete meta.training.emaDecay;
     const text = `${JSON.stringify(meta)}\n`;
     fs.writeFileSync(metaPath, text);
     const sums = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8').replace(/^\w+(?= {2}checkpoint\.json$)/m, crypto.createHash('sha256').update(text).digest('hex'));
     fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums);
     const loaded = readCheckpoint(dir);
     expect(loaded.model.cell).toBe('lstm');
+    expect(loaded.model.weightDrop).toBe(0);
     expect(loaded.training.weightDecay).toBe(0);
+    expect(loaded.training.emaDecay).toBe(0);
   });
 
   it('report damage naming the file instead of loading it', async () => {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../src/checkpoint.js';
 import { splitCorpus } from '../src/corpus.js';
 import { nestedBrackets } from '../src/synthetic.js';
 import { Vocabulary } from '../src/vocabulary.js';
@@ -37,6 +38,24 @@ describe(`rnn-eval (${backend})`, () => {
     expect(file.perplexity).toBeCloseTo(Math.exp(file.natsPerChar), 10);
     expect(file.characters).toBe([...validationText].length - 1);
     expect(report).toMatchObject({ batchSize: meta.training.batchSize, seqLen: meta.training.seqLen, total: { characters: file.characters } });
+  });
+
+  it('with --ema, the checkpoint holds the averaged weights that were validated, and the training weights apart', () => {
+    const averaged = path.join(work, 'averaged');
+    const args = [corpus, '--out', averaged, '--steps', '40', '--eval-every', '40', '--seed', '1', '--layers', '1', '--hidden', '16', '--embedding', '4', '--ema', '0.95'];
+    const trained = cli('rnn-train', [...args, '--backend', backend]);
+    expect(trained.status, trained.stderr).toBe(0);
+    const result = cli('rnn-eval', [averaged, path.join(work, 'validation.txt'), '--json', '--backend', backend]);
+    expect(result.status, result.stderr).toBe(0);
+    const meta = JSON.parse(fs.readFileSync(path.join(averaged, 'best', 'checkpoint.json'), 'utf8'));
+    expect(meta.training.emaDecay).toBe(0.95);
+    expect(JSON.parse(result.stdout).files[0].natsPerChar).toBeCloseTo(meta.progress.bestValidationLoss, 5);
+    const checkpoint = readCheckpoint(path.join(averaged, 'best'));
+    for (const [name, values] of checkpoint.weights) {
+      const trainingWeights = checkpoint.trainingState.get(`training-weights/${name}`);
+      expect(trainingWeights?.length, name).toBe(values.length);
+      expect(values.some((v, i) => v !== trainingWeights![i]), name).toBe(true);
+    }
   });
 
   it('counts and reports characters outside the vocabulary, and scores the rest', () => {

@@ -167,11 +167,11 @@ describe('resume refuses what it cannot continue', () => {
   beforeAll(() => expect(train([corpus, '--out', run, '--steps', '4', '--eval-every', '2']).status).toBe(0));
 
   it('flags that contradict the saved configuration, listing every difference', () => {
-    const result = cli('rnn-train', ['--resume', run, '--hidden', '32', '--lr', '0.1', '--seq-len', '20', '--steps', '8']);
+    const result = cli('rnn-train', ['--resume', run, '--hidden', '32', '--weight-drop', '0.3', '--lr', '0.1', '--seq-len', '20', '--steps', '8']);
     expect(result.status).toBe(1);
     expect(lastLine(result)).toBe(
-      'rnn-train: error: --resume continues a run as it was configured, but these flags differ: --hidden 32 (the run has 16), --lr 0.1 (the run has 0.003); ' +
-        'only --steps, --epochs, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
+      'rnn-train: error: --resume continues a run as it was configured, but these flags differ: --hidden 32 (the run has 16), --weight-drop 0.3 (the run has 0), --lr 0.1 (the run has 0.003); ' +
+        'only --epochs, --steps, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
     );
   });
 

@@ -7,8 +7,8 @@ import { stateParts, type CellType, type LayerState } from '../src/cell.js';
 import { CharRnn, initialWeights, summedNll, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
 import { Rng } from '../src/random.js';
 
-// Tiny models in which every path matters: two layers, a non-zero carried state, dropout.
-const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25 };
+// Tiny models in which every path matters: two layers, a non-zero carried state, dropout, weight drop.
+const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3 };
 const seqLen = 4;
 const batchSize = 2;
 const dataRng = new Rng(11);
@@ -33,7 +33,7 @@ const initialState = (cell: CellType): ModelState =>
     return state;
   });
 const initialStates = new Map(variants.map(([cell]) => [cell, initialState(cell)]));
-// The same seed gives the same dropout masks in every evaluation.
+// The same seed gives the same dropout and weight-drop masks in every evaluation.
 const DROPOUT_SEED = 7;
 
 function lossOf(model: CharRnn): number {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { WeightAverage } from '../src/averaging.js';
 import { BatchStreams } from '../src/batches.js';
 import { CELL_TYPES } from '../src/cell.js';
 import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
@@ -9,25 +10,30 @@ import { trainStep } from '../src/trainer.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));
-  it.each(cases)('training steps (%s, %s) leave the number of live tensors unchanged', async (cell, name) => {
-    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2 };
-    const model = new CharRnn(config, initialWeights(config, new Rng(1)));
+  it.each(cases)('training steps with weight averaging (%s, %s) leave the number of live tensors unchanged', async (cell, name) => {
+    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2, weightDrop: 0.2 };
+    const weights = initialWeights(config, new Rng(1));
+    const model = new CharRnn(config, weights);
+    const average = new WeightAverage(config, weights, 0.99);
     const optimizer = createOptimizer(name);
     const ids = Int32Array.from({ length: 2000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
     const streams = new BatchStreams(ids, 4, 10);
     const rng = new Rng(2);
     let state = model.zeroState(4);
+    let steps = 0;
     const step = async () => {
       const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 1e-2, weightDecay: 0.1 });
       state = result.state;
       await result.lossAndNorm.data();
       result.lossAndNorm.dispose();
+      average.update(model, ++steps);
     };
     await step(); // creates the optimizer's slots
     const live = tf.memory().numTensors;
     for (let i = 0; i < 20; i++) await step();
     expect(tf.memory().numTensors).toBe(live);
     optimizer.dispose();
+    average.dispose();
     model.dispose();
   });
 });

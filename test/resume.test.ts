@@ -14,13 +14,14 @@ import { cli, quietEvents, tempDir, testBackend, trainingConfig } from './helper
 const text = nestedBrackets(4000, 3);
 const vocabulary = Vocabulary.fromText(text);
 const { train: trainIds, validation } = splitCorpus(vocabulary.encode(text), 0.1);
-// Dropout, a cosine schedule with warm-up and several epochs: every piece of state a resume must restore.
+// Dropout, weight drop, weight averaging, a cosine schedule with warm-up and several epochs: every
+// piece of state a resume must restore.
 const setup = {
   vocabulary,
   train: trainIds,
   validation,
-  model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2 },
-  training: trainingConfig({ weightDecay: 0.01, seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
+  model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2, weightDrop: 0.2 },
+  training: trainingConfig({ weightDecay: 0.01, emaDecay: 0.9, seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
 };
 const options: RunOptions = { steps: 100, evalEvery: 7, onNan: 'stop', backend: testBackend() };
 

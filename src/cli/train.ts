@@ -28,6 +28,7 @@ interface TrainFlags {
   hidden: number;
   embedding: number;
   dropout: number;
+  weightDrop: number;
   seqLen: number;
   batchSize: number;
   optimizer: OptimizerName;
@@ -38,6 +39,7 @@ interface TrainFlags {
   lrDecayAfter: number;
   clip: number;
   weightDecay: number;
+  ema: number;
   epochs?: number;
   steps?: number;
   timeBudget?: number;
@@ -63,6 +65,7 @@ function program(): Command {
     .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
     .option('--dropout <rate>', 'dropout on each recurrent layer\'s output while training', numberInRange(0, 1, { maximumExclusive: true }), 0.1)
+    .option('--weight-drop <rate>', 'DropConnect on the recurrent weights while training (AWD-LSTM\'s weight drop), e.g. 0.2', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--seq-len <n>', 'characters per stream per step (truncated-BPTT length)', integerAtLeast(1), 64)
     .option('--batch-size <n>', 'number of contiguous streams trained in parallel', integerAtLeast(1), 48)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
@@ -73,6 +76,7 @@ function program(): Command {
     .option('--lr-decay-after <epochs>', 'with --schedule decay: start decaying after this many epochs', integerAtLeast(0), 10)
     .option('--clip <norm>', 'clip gradients to this global L2 norm', numberInRange(0, Infinity, { minimumExclusive: true }), 5)
     .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
+    .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
     .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
@@ -93,6 +97,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['hidden', '--hidden', (c) => c.model.hiddenSize],
   ['embedding', '--embedding', (c) => c.model.embeddingSize],
   ['dropout', '--dropout', (c) => c.model.dropout],
+  ['weightDrop', '--weight-drop', (c) => c.model.weightDrop],
   ['seqLen', '--seq-len', (c) => c.training.seqLen],
   ['batchSize', '--batch-size', (c) => c.training.batchSize],
   ['optimizer', '--optimizer', (c) => c.training.optimizer],
@@ -103,6 +108,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['lrDecayAfter', '--lr-decay-after', (c) => c.training.schedule.decayAfter],
   ['clip', '--clip', (c) => c.training.clip],
   ['weightDecay', '--weight-decay', (c) => c.training.weightDecay],
+  ['ema', '--ema', (c) => c.training.emaDecay],
   ['valFrac', '--val-frac', (c) => c.training.validationFraction],
   ['seed', '--seed', (c) => c.training.seed],
 ];
@@ -133,9 +139,11 @@ function resumedRun(command: Command, flags: TrainFlags, dir: string): Checkpoin
   );
   if (flags.out !== undefined && path.resolve(flags.out) !== path.resolve(dir)) differences.push(`--out ${flags.out} (the run is in ${dir})`);
   if (differences.length > 0) {
+    const fixed = new Set(['--out', '--resume', '--preset', ...FIXED_FLAGS.map(([, flag]) => flag)]);
+    const changeable = command.options.map((option) => option.long!).filter((flag) => !fixed.has(flag));
     throw new UserError(
       `--resume continues a run as it was configured, but these flags differ: ${differences.join(', ')}; ` +
-        'only --steps, --epochs, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
+        `only ${changeable.slice(0, -1).join(', ')} and ${changeable.at(-1)} may change`,
     );
   }
   return checkpoint;
@@ -152,7 +160,8 @@ function stoppingRule(command: Command, flags: TrainFlags, saved?: RunOptions): 
 
 /** Bytes one checkpoint takes: weights, optimizer slots, carried state, and the loss history. */
 function checkpointBytes(config: ModelConfig, training: TrainingConfig, plannedSteps: number): number {
-  const slots = { adam: 2, rmsprop: 1, sgd: 0 }[training.optimizer];
+  // With --ema the optimizer's own weights are saved beside the averaged ones.
+  const slots = { adam: 2, rmsprop: 1, sgd: 0 }[training.optimizer] + (training.emaDecay > 0 ? 1 : 0);
   const carried = 2 * config.layers * training.batchSize * config.hiddenSize;
   return 4 * (parameterCount(config) * (1 + slots) + carried) + 24 * Math.min(plannedSteps, 1e6) + 64_000;
 }
@@ -203,9 +212,14 @@ async function main(argv: string[]): Promise<number> {
     if (corpus.replaced > 0) reporter.warn(`${corpus.replaced} stray bytes (invalid UTF-8 or NUL) in ${corpusPath} were read as U+FFFD (�)`);
     const { vocabulary } = corpus;
     const { train: trainIds, validation } = splitCorpus(corpus.ids, resume?.training.validationFraction ?? flags.valFrac);
-    const model: Omit<ModelConfig, 'vocabSize'> = resume
-      ? { cell: resume.model.cell, embeddingSize: resume.model.embeddingSize, hiddenSize: resume.model.hiddenSize, layers: resume.model.layers, dropout: resume.model.dropout }
-      : { cell: flags.cell, embeddingSize: flags.embedding, hiddenSize: flags.hidden, layers: flags.layers, dropout: flags.dropout };
+    const model: Omit<ModelConfig, 'vocabSize'> = resume?.model ?? {
+      cell: flags.cell,
+      embeddingSize: flags.embedding,
+      hiddenSize: flags.hidden,
+      layers: flags.layers,
+      dropout: flags.dropout,
+      weightDrop: flags.weightDrop,
+    };
     const training: TrainingConfig = resume?.training ?? {
       corpus: path.resolve(corpusPath),
       corpusSha256: corpus.sha256,
@@ -216,6 +230,7 @@ async function main(argv: string[]): Promise<number> {
       schedule: { name: flags.schedule, warmupSteps: flags.warmup, decayRate: flags.lrDecay, decayAfter: flags.lrDecayAfter },
       clip: flags.clip,
       weightDecay: flags.weightDecay,
+      emaDecay: flags.ema,
       validationFraction: flags.valFrac,
       seed: flags.seed ?? randomSeed(),
     };
