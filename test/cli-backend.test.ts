@@ -35,10 +35,10 @@ describe('backend selection', () => {
     expect(result.stderr.trim()).toMatch(/^rnn-train: error: the tensorflow backend is not available .*npm run setup-native/);
   });
 
-  it('the same seed gives the same weights, and validating more often does not disturb training', () => {
+  it('the same seed gives the same weights (dropout and weight drop included), and validating more often does not disturb training', () => {
     const weights = (name: string, extra: string[] = []) => {
       const out = path.join(work, name);
-      const result = cli('rnn-train', [corpus, '--out', out, ...tiny, '--dropout', '0.3', '--steps', '4', ...extra]);
+      const result = cli('rnn-train', [corpus, '--out', out, ...tiny, '--dropout', '0.3', '--weight-drop', '0.3', '--steps', '4', ...extra]);
       expect(result.status, result.stderr).toBe(0);
       return fs.readFileSync(path.join(out, 'latest', 'weights.bin'));
     };
