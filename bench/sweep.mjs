@@ -50,6 +50,9 @@ const CANDIDATES = {
   // DropConnect on the recurrent weights (AWD-LSTM's weight drop) beside, or instead of, dropout.
   'small-d0.4-wdrop0.25': ['--preset', 'small', '--dropout', '0.4', '--weight-drop', '0.25'],
   'small-d0.25-wdrop0.5': ['--preset', 'small', '--weight-drop', '0.5'],
+  // Validating and keeping a moving average of the weights.
+  'small-d0.4-ema': ['--preset', 'small', '--dropout', '0.4', '--ema', '0.999'],
+  'small-d0.3-wdrop0.1-ema': ['--preset', 'small', '--dropout', '0.3', '--weight-drop', '0.1', '--ema', '0.999'],
 };
 
 function parseArgs(argv) {
