@@ -3,7 +3,10 @@
 // (../shared/bench/torch_char_lstm.py) at the same configurations, measured in the same run.
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
-//   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3]
+//   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3] [--replicas N]
+//
+// --replicas sets the data-parallel replicas of every training measurement; by default each config
+// gets rnn-train's own choice (2 for small layers on 2+ cores, else 1).
 //
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
 // RNN_TRAIN_BENCH_PYTHON   python with torch (default .venv/bin/python if present, else python3)
@@ -20,7 +23,8 @@ import { CharRnn, initialWeights, preferredIntraOpThreads } from '../dist/model.
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
-import { trainStep } from '../dist/trainer.js';
+import { ParallelEngine, preferredReplicas } from '../dist/data-parallel.js';
+import { LocalEngine } from '../dist/engine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
@@ -30,7 +34,7 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined };
+  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
@@ -38,6 +42,7 @@ function parseArgs(argv) {
     else if (flag === '--configs') args.configs = argv[++i].split(',');
     else if (flag === '--seconds') args.seconds = Number(argv[++i]);
     else if (flag === '--rounds') args.rounds = Number(argv[++i]);
+    else if (flag === '--replicas') args.replicas = Number(argv[++i]);
     else throw new Error(`unknown flag ${flag}; see the header of bench/bench.mjs`);
   }
   for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure] : [])]) {
@@ -47,7 +52,7 @@ function parseArgs(argv) {
 }
 
 const EMBEDDING = 64;
-const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0 });
+const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0, weightDrop: 0 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -64,20 +69,20 @@ function trainingFlops({ layers, hidden, seqLen, batchSize }, vocabSize, embeddi
  * rnn-train's own training step on the corpus: warm-up, then the median chars/s of ~1 s windows.
  * Rounds alternate with the PyTorch run, because this machine's speed drifts under sustained load.
  */
-async function benchTraining(config, ids, vocabSize, seconds) {
+async function benchTraining(config, ids, vocabSize, seconds, replicas) {
   const full = { ...modelConfig(config), vocabSize };
   const model = new CharRnn(full, initialWeights(full, new Rng(1)));
   const optimizer = createOptimizer('adam');
+  const engine =
+    replicas > 1
+      ? await ParallelEngine.start(model, optimizer, config.batchSize, replicas, tf.getBackend())
+      : new LocalEngine(model, optimizer, config.batchSize);
   const streams = new BatchStreams(ids, config.batchSize, config.seqLen);
   const rng = new Rng(2);
-  let state = model.zeroState(config.batchSize);
   let loss = Number.NaN;
   const step = async () => {
     if (streams.epochDone) streams.rewind();
-    const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 2e-3, weightDecay: 0 });
-    state = result.state;
-    loss = (await result.lossAndNorm.data())[0];
-    result.lossAndNorm.dispose();
+    ({ loss } = await engine.step(streams.next(), rng, { clip: 5, learningRate: 2e-3, weightDecay: 0 }));
   };
   for (let i = 0; i < 3; i++) await step();
   const tensorsAfterWarmup = tf.memory().numTensors;
@@ -103,7 +108,7 @@ async function benchTraining(config, ids, vocabSize, seconds) {
     rssMiB: { afterWarmup: rssAfterWarmup / 2 ** 20, atEnd: process.memoryUsage().rss / 2 ** 20 },
     trainLoss: loss,
   };
-  tf.dispose(state.flatMap(({ h, c }) => [h, c]));
+  engine.dispose();
   optimizer.dispose();
   model.dispose();
   return result;
@@ -137,7 +142,7 @@ function matmulRoofline(config) {
 }
 
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
-const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0 };
+const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0, weightDrop: 0 };
 
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
@@ -189,19 +194,20 @@ async function benchCorpus() {
  * One measurement in this (child) process, printed as JSON: TensorFlow reads its thread count once,
  * when it loads, so each configuration gets a fresh process set up as rnn-train would set it up.
  */
-async function measure(what, seconds) {
+async function measure(what, seconds, replicasWanted) {
   const { vocabulary, train } = await benchCorpus();
   const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : preferredIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize);
   const backend = await useBackend('auto', { intraOpThreads: threads });
+  const replicas = what === 'sampling' ? 1 : (replicasWanted ?? preferredReplicas(backend.name, modelConfig(CONFIGS[what]), CONFIGS[what].batchSize));
   const result =
     what === 'sampling'
       ? benchSampling(vocabulary)
-      : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds)), matmulGflops: matmulRoofline(CONFIGS[what]) };
-  console.log(JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+      : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds, replicas)), matmulGflops: matmulRoofline(CONFIGS[what]) };
+  console.log(JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', replicas, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
-function inChild(what, seconds) {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds)], {
+function inChild(what, seconds, replicas) {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds), ...(replicas ? ['--replicas', String(replicas)] : [])], {
     encoding: 'utf8',
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
   });
@@ -211,7 +217,7 @@ function inChild(what, seconds) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  if (args.measure) return measure(args.measure, args.seconds);
+  if (args.measure) return measure(args.measure, args.seconds, args.replicas);
   const { corpus, train } = await benchCorpus();
   const log = (line) => {
     if (!args.json) console.log(line);
@@ -225,7 +231,7 @@ async function main() {
     const torch = [];
     let last;
     for (let round = 0; round < args.rounds; round++) {
-      last = inChild(name, args.seconds);
+      last = inChild(name, args.seconds, args.replicas);
       ours.push(last.charsPerSecond);
       const reference = benchTorch(config, corpus, args.seconds);
       if (reference.charsPerSecond) torch.push(reference.charsPerSecond);
@@ -238,6 +244,7 @@ async function main() {
       roundsCharsPerSecond: ours,
       gflops: (last.gflops * median(ours)) / last.charsPerSecond,
       intraOpThreads: last.intraOpThreads,
+      replicas: last.replicas,
       liveTensors: last.liveTensors,
       rssMiB: last.rssMiB,
       peakRssMiB: last.peakRssMiB,
@@ -248,7 +255,7 @@ async function main() {
     };
     report.configs[name] = entry;
     log(
-      `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}; ${last.backend}, intra-op threads ${entry.intraOpThreads}): ` +
+      `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}; ${last.backend}, intra-op threads ${entry.intraOpThreads}, replicas ${entry.replicas}): ` +
         `${Math.round(entry.charsPerSecond)} chars/s, ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
         (entry.torchCharsPerSecond
           ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s, ratio ${entry.ratioToTorch.toFixed(2)}`

@@ -52,7 +52,7 @@ const CANDIDATES = {
   'small-d0.25-wdrop0.5': ['--preset', 'small', '--weight-drop', '0.5'],
   // Validating and keeping a moving average of the weights.
   'small-d0.4-ema': ['--preset', 'small', '--dropout', '0.4', '--ema', '0.999'],
-  'small-d0.3-wdrop0.1-ema': ['--preset', 'small', '--dropout', '0.3', '--weight-drop', '0.1', '--ema', '0.999'],
+  'small-d0.5-lr3-ema': ['--preset', 'small', '--dropout', '0.5', '--lr', '3e-3', '--ema', '0.999'],
 };
 
 function parseArgs(argv) {

@@ -67,6 +67,18 @@ export class BatchStreams {
   }
 }
 
+/** Streams [from, to) of a batch, as a batch of their own (for data-parallel replicas). */
+export function streamSlice(batch: Batch, from: number, to: number): Batch {
+  const width = to - from;
+  const inputs = new Int32Array(batch.seqLen * width);
+  const targets = new Int32Array(batch.seqLen * width);
+  for (let t = 0; t < batch.seqLen; t++) {
+    inputs.set(batch.inputs.subarray(t * batch.batchSize + from, t * batch.batchSize + to), t * width);
+    targets.set(batch.targets.subarray(t * batch.batchSize + from, t * batch.batchSize + to), t * width);
+  }
+  return { inputs, targets, seqLen: batch.seqLen, batchSize: width };
+}
+
 /** A validation chunk; `continuesStream` marks the leftover tail that extends one stream of the previous chunks. */
 export interface EvaluationChunk extends Batch {
   continuesStream?: number;

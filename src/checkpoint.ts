@@ -37,6 +37,11 @@ export interface TrainingConfig {
    * (and in checkpoints written before it existed).
    */
   emaDecay: number;
+  /**
+   * Threads that train the batch's streams in parallel, each with a copy of the model (1 for this
+   * thread alone, and in checkpoints written before data parallelism existed).
+   */
+  replicas: number;
   validationFraction: number;
   seed: number;
 }
@@ -249,6 +254,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   meta.model.weightDrop ??= 0;
   meta.training.weightDecay ??= 0;
   meta.training.emaDecay ??= 0;
+  meta.training.replicas ??= 1;
   if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;
   const expectedBytes = [...parameterShapes(meta.model).values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);

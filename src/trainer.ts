@@ -1,22 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { tidy } from './tidy.js';
 import { WeightAverage } from './averaging.js';
-import { BatchStreams, type Batch, type CharIds } from './batches.js';
-import { stateParts, type StatePart } from './cell.js';
+import type { BackendName } from './backend.js';
+import { BatchStreams, type CharIds } from './batches.js';
+import { isCarriedName } from './carried.js';
 import { readCheckpoint, type Checkpoint, type LossHistory, type NamedArrays, type RunOptions, type TrainingConfig, type TrainingProgress } from './checkpoint.js';
+import { ParallelEngine } from './data-parallel.js';
+import { LocalEngine, type Engine } from './engine.js';
 import { UserError } from './errors.js';
 import { meanNll } from './evaluate.js';
 import { faultPoint, injectedNan } from './faults.js';
-import {
-  CharRnn,
-  disposeState,
-  initialWeights,
-  parameterCount,
-  type LstmKernels,
-  type ModelConfig,
-  type ModelState,
-} from './model.js';
-import { clipByGlobalNorm, createOptimizer, decayWeights, type Optimizer } from './optimizer.js';
+import { CharRnn, initialWeights, parameterCount, type LstmKernels, type ModelConfig } from './model.js';
+import { createOptimizer } from './optimizer.js';
 import { Rng } from './random.js';
 import type { RunDirectory } from './run-directory.js';
 import { learningRateAt } from './schedule.js';
@@ -111,38 +105,6 @@ export interface StopSignal {
 /** Rollbacks allowed in one session before a diverging run is given up. */
 const MAX_ROLLBACKS = 8;
 
-/** The update rule of one step. */
-export interface StepSettings {
-  clip: number;
-  learningRate: number;
-  /** Decoupled weight decay (AdamW): every matrix shrinks by learningRate·weightDecay per step. */
-  weightDecay: number;
-}
-
-/**
- * One optimisation step on one chunk: forward, hand-written backward, clipping, update. Takes
- * ownership of `state` (disposing it) and returns the loss, the gradient norm before clipping (as
- * one tensor, [loss, norm], so that they are read in one call) and the state to carry on.
- */
-export function trainStep(
-  model: CharRnn,
-  optimizer: Optimizer,
-  batch: Batch,
-  state: ModelState,
-  dropoutRng: Rng,
-  settings: StepSettings,
-): { lossAndNorm: tf.Tensor1D; state: ModelState } {
-  const result = tidy(() => {
-    const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
-    const clipped = clipByGlobalNorm(gradients, settings.clip);
-    if (settings.weightDecay > 0) decayWeights(model.params, settings.learningRate * settings.weightDecay);
-    optimizer.apply(model.params, clipped.gradients, settings.learningRate);
-    return { lossAndNorm: tf.stack([loss, clipped.norm]) as tf.Tensor1D, next };
-  });
-  disposeState(state);
-  return { lossAndNorm: result.lossAndNorm, state: result.next };
-}
-
 /** The step at which the run ends by --steps or --epochs; Infinity when only a time budget ends it. */
 export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPerEpoch: number): number {
   const limits = [options.steps ?? Infinity, options.epochs === undefined ? Infinity : options.epochs * stepsPerEpoch];
@@ -152,10 +114,6 @@ export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPe
 const OPTIMIZER_PREFIX = 'optimizer/';
 /** With --ema the checkpoint's weights are the average; the optimizer's own weights go here. */
 const TRAINING_WEIGHTS_PREFIX = 'training-weights/';
-
-function carriedName(part: StatePart, layer: number): string {
-  return `carried/${part}/${layer + 1}`;
-}
 
 /** What a run needs to continue from: the weights, the training-state arrays and where it stood. */
 type Resumable = Pick<Checkpoint, 'progress' | 'weights' | 'trainingState'>;
@@ -191,15 +149,28 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   const budget = options.timeBudgetSeconds;
   const charsPerStep = training.batchSize * training.seqLen;
 
-  let progress: TrainingProgress = structuredClone(fresh.progress);
-  let state: ModelState = model.zeroState(training.batchSize);
+  let progress: TrainingProgress = structuredClone(setup.resume?.progress ?? fresh.progress);
+  const fractionDone = (): number =>
+    Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
+  const finished = (): boolean => progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
+  // Before any replica thread starts, which would have to be stopped again.
+  if (finished()) {
+    throw new UserError(`the run already reached its end at step ${progress.step}; give a larger --steps, --epochs or --time-budget to train further`);
+  }
+
+  const engine: Engine =
+    training.replicas > 1
+      ? await ParallelEngine.start(model, optimizer, training.batchSize, training.replicas, tf.getBackend() as BackendName, setup.kernels)
+      : new LocalEngine(model, optimizer, training.batchSize);
   const restore = (from: Resumable): void => {
     progress = structuredClone(from.progress);
     const slots: NamedArrays = new Map();
     const trainingWeights = new Map<string, Float32Array>();
+    const carried: NamedArrays = new Map();
     for (const [name, values] of from.trainingState) {
       if (name.startsWith(OPTIMIZER_PREFIX)) slots.set(name.slice(OPTIMIZER_PREFIX.length), values);
       if (name.startsWith(TRAINING_WEIGHTS_PREFIX)) trainingWeights.set(name.slice(TRAINING_WEIGHTS_PREFIX.length), values);
+      if (isCarriedName(name)) carried.set(name, values);
     }
     // A fresh start has only its initial weights, which the average then starts from too.
     model.assignWeights(average && trainingWeights.size > 0 ? trainingWeights : from.weights);
@@ -207,35 +178,16 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     optimizer.restoreState({ step: progress.optimizerStep, slots }, model.params);
     streams.position = progress.streamPosition;
     dropoutRng.setState(progress.rngState);
-    disposeState(state);
-    state = model.zeroState(training.batchSize);
-    state.forEach((layer, l) => {
-      for (const part of stateParts(config.cell)) {
-        const values = from.trainingState.get(carriedName(part, l));
-        if (values) {
-          layer[part]?.dispose();
-          layer[part] = tf.tensor2d(values, [training.batchSize, config.hiddenSize]);
-        }
-      }
-    });
+    engine.restoreCarried(carried);
   };
   if (setup.resume) restore(setup.resume);
-
-  const fractionDone = (): number =>
-    Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
-  const finished = (): boolean => progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
-  if (finished()) {
-    throw new UserError(`the run already reached its end at step ${progress.step}; give a larger --steps, --epochs or --time-budget to train further`);
-  }
 
   const snapshot = async (): Promise<Checkpoint> => {
     const saved = await optimizer.readState();
     const trainingState: NamedArrays = new Map();
     for (const [name, values] of saved.slots) trainingState.set(OPTIMIZER_PREFIX + name, values);
     if (average) for (const [name, values] of await model.readWeights()) trainingState.set(TRAINING_WEIGHTS_PREFIX + name, values);
-    for (let l = 0; l < state.length; l++) {
-      for (const part of stateParts(config.cell)) trainingState.set(carriedName(part, l), (await state[l][part]!.data()) as Float32Array);
-    }
+    for (const [name, values] of await engine.readCarried()) trainingState.set(name, values);
     return {
       model: config,
       training,
@@ -304,18 +256,14 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       if (streams.epochDone) {
         streams.rewind();
         progress.epoch++;
-        disposeState(state);
-        state = model.zeroState(training.batchSize);
+        engine.resetCarried();
       }
       const learningRate =
         progress.learningRateScale *
         learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: fractionDone() });
       const started = performance.now();
-      const result = trainStep(model, optimizer, streams.next(), state, dropoutRng, { clip: training.clip, learningRate, weightDecay: training.weightDecay });
-      state = result.state;
-      const [rawLoss, gradientNorm] = await result.lossAndNorm.data();
+      const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, { clip: training.clip, learningRate, weightDecay: training.weightDecay });
       const loss = injectedNan(progress.step + 1, rawLoss);
-      result.lossAndNorm.dispose();
       const elapsed = performance.now() - started;
       faultPoint(`step-${progress.step + 1}`);
       if (!Number.isFinite(loss)) {
@@ -350,7 +298,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       else events.checkpoint(latest, 'interrupt');
     }
   } finally {
-    disposeState(state);
+    engine.dispose();
     optimizer.dispose();
     average?.dispose();
     model.dispose();

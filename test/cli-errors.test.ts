@@ -45,6 +45,7 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['lr = 0', () => [goodCorpus, '--lr', '0'], /--lr <rate>' argument '0' is invalid/],
     ['dropout = 1', () => [goodCorpus, '--dropout', '1'], /--dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['weight drop = 1', () => [goodCorpus, '--weight-drop', '1'], /--weight-drop <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
+    ['more replicas than streams', () => [goodCorpus, '--replicas', '9', '--batch-size', '8'], /--replicas 9 is more than the 8 streams of --batch-size; each replica needs at least one stream/],
     ['an EMA decay of 1', () => [goodCorpus, '--ema', '1'], /--ema <decay>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['an unknown optimizer', () => [goodCorpus, '--optimizer', 'lbfgs'], /argument 'lbfgs' is invalid\. Allowed choices are adam, rmsprop, sgd/],
     ['an unknown flag', () => [goodCorpus, '--hiden', '3'], /unknown option '--hiden'/],

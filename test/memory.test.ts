@@ -6,7 +6,7 @@ import { CELL_TYPES } from '../src/cell.js';
 import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { createOptimizer } from '../src/optimizer.js';
 import { Rng } from '../src/random.js';
-import { trainStep } from '../src/trainer.js';
+import { trainStep } from '../src/engine.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));

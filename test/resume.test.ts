@@ -26,10 +26,11 @@ const setup = {
 const options: RunOptions = { steps: 100, evalEvery: 7, onNan: 'stop', backend: testBackend() };
 
 /** Trains in `dir`, stopping cleanly after `stopAt` steps if given; returns the latest checkpoint. */
-async function runTo(cell: CellType, dir: string, stopAt?: number, resume?: Checkpoint): Promise<Checkpoint> {
+async function runTo(cell: CellType, replicas: number, dir: string, stopAt?: number, resume?: Checkpoint): Promise<Checkpoint> {
   const stop: StopSignal = { requested: false };
   const events: TrainEvents = { ...quietEvents, step: (info) => void (info.step === stopAt && (stop.requested = true)) };
-  await train({ ...setup, model: { ...setup.model, cell }, options, run: new RunDirectory(dir), resume }, events, stop);
+  const training = { ...setup.training, replicas };
+  await train({ ...setup, model: { ...setup.model, cell }, training, options, run: new RunDirectory(dir), resume }, events, stop);
   return readCheckpoint(path.join(dir, 'latest'));
 }
 
@@ -43,10 +44,15 @@ function expectSameRun(a: Checkpoint, b: Checkpoint): void {
   expect(b.progress.history.validation).toEqual(a.progress.history.validation);
 }
 
-// The GRU carries h alone, the LSTM h and c.
-describe.each(['lstm', 'gru'] as const)(`exact resume of an %s (${testBackend()})`, (cell) => {
+// The GRU carries h alone, the LSTM h and c; with data-parallel replicas, the state of some streams
+// lives in worker threads.
+describe.each([
+  ['lstm', 1],
+  ['gru', 1],
+  ['lstm', 2],
+] as const)(`exact resume of an %s on %i thread(s) (${testBackend()})`, (cell, replicas) => {
   it('N steps straight equal N/2 steps, stop, resume, N/2 steps: bit-identical weights, optimizer state and loss curve', async () => {
-    const straight = await runTo(cell, path.join(tempDir(), 'run'));
+    const straight = await runTo(cell, replicas, path.join(tempDir(), 'run'));
     expect([...straight.trainingState.keys()].filter((name) => name.startsWith('carried/'))).toEqual(
       cell === 'lstm' ? ['carried/h/1', 'carried/c/1', 'carried/h/2', 'carried/c/2'] : ['carried/h/1', 'carried/h/2'],
     );
@@ -54,11 +60,11 @@ describe.each(['lstm', 'gru'] as const)(`exact resume of an %s (${testBackend()}
     // Stop in the middle of the second epoch, between two evaluations.
     const perEpoch = new BatchStreams(trainIds, setup.training.batchSize, setup.training.seqLen).stepsPerEpoch;
     expect(perEpoch).toBeLessThan(50);
-    const half = await runTo(cell, dir, 50);
+    const half = await runTo(cell, replicas, dir, 50);
     expect(half.progress.step).toBe(50);
     expect(half.progress.epoch).toBe(2);
     expect(half.progress.streamPosition).toBe(50 - perEpoch);
-    const resumed = await runTo(cell, dir, undefined, half);
+    const resumed = await runTo(cell, replicas, dir, undefined, half);
     // The loss history is exactly equal, not merely close: the backend is deterministic here.
     expectSameRun(straight, resumed);
   });

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { BatchStreams } from '../batches.js';
 import { CELL_TYPES, type CellType } from '../cell.js';
+import { preferredReplicas, threadSafeTensorflow } from '../data-parallel.js';
 import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
@@ -40,6 +41,7 @@ interface TrainFlags {
   clip: number;
   weightDecay: number;
   ema: number;
+  replicas?: number;
   epochs?: number;
   steps?: number;
   timeBudget?: number;
@@ -77,6 +79,7 @@ function program(): Command {
     .option('--clip <norm>', 'clip gradients to this global L2 norm', numberInRange(0, Infinity, { minimumExclusive: true }), 5)
     .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
     .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
+    .option('--replicas <n>', 'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)', integerAtLeast(1))
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
     .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
@@ -109,6 +112,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['clip', '--clip', (c) => c.training.clip],
   ['weightDecay', '--weight-decay', (c) => c.training.weightDecay],
   ['ema', '--ema', (c) => c.training.emaDecay],
+  ['replicas', '--replicas', (c) => c.training.replicas],
   ['valFrac', '--val-frac', (c) => c.training.validationFraction],
   ['seed', '--seed', (c) => c.training.seed],
 ];
@@ -159,7 +163,7 @@ function stoppingRule(command: Command, flags: TrainFlags, saved?: RunOptions): 
 }
 
 /** Bytes one checkpoint takes: weights, optimizer slots, carried state, and the loss history. */
-function checkpointBytes(config: ModelConfig, training: TrainingConfig, plannedSteps: number): number {
+function checkpointBytes(config: ModelConfig, training: Omit<TrainingConfig, 'replicas'>, plannedSteps: number): number {
   // With --ema the optimizer's own weights are saved beside the averaged ones.
   const slots = { adam: 2, rmsprop: 1, sgd: 0 }[training.optimizer] + (training.emaDecay > 0 ? 1 : 0);
   const carried = 2 * config.layers * training.batchSize * config.hiddenSize;
@@ -220,7 +224,8 @@ async function main(argv: string[]): Promise<number> {
       dropout: flags.dropout,
       weightDrop: flags.weightDrop,
     };
-    const training: TrainingConfig = resume?.training ?? {
+    // How many replicas is settled once the backend is known.
+    const configured: Omit<TrainingConfig, 'replicas'> = resume?.training ?? {
       corpus: path.resolve(corpusPath),
       corpusSha256: corpus.sha256,
       seqLen: flags.seqLen,
@@ -234,13 +239,26 @@ async function main(argv: string[]): Promise<number> {
       validationFraction: flags.valFrac,
       seed: flags.seed ?? randomSeed(),
     };
-    const streams = new BatchStreams(trainIds, training.batchSize, training.seqLen);
+    if (!resume && flags.replicas !== undefined && flags.replicas > configured.batchSize) {
+      throw new UserError(`--replicas ${flags.replicas} is more than the ${configured.batchSize} streams of --batch-size; each replica needs at least one stream`);
+    }
+    const streams = new BatchStreams(trainIds, configured.batchSize, configured.seqLen);
     const stopping = stoppingRule(command, flags, resume?.options);
     const plannedSteps = stepLimit(stopping, streams.stepsPerEpoch);
-    run.ensureSpace(checkpointBytes({ ...model, vocabSize: vocabulary.size }, training, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
+    run.ensureSpace(checkpointBytes({ ...model, vocabSize: vocabulary.size }, configured, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
 
-    const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, training.batchSize) });
+    const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, configured.batchSize) });
     if (backend.warning) reporter.warn(backend.warning);
+    const training: TrainingConfig = {
+      ...configured,
+      replicas: resume?.training.replicas ?? flags.replicas ?? preferredReplicas(backend.name, model, configured.batchSize),
+    };
+    if (training.replicas > 1 && backend.name === 'tensorflow' && !threadSafeTensorflow()) {
+      throw new UserError(
+        `data-parallel replicas (--replicas ${training.replicas}) need a tfjs-node addon that is safe to use from several threads, as the one rnn-train builds ` +
+          'when it installs TensorFlow from the pip wheel; this one was downloaded prebuilt and is not, so use --replicas 1 (or --backend wasm)',
+      );
+    }
     const parameters = parameterCount({ ...model, vocabSize: vocabulary.size });
     reporter.info(`backend: ${backend.name}${backend.name === 'tensorflow' ? ' (native TensorFlow kernels)' : ''}`);
     reporter.info(
@@ -249,7 +267,8 @@ async function main(argv: string[]): Promise<number> {
     );
     reporter.info(
       `model: ${model.layers}×${model.hiddenSize} ${model.cell.toUpperCase()}, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
-        `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch; seed ${training.seed}`,
+        `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch` +
+        `${training.replicas > 1 ? ` on ${training.replicas} threads (data-parallel)` : ''}; seed ${training.seed}`,
     );
     const advice = sizeAdvice(parameters, trainIds.length);
     if (advice) reporter.info(advice);

@@ -9,6 +9,10 @@
 //   3. gets libtensorflow from $RNN_TRAIN_LIBTENSORFLOW, from the cache, or from a `tensorflow-cpu`
 //      wheel fetched with pip from its configured index (the wheel ships the C and eager C API);
 //   4. builds the tfjs-node addon from source against it with node-gyp, and caches the result.
+//      The source gets one fix first: a process-wide std::set that every op call writes to becomes
+//      per-thread, so that worker threads (rnn-train's data-parallel replicas, each with its own
+//      TensorFlow context) can run ops at the same time without corrupting it. A marker file beside
+//      the addon tells rnn-train that the addon is safe to use from several threads.
 // Any failure leaves the install successful: the tool then falls back to the wasm backend and says so.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -203,6 +207,21 @@ function nodeGypCommand() {
   throw new InstallError('node-gyp was not found (it ships with npm); run this install through npm');
 }
 
+/** The marker beside an addon built here: rnn-train allows data-parallel replicas with it. */
+const THREAD_SAFE_MARKER = 'rnn-train-thread-safe';
+const ATTR_NAMES_GLOBAL = 'static std::set<std::string> ATTR_NAME_SET;';
+const ATTR_NAMES_PER_THREAD = 'static thread_local std::set<std::string> ATTR_NAME_SET;';
+
+/** Makes the binding's only process-wide mutable state per-thread; false if the source is not as expected. */
+function patchForThreads(/** @type {string} */ packageDir) {
+  const source = path.join(packageDir, 'binding', 'tfjs_backend.cc');
+  const text = fs.readFileSync(source, 'utf8');
+  if (text.includes(ATTR_NAMES_PER_THREAD)) return true;
+  if (!text.includes(ATTR_NAMES_GLOBAL)) return false;
+  fs.writeFileSync(source, text.replace(ATTR_NAMES_GLOBAL, ATTR_NAMES_PER_THREAD));
+  return true;
+}
+
 /** Builds tfjs_binding.node (or takes it from the cache) and puts it where tfjs-node loads it from. */
 function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libtensorflow) {
   const binary = require('@mapbox/node-pre-gyp');
@@ -212,7 +231,8 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
   const libs = fs.readdirSync(path.join(libtensorflow, 'lib')).sort();
   const identity = libs.map((name) => `${name}:${fs.statSync(path.join(libtensorflow, 'lib', name)).size}`).join(',');
   const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}`).digest('hex').slice(0, 16);
-  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
+  const threadSafe = patchForThreads(packageDir);
+  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}${threadSafe ? '-mt' : ''}`, 'tfjs_binding.node');
   fs.mkdirSync(path.dirname(addonPath), { recursive: true });
   if (!fs.existsSync(cachedAddon)) {
     log('building the tfjs-node addon from source with node-gyp (about a minute)');
@@ -227,7 +247,20 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
     fs.copyFileSync(path.join(packageDir, 'build', 'Release', 'tfjs_binding.node'), `${cachedAddon}.tmp`);
     fs.renameSync(`${cachedAddon}.tmp`, cachedAddon);
   }
-  fs.copyFileSync(cachedAddon, addonPath);
+  // A new file renamed into place: a running trainer may have the old one mapped.
+  fs.copyFileSync(cachedAddon, `${addonPath}.tmp`);
+  fs.renameSync(`${addonPath}.tmp`, addonPath);
+  const marker = path.join(path.dirname(addonPath), THREAD_SAFE_MARKER);
+  if (threadSafe) fs.writeFileSync(marker, 'built by rnn-train with a per-thread ATTR_NAME_SET\n');
+  else fs.rmSync(marker, { force: true });
+}
+
+/** Whether the installed addon is one this script built before it made the binding thread-safe. */
+function builtHereWithoutThreadFix(/** @type {string} */ packageDir) {
+  if (!fs.existsSync(path.join(packageDir, 'deps'))) return false;
+  const lib = path.join(packageDir, 'lib');
+  const dirs = fs.existsSync(lib) ? fs.readdirSync(lib) : [];
+  return !dirs.some((dir) => fs.existsSync(path.join(lib, dir, THREAD_SAFE_MARKER)));
 }
 
 function main() {
@@ -235,7 +268,8 @@ function main() {
     log('RNN_TRAIN_SKIP_NATIVE=1: not setting up native TensorFlow; the wasm backend will be used');
     return;
   }
-  if (fs.existsSync(path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node')) && nativeBackendWorks()) {
+  const installed = path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node');
+  if (fs.existsSync(installed) && !builtHereWithoutThreadFix(installed) && nativeBackendWorks()) {
     log('native TensorFlow backend ready');
     return;
   }

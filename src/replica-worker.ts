@@ -1,0 +1,52 @@
+// A data-parallel replica (data-parallel.ts): a copy of the model in a worker thread that computes
+// the loss and gradients of its streams with the weights it is sent, and carries their state.
+import { parentPort, workerData } from 'node:worker_threads';
+import { useBackend } from './backend.js';
+import { carriedState, readCarried } from './carried.js';
+import type { NamedArrays } from './checkpoint.js';
+import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
+import { CharRnn, disposeState } from './model.js';
+import { Rng } from './random.js';
+import { tidy } from './tidy.js';
+
+const setup = workerData as ReplicaSetup;
+const port = parentPort!;
+await useBackend(setup.backend);
+const model = new CharRnn(setup.config, setup.weights, setup.kernels);
+let state = model.zeroState(setup.streams);
+
+async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {
+  switch (request.kind) {
+    case 'step': {
+      model.assignWeights(request.weights);
+      const result = tidy(() => {
+        const { loss, gradients, state: next } = model.lossAndGradients(request.batch, state, new Rng(request.seed));
+        return { loss, gradients: [...gradients], next };
+      });
+      disposeState(state);
+      state = result.next;
+      const gradients: NamedArrays = new Map();
+      for (const [name, g] of result.gradients) gradients.set(name, (await g.data()) as Float32Array);
+      const loss = (await result.loss.data())[0];
+      result.loss.dispose();
+      result.gradients.forEach(([, g]) => g.dispose());
+      return { kind: 'step', loss, gradients };
+    }
+    case 'read-carried':
+      return { kind: 'carried', arrays: await readCarried(state, model.config) };
+    case 'restore-carried':
+      disposeState(state);
+      state = carriedState(request.arrays, model.config, setup.streams);
+      return undefined;
+  }
+}
+
+// One request at a time, in the order sent: the main thread relies on that order.
+let queue = Promise.resolve();
+port.on('message', (request: ReplicaRequest) => {
+  queue = queue
+    .then(() => handle(request))
+    .then((reply) => reply && port.postMessage(reply))
+    .catch((error: unknown) => port.postMessage({ kind: 'error', message: error instanceof Error ? error.message : String(error) } satisfies ReplicaReply));
+});
+port.postMessage({ kind: 'ready' } satisfies ReplicaReply);

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BackendName } from '../src/backend.js';
+import { BatchStreams } from '../src/batches.js';
+import { ParallelEngine, preferredReplicas, threadSafeTensorflow } from '../src/data-parallel.js';
+import { LocalEngine, type Engine } from '../src/engine.js';
+import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
+import { createOptimizer, type Optimizer } from '../src/optimizer.js';
+import { Rng } from '../src/random.js';
+
+const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0 };
+const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
+const batchSize = 5;
+const settings = { clip: 5, learningRate: 1e-2, weightDecay: 0 };
+
+let cleanup: (() => void)[] = [];
+afterEach(() => {
+  cleanup.forEach((f) => f());
+  cleanup = [];
+});
+
+async function engineOf(replicas: number): Promise<{ model: CharRnn; engine: Engine }> {
+  const model = new CharRnn(config, initialWeights(config, new Rng(1)));
+  const optimizer: Optimizer = createOptimizer('adam');
+  const engine =
+    replicas > 1 ? await ParallelEngine.start(model, optimizer, batchSize, replicas, tf.getBackend() as BackendName) : new LocalEngine(model, optimizer, batchSize);
+  cleanup.push(() => {
+    engine.dispose();
+    optimizer.dispose();
+    model.dispose();
+  });
+  return { model, engine };
+}
+
+describe(`data-parallel replicas (${tf.getBackend()})`, () => {
+  it.each([2, 3])('%i replicas take the steps one thread takes: same losses, weights and carried state', async (replicas) => {
+    const one = await engineOf(1);
+    const many = await engineOf(replicas);
+    const streams = new BatchStreams(ids, batchSize, 10);
+    for (let step = 0; step < 4; step++) {
+      const batch = streams.next();
+      // Without dropout the replicas' dropout seeds do not matter, so the runs must agree.
+      const a = await one.engine.step(batch, new Rng(3), settings);
+      const b = await many.engine.step(batch, new Rng(3), settings);
+      expect(b.loss).toBeCloseTo(a.loss, 5);
+      expect(b.gradientNorm).toBeCloseTo(a.gradientNorm, 4);
+    }
+    const [wa, wb] = [await one.model.readWeights(), await many.model.readWeights()];
+    for (const [name, values] of wa) values.forEach((v, i) => expect(Math.abs(wb.get(name)![i] - v), name).toBeLessThan(1e-4));
+    const [ca, cb] = [await one.engine.readCarried(), await many.engine.readCarried()];
+    expect([...cb.keys()]).toEqual([...ca.keys()]);
+    for (const [name, values] of ca) values.forEach((v, i) => expect(Math.abs(cb.get(name)![i] - v), name).toBeLessThan(1e-4));
+  });
+
+  it('restores the carried state of every stream, whichever thread holds it', async () => {
+    const { engine } = await engineOf(2);
+    const saved = new Map([...(await engine.readCarried())].map(([name, values]) => [name, values.map((_, i) => Math.sin(i + name.length))]));
+    engine.restoreCarried(saved);
+    const read = await engine.readCarried();
+    for (const [name, values] of saved) expect([...read.get(name)!], name).toEqual([...values]);
+    engine.resetCarried();
+    for (const values of (await engine.readCarried()).values()) expect(values.every((v) => v === 0)).toBe(true);
+  });
+
+  it('are the default only for small models, and on tensorflow only with the thread-safe addon', () => {
+    const { vocabSize: _, ...model } = config;
+    const wanted = threadSafeTensorflow() ? 2 : 1;
+    expect(preferredReplicas('tensorflow', model, batchSize)).toBe(wanted);
+    expect(preferredReplicas('tensorflow', { ...model, hiddenSize: 1024 }, 64)).toBe(1);
+    expect(preferredReplicas('tensorflow', model, 1)).toBe(1);
+    expect(preferredReplicas('wasm', model, batchSize)).toBe(1);
+  });
+
+  it('leaves the number of live tensors unchanged across steps', async () => {
+    const { engine } = await engineOf(2);
+    const streams = new BatchStreams(ids, batchSize, 10);
+    const rng = new Rng(4);
+    await engine.step(streams.next(), rng, settings);
+    const live = tf.memory().numTensors;
+    for (let i = 0; i < 10; i++) await engine.step(streams.next(), rng, settings);
+    expect(tf.memory().numTensors).toBe(live);
+  });
+});
