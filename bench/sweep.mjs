@@ -53,6 +53,9 @@ const CANDIDATES = {
   // Validating and keeping a moving average of the weights.
   'small-d0.4-ema': ['--preset', 'small', '--dropout', '0.4', '--ema', '0.999'],
   'small-d0.5-lr3-ema': ['--preset', 'small', '--dropout', '0.5', '--lr', '3e-3', '--ema', '0.999'],
+  // Wider or deeper than 2×512, with the average: slower per character, more capacity per epoch.
+  '3x512-d0.4-ema': ['--preset', 'small', '--layers', '3', '--dropout', '0.4', '--ema', '0.999'],
+  'h768-d0.4-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999'],
 };
 
 function parseArgs(argv) {
