@@ -9,7 +9,7 @@ import type { BackendName } from './backend.js';
 import { streamSlice, type Batch } from './batches.js';
 import { carriedRows, carriedState, joinCarried, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
-import { update, type Engine, type StepSettings } from './engine.js';
+import { chunkGradients, update, type Engine, type StepSettings } from './engine.js';
 import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState, type NamedTensors } from './model.js';
 import type { Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
@@ -155,11 +155,7 @@ export class ParallelEngine implements Engine {
       return replica.request({ kind: 'step', weights, batch: streamSlice(batch, from, to), seed: dropoutRng.int() }, 'step');
     });
     const [from, to] = this.groups[0];
-    const own = tidy(() => {
-      const { loss, gradients, state } = this.model.lossAndGradients(streamSlice(batch, from, to), this.state, dropoutRng);
-      return { loss, gradients: [...gradients], state };
-    });
-    disposeState(this.state);
+    const own = chunkGradients(this.model, streamSlice(batch, from, to), this.state, dropoutRng);
     this.state = own.state;
     let replies: Extract<ReplicaReply, { kind: 'step' }>[];
     try {

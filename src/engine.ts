@@ -28,6 +28,24 @@ export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gr
 }
 
 /**
+ * Forward and hand-written backward on one chunk of streams, whichever thread trains them. Takes
+ * ownership of `state` (disposing it); the caller owns the loss, gradients and state returned.
+ */
+export function chunkGradients(
+  model: CharRnn,
+  batch: Batch,
+  state: ModelState,
+  dropoutRng: Rng,
+): { loss: tf.Scalar; gradients: [string, tf.Tensor][]; state: ModelState } {
+  const result = tidy(() => {
+    const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
+    return { loss, gradients: [...gradients], state: next };
+  });
+  disposeState(state);
+  return result;
+}
+
+/**
  * One optimisation step on one chunk: forward, hand-written backward, clipping, update. Takes
  * ownership of `state` (disposing it) and returns [loss, gradient norm] and the state to carry on.
  */
@@ -39,12 +57,10 @@ export function trainStep(
   dropoutRng: Rng,
   settings: StepSettings,
 ): { lossAndNorm: tf.Tensor1D; state: ModelState } {
-  const result = tidy(() => {
-    const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
-    return { lossAndNorm: update(model, optimizer, loss, gradients, settings), next };
-  });
-  disposeState(state);
-  return { lossAndNorm: result.lossAndNorm, state: result.next };
+  const { loss, gradients, state: next } = chunkGradients(model, batch, state, dropoutRng);
+  const lossAndNorm = tidy(() => update(model, optimizer, loss, new Map(gradients), settings));
+  tf.dispose([loss, ...gradients.map(([, g]) => g)]);
+  return { lossAndNorm, state: next };
 }
 
 /**

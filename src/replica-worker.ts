@@ -5,9 +5,9 @@ import { useBackend } from './backend.js';
 import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
 import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
+import { chunkGradients } from './engine.js';
 import { CharRnn, disposeState } from './model.js';
 import { Rng } from './random.js';
-import { tidy } from './tidy.js';
 
 const setup = workerData as ReplicaSetup;
 const port = parentPort!;
@@ -19,12 +19,8 @@ async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined
   switch (request.kind) {
     case 'step': {
       model.assignWeights(request.weights);
-      const result = tidy(() => {
-        const { loss, gradients, state: next } = model.lossAndGradients(request.batch, state, new Rng(request.seed));
-        return { loss, gradients: [...gradients], next };
-      });
-      disposeState(state);
-      state = result.next;
+      const result = chunkGradients(model, request.batch, state, new Rng(request.seed));
+      state = result.state;
       const gradients: NamedArrays = new Map();
       for (const [name, g] of result.gradients) gradients.set(name, (await g.data()) as Float32Array);
       const loss = (await result.loss.data())[0];
