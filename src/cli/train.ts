@@ -256,7 +256,9 @@ async function main(argv: string[]): Promise<number> {
     if (training.replicas > 1 && backend.name === 'tensorflow' && !threadSafeTensorflow()) {
       throw new UserError(
         `data-parallel replicas (--replicas ${training.replicas}) need a tfjs-node addon that is safe to use from several threads, as the one rnn-train builds ` +
-          'when it installs TensorFlow from the pip wheel; this one was downloaded prebuilt and is not, so use --replicas 1 (or --backend wasm)',
+          'when it installs TensorFlow from the pip wheel; this one was downloaded prebuilt and is not, ' +
+          // A resumed run keeps its replicas (they are part of what makes the resume exact).
+          (resume ? 'so resume this run with --backend wasm, or where rnn-train built the addon' : 'so use --replicas 1 (or --backend wasm)'),
       );
     }
     const parameters = parameterCount({ ...model, vocabSize: vocabulary.size });
