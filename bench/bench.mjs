@@ -52,7 +52,7 @@ function parseArgs(argv) {
 }
 
 const EMBEDDING = 64;
-const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0, weightDrop: 0 });
+const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0, weightDrop: 0, inputDropout: 0 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -142,7 +142,7 @@ function matmulRoofline(config) {
 }
 
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
-const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0, weightDrop: 0 };
+const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
 
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };

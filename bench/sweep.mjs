@@ -56,6 +56,9 @@ const CANDIDATES = {
   // Wider or deeper than 2×512, with the average: slower per character, more capacity per epoch.
   '3x512-d0.4-ema': ['--preset', 'small', '--layers', '3', '--dropout', '0.4', '--ema', '0.999'],
   'h768-d0.4-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999'],
+  'h1024-d0.5-ema': ['--preset', 'small', '--hidden', '1024', '--dropout', '0.5', '--ema', '0.999'],
+  // Dropout on the embeddings too (Zaremba et al.'s placement), on the best hour so far.
+  'h768-d0.4-in0.2-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--input-dropout', '0.2', '--ema', '0.999'],
 };
 
 function parseArgs(argv) {

@@ -249,9 +249,10 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  // Written before GRU, RNN, weight decay, weight drop and averaging existed: an LSTM without them.
+  // Written before GRU, RNN, weight decay, weight drop, input dropout and averaging existed: an LSTM without them.
   meta.model.cell ??= 'lstm';
   meta.model.weightDrop ??= 0;
+  meta.model.inputDropout ??= 0;
   meta.training.weightDecay ??= 0;
   meta.training.emaDecay ??= 0;
   meta.training.replicas ??= 1;

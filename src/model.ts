@@ -25,6 +25,11 @@ export interface ModelConfig {
   /** Dropout rate applied to the output of every recurrent layer while training. */
   dropout: number;
   /**
+   * Dropout rate on the embeddings that feed the first layer while training, the one place
+   * Zaremba et al. (2014) drop that `dropout` (char-rnn's placement) leaves out.
+   */
+  inputDropout: number;
+  /**
    * DropConnect rate on the recurrent kernels while training (AWD-LSTM's weight drop, Merity et al.
    * 2017): one mask per layer and chunk, shared by every stream and time step, so the same
    * connections stay dropped through the recurrence, which dropout on activations cannot do.
@@ -128,6 +133,7 @@ interface ForwardTape {
   /** Per layer, bottom first: the gradients of its input and weights from those of its output. */
   backward: ((dOutput: tf.Tensor2D) => CellGradients)[];
   masks: (tf.Tensor2D | undefined)[];
+  inputMask?: tf.Tensor2D;
   top: tf.Tensor2D;
 }
 
@@ -227,7 +233,11 @@ export class CharRnn {
     let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
     const tape: ForwardTape = { backward: [], masks: [], top: x };
     const nextState: ModelState = [];
-    const { hiddenSize: H, weightDrop } = this.config;
+    const { hiddenSize: H, weightDrop, inputDropout } = this.config;
+    if (record && inputDropout > 0) {
+      tape.inputMask = dropoutMask(x.shape, inputDropout, dropoutRng);
+      x = tf.mul(x, tape.inputMask);
+    }
     for (let l = 0; l < this.config.layers; l++) {
       const recurrentMask = record && weightDrop > 0 ? dropoutMask([H, GATE_BLOCKS[this.config.cell] * H], weightDrop, dropoutRng) : undefined;
       const result = this.runLayer(l, x, state[l], seqLen, record, prepared, recurrentMask);
@@ -271,6 +281,7 @@ export class CharRnn {
       gradients.set(`${name}/bias`, grads.bias);
       dx = grads.dx;
     }
+    if (tape.inputMask) dx = tf.mul(dx, tape.inputMask);
     // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
     // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
     gradients.set('embedding/embeddings', tf.matMul(oneHot(batch.inputs, this.config.vocabSize), dx, true, false));

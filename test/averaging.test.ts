@@ -3,7 +3,7 @@ import { WeightAverage } from '../src/averaging.js';
 import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { Rng } from '../src/random.js';
 
-const config: ModelConfig = { cell: 'lstm', vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 1, dropout: 0, weightDrop: 0 };
+const config: ModelConfig = { cell: 'lstm', vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 1, dropout: 0, weightDrop: 0, inputDropout: 0 };
 
 describe('WeightAverage', () => {
   it('follows the moving average with its warm-up, for every parameter, leaving the source alone', async () => {

@@ -11,7 +11,7 @@ import { Vocabulary } from '../src/vocabulary.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');
-const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1, weightDrop: 0.2 };
+const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1, weightDrop: 0.2, inputDropout: 0.3 };
 
 function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint {
   return {
@@ -57,13 +57,14 @@ describe('checkpoints', () => {
     restored.dispose();
   });
 
-  it('written before GRU, RNN, weight decay, weight drop and averaging existed, read as an LSTM without them', () => {
+  it('written before GRU, RNN, weight decay, weight drop, input dropout and averaging existed, read as an LSTM without them', () => {
     const dir = path.join(tempDir(), 'old');
     writeCheckpoint(dir, checkpointOf(initialWeights(config, new Rng(5))));
     const metaPath = path.join(dir, 'checkpoint.json');
     const meta = JSON.parse(fs.readFileSync(metaPath, 'utf8'));
     delete meta.model.cell;
     delete meta.model.weightDrop;
+    delete meta.model.inputDropout;
     delete meta.training.weightDecay;
     delete meta.training.emaDecay;
     const text = `${JSON.stringify(meta)}\n`;
@@ -73,6 +74,7 @@ describe('checkpoints', () => {
     const loaded = readCheckpoint(dir);
     expect(loaded.model.cell).toBe('lstm');
     expect(loaded.model.weightDrop).toBe(0);
+    expect(loaded.model.inputDropout).toBe(0);
     expect(loaded.training.weightDecay).toBe(0);
     expect(loaded.training.emaDecay).toBe(0);
   });

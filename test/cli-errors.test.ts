@@ -44,6 +44,7 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['a fractional size', () => [goodCorpus, '--layers', '1.5'], /--layers <n>' argument '1\.5' is invalid/],
     ['lr = 0', () => [goodCorpus, '--lr', '0'], /--lr <rate>' argument '0' is invalid/],
     ['dropout = 1', () => [goodCorpus, '--dropout', '1'], /--dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
+    ['input dropout = 1', () => [goodCorpus, '--input-dropout', '1'], /--input-dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['weight drop = 1', () => [goodCorpus, '--weight-drop', '1'], /--weight-drop <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['more replicas than streams', () => [goodCorpus, '--replicas', '9', '--batch-size', '8'], /--replicas 9 is more than the 8 streams of --batch-size; each replica needs at least one stream/],
     ['an EMA decay of 1', () => [goodCorpus, '--ema', '1'], /--ema <decay>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],

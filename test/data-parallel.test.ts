@@ -8,7 +8,7 @@ import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { createOptimizer, type Optimizer } from '../src/optimizer.js';
 import { Rng } from '../src/random.js';
 
-const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0 };
+const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
 const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
 const batchSize = 5;
 const settings = { clip: 5, learningRate: 1e-2, weightDecay: 0 };

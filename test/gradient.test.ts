@@ -7,8 +7,8 @@ import { stateParts, type CellType, type LayerState } from '../src/cell.js';
 import { CharRnn, initialWeights, summedNll, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
 import { Rng } from '../src/random.js';
 
-// Tiny models in which every path matters: two layers, a non-zero carried state, dropout, weight drop.
-const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3 };
+// Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
+const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
 const seqLen = 4;
 const batchSize = 2;
 const dataRng = new Rng(11);

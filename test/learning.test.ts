@@ -41,7 +41,7 @@ async function bracketsRun(steps: number, kernels: LstmKernels = 'auto', cell: C
       vocabulary,
       train: trainIds,
       validation,
-      model: { cell, embeddingSize: 8, hiddenSize: 48, layers: 1, dropout: 0, weightDrop: 0 },
+      model: { cell, embeddingSize: 8, hiddenSize: 48, layers: 1, dropout: 0, weightDrop: 0, inputDropout: 0 },
       training: trainingConfig({ seqLen: 40, batchSize: 16, learningRate: 1e-2 }),
       options: { steps, evalEvery: 100, onNan: 'stop', backend: 'test' },
       run: new RunDirectory(tempDir()),

@@ -11,7 +11,7 @@ import { trainStep } from '../src/engine.js';
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));
   it.each(cases)('training steps with weight averaging (%s, %s) leave the number of live tensors unchanged', async (cell, name) => {
-    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2, weightDrop: 0.2 };
+    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
     const weights = initialWeights(config, new Rng(1));
     const model = new CharRnn(config, weights);
     const average = new WeightAverage(config, weights, 0.99);

@@ -20,7 +20,7 @@ const setup = {
   vocabulary,
   train: trainIds,
   validation,
-  model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2, weightDrop: 0.2 },
+  model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 },
   training: trainingConfig({ weightDecay: 0.01, emaDecay: 0.9, seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
 };
 const options: RunOptions = { steps: 100, evalEvery: 7, onNan: 'stop', backend: testBackend() };

@@ -30,6 +30,7 @@ interface TrainFlags {
   embedding: number;
   dropout: number;
   weightDrop: number;
+  inputDropout: number;
   seqLen: number;
   batchSize: number;
   optimizer: OptimizerName;
@@ -67,6 +68,7 @@ function program(): Command {
     .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
     .option('--dropout <rate>', 'dropout on each recurrent layer\'s output while training', numberInRange(0, 1, { maximumExclusive: true }), 0.1)
+    .option('--input-dropout <rate>', 'dropout on the character embeddings that feed the first layer while training', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--weight-drop <rate>', 'DropConnect on the recurrent weights while training (AWD-LSTM\'s weight drop), e.g. 0.2', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--seq-len <n>', 'characters per stream per step (truncated-BPTT length)', integerAtLeast(1), 64)
     .option('--batch-size <n>', 'number of contiguous streams trained in parallel', integerAtLeast(1), 48)
@@ -100,6 +102,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['hidden', '--hidden', (c) => c.model.hiddenSize],
   ['embedding', '--embedding', (c) => c.model.embeddingSize],
   ['dropout', '--dropout', (c) => c.model.dropout],
+  ['inputDropout', '--input-dropout', (c) => c.model.inputDropout],
   ['weightDrop', '--weight-drop', (c) => c.model.weightDrop],
   ['seqLen', '--seq-len', (c) => c.training.seqLen],
   ['batchSize', '--batch-size', (c) => c.training.batchSize],
@@ -223,6 +226,7 @@ async function main(argv: string[]): Promise<number> {
       layers: flags.layers,
       dropout: flags.dropout,
       weightDrop: flags.weightDrop,
+      inputDropout: flags.inputDropout,
     };
     // How many replicas is settled once the backend is known.
     const configured: Omit<TrainingConfig, 'replicas'> = resume?.training ?? {
