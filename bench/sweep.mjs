@@ -57,6 +57,8 @@ const CANDIDATES = {
   '3x512-d0.4-ema': ['--preset', 'small', '--layers', '3', '--dropout', '0.4', '--ema', '0.999'],
   'h768-d0.4-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999'],
   'h1024-d0.5-ema': ['--preset', 'small', '--hidden', '1024', '--dropout', '0.5', '--ema', '0.999'],
+  'h1024-d0.4-ema': ['--preset', 'small', '--hidden', '1024', '--dropout', '0.4', '--ema', '0.999'],
+  'h1024-d0.4-lr1.5-ema': ['--preset', 'small', '--hidden', '1024', '--dropout', '0.4', '--lr', '1.5e-3', '--ema', '0.999'],
   // Dropout on the embeddings too (Zaremba et al.'s placement), on the best hour so far.
   'h768-d0.4-in0.2-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--input-dropout', '0.2', '--ema', '0.999'],
 };
