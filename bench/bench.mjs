@@ -142,7 +142,7 @@ function matmulRoofline(config) {
 }
 
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
-const SAMPLING_MODEL = { cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: 256, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
+const SAMPLING_MODEL = modelConfig({ hidden: 256, layers: 2 });
 
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
