@@ -14,6 +14,7 @@ import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, 
 import type { Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
 import { tidy } from './tidy.js';
+import { ADDON_MARKER, THREAD_SAFETY_FIX } from './install/addon-marker.mjs';
 
 /**
  * Replicas for a run by default: 2 where a model's steps run on one TensorFlow thread (small
@@ -27,13 +28,16 @@ export function preferredReplicas(backend: BackendName, config: Omit<ModelConfig
 /**
  * Whether tfjs-node's addon may run ops from several threads at once. The published one keeps a
  * process-wide std::set that every op call writes to, and crashes (SIGSEGV) when two threads run
- * ops together; the one rnn-train's install builds from source makes it per-thread and leaves this
- * marker beside it (src/install/native-tensorflow.mjs).
+ * ops together; the one rnn-train's install builds from source makes it per-thread and says so in
+ * the marker it leaves beside the addon (src/install/native-tensorflow.mjs).
  */
 export function threadSafeTensorflow(): boolean {
   try {
     const lib = path.join(path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-node/package.json')), 'lib');
-    return fs.readdirSync(lib).some((dir) => fs.existsSync(path.join(lib, dir, 'rnn-train-thread-safe')));
+    return fs.readdirSync(lib).some((dir) => {
+      const marker = path.join(lib, dir, ADDON_MARKER);
+      return fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').split('\n').includes(THREAD_SAFETY_FIX);
+    });
   } catch {
     return false;
   }

@@ -96,6 +96,30 @@ describe('signals', () => {
     expect(stderr.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^stopped by SIGTERM after \\d+ steps .*; not validated yet; continue with: npx rnn-train --resume ${run}$`));
     expect(latest(run).progress.step).toBeGreaterThanOrEqual(1);
   });
+
+  it('a stream of signals during training corrupts nothing: training goes on, and SIGINT then saves and exits 130', async () => {
+    // Large enough products for TensorFlow's oneDNN JIT kernels, which a signal handled on their
+    // thread used to corrupt the heap from ("corrupted size vs. prev_size" within a few signals).
+    const run = path.join(work, 'signalled');
+    const listener = path.join(import.meta.dirname, 'fixtures', 'signal-listener.cjs');
+    const trainer = startCli(
+      'rnn-train',
+      [corpus, '--out', run, '--steps', '100000', '--eval-every', '100000', '--seed', '5', '--backend', testBackend()],
+      { NODE_OPTIONS: `--require ${listener}` },
+    );
+    await trainer.waitFor(/step 1\//);
+    for (let sent = 0; sent < 1000 && trainer.child.exitCode === null; sent++) {
+      trainer.child.kill('SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    trainer.child.kill('SIGINT');
+    const { code, signal } = await trainer.exited;
+    const { stderr } = trainer.output();
+    expect({ code, signal }, stderr).toEqual({ code: 130, signal: null });
+    expect(Number(/SIGUSR2 handled (\d+) times/.exec(stderr)?.[1])).toBeGreaterThan(100);
+    expect(stderr).toMatch(new RegExp(`stopped by SIGINT after \\d+ steps .*; continue with: npx rnn-train --resume ${run}\n`));
+    expect(latest(run).progress.step).toBeGreaterThanOrEqual(1);
+  });
 });
 
 describe('NaN or infinite loss', () => {

@@ -48,7 +48,7 @@ export function cli(
 }
 
 /** Starts a command in the background, for tests that signal it mid-run. */
-export function startCli(command: 'rnn-train' | 'rnn-sample' | 'rnn-eval' | 'rnn-eval', args: string[], env: NodeJS.ProcessEnv = {}) {
+export function startCli(command: 'rnn-train' | 'rnn-sample' | 'rnn-eval', args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

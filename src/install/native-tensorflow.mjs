@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 // @ts-check
 // Makes @tensorflow/tfjs-node usable with native TensorFlow kernels, whatever happened to its own
-// install script. That script downloads libtensorflow from Google's CDN; where the CDN cannot be
-// reached it fails, and npm then removes the optional package altogether. Newer npm versions may not
-// run dependencies' install scripts at all. So this root postinstall step:
-//   1. returns at once if tfjs-node already loads (ordinary machines, where the CDN worked);
+// install script, and builds its addon with two fixes rnn-train needs (BINDING_FIXES: several
+// threads may run ops at once; a signal during training cannot corrupt the heap). tfjs-node's script
+// downloads libtensorflow and a prebuilt addon from Google's CDN; where the CDN cannot be reached it
+// fails, and npm then removes the optional package altogether. Newer npm versions may not run
+// dependencies' install scripts at all. So this root postinstall step:
+//   1. returns at once if the addon it built before, with the same fixes, loads;
 //   2. reinstalls the tfjs-node package (scripts off) if npm removed it;
-//   3. gets libtensorflow from $RNN_TRAIN_LIBTENSORFLOW, from the cache, or from a `tensorflow-cpu`
-//      wheel fetched with pip from its configured index (the wheel ships the C and eager C API);
-//   4. builds the tfjs-node addon from source against it with node-gyp, and caches the result.
-//      The source gets one fix first: a process-wide std::set that every op call writes to becomes
-//      per-thread, so that worker threads (rnn-train's data-parallel replicas, each with its own
-//      TensorFlow context) can run ops at the same time without corrupting it. A marker file beside
-//      the addon tells rnn-train that the addon is safe to use from several threads.
-// Any failure leaves the install successful: the tool then falls back to the wasm backend and says so.
+//   3. takes libtensorflow from $RNN_TRAIN_LIBTENSORFLOW, else from what tfjs-node's script
+//      downloaded, else from the cache, else from a `tensorflow-cpu` wheel fetched with pip from its
+//      configured index (the wheel ships the C and eager C API);
+//   4. builds the addon from source with the fixes, with node-gyp, caches it, and leaves a marker
+//      file beside it that lists the fixes (addon-marker.mjs).
+// Any failure leaves the install successful: a prebuilt addon that worked is put back, and without
+// one the tool falls back to the wasm backend and says so.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +22,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { ADDON_MARKER, THREAD_SAFETY_FIX } from './addon-marker.mjs';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(projectRoot, 'package.json'));
@@ -207,32 +209,74 @@ function nodeGypCommand() {
   throw new InstallError('node-gyp was not found (it ships with npm); run this install through npm');
 }
 
-/** The marker beside an addon built here: rnn-train allows data-parallel replicas with it. */
-const THREAD_SAFE_MARKER = 'rnn-train-thread-safe';
-const ATTR_NAMES_GLOBAL = 'static std::set<std::string> ATTR_NAME_SET;';
-const ATTR_NAMES_PER_THREAD = 'static thread_local std::set<std::string> ATTR_NAME_SET;';
+/**
+ * Fixes made to tfjs-node's binding source before it is built here, each a list of [from, to]
+ * replacements in one file of binding/. All of them must apply, or none is claimed.
+ */
+const BINDING_FIXES = {
+  // The binding's only process-wide mutable state, a std::set that every op call writes to, becomes
+  // per-thread, so that worker threads (data-parallel replicas, each with its own TensorFlow
+  // context) can run ops at the same time without corrupting it.
+  [THREAD_SAFETY_FIX]: {
+    file: 'tfjs_backend.cc',
+    edits: [['static std::set<std::string> ATTR_NAME_SET;', 'static thread_local std::set<std::string> ATTR_NAME_SET;']],
+  },
+  // oneDNN's JIT sgemm kernels, which TensorFlow's matrix products run on, point the stack pointer
+  // into a heap buffer while they run (uxlfoundation/oneDNN#4845; the tensorflow-cpu 2.21 wheel
+  // still has it), so a signal handled on a thread inside one writes its frame over the heap: Ctrl-C,
+  // SIGTERM or a terminal resize during training aborted the process with "corrupted size vs.
+  // prev_size". The thread that
+  // loads the addon, and so every TensorFlow thread it starts later (they inherit its mask), blocks
+  // the asynchronous signals; Node's own helper threads, started before, still take them, and libuv
+  // passes them to the event loop as before. (Node's worker threads block all signals already.)
+  'signals-off-tensorflow-threads': {
+    file: 'tfjs_binding.cc',
+    edits: [
+      ['#include <node_api.h>\n', '#include <node_api.h>\n#include <pthread.h>\n#include <signal.h>\n'],
+      [
+        'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n',
+        'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n' +
+          '  {\n' +
+          '    sigset_t asynchronous;\n' +
+          '    sigemptyset(&asynchronous);\n' +
+          '    for (int signal_number : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD, SIGCONT,\n' +
+          '                              SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGWINCH, SIGIO, SIGPWR}) {\n' +
+          '      sigaddset(&asynchronous, signal_number);\n' +
+          '    }\n' +
+          '    pthread_sigmask(SIG_BLOCK, &asynchronous, nullptr);\n' +
+          '  }\n',
+      ],
+    ],
+  },
+};
 
-/** Makes the binding's only process-wide mutable state per-thread; false if the source is not as expected. */
-function patchForThreads(/** @type {string} */ packageDir) {
-  const source = path.join(packageDir, 'binding', 'tfjs_backend.cc');
-  const text = fs.readFileSync(source, 'utf8');
-  if (text.includes(ATTR_NAMES_PER_THREAD)) return true;
-  if (!text.includes(ATTR_NAMES_GLOBAL)) return false;
-  fs.writeFileSync(source, text.replace(ATTR_NAMES_GLOBAL, ATTR_NAMES_PER_THREAD));
+/** Applies BINDING_FIXES to the binding's source; false if the source is not the one they were written for. */
+function patchBinding(/** @type {string} */ packageDir) {
+  const patched = new Map();
+  for (const { file, edits } of Object.values(BINDING_FIXES)) {
+    const source = path.join(packageDir, 'binding', file);
+    let text = patched.get(source) ?? fs.readFileSync(source, 'utf8');
+    for (const [from, to] of edits) {
+      if (text.includes(to)) continue;
+      if (!text.includes(from)) return false;
+      text = text.replace(from, to);
+    }
+    patched.set(source, text);
+  }
+  for (const [source, text] of patched) fs.writeFileSync(source, text);
   return true;
 }
 
-/** Builds tfjs_binding.node (or takes it from the cache) and puts it where tfjs-node loads it from. */
+/** Builds tfjs_binding.node with BINDING_FIXES (or takes it from the cache) and puts it where tfjs-node loads it from. */
 function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libtensorflow) {
-  const binary = require('@mapbox/node-pre-gyp');
-  const addonPath = binary.find(path.join(packageDir, 'package.json'));
+  const addonPath = installedAddon(packageDir);
   const napi = /napi-v(\d+)/.exec(addonPath)?.[1] ?? String(process.versions.napi);
-  // Keyed on the exact libraries too: an addon is only reused with the libtensorflow it was built against.
+  if (!patchBinding(packageDir)) throw new InstallError(`the tfjs-node binding source is not the one rnn-train's fixes were written for (tfjs-node ${tfjsNodeVersion()} expected)`);
+  // Keyed on the exact libraries and fixes too: an addon is only reused with the libtensorflow it was built against.
   const libs = fs.readdirSync(path.join(libtensorflow, 'lib')).sort();
   const identity = libs.map((name) => `${name}:${fs.statSync(path.join(libtensorflow, 'lib', name)).size}`).join(',');
-  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}`).digest('hex').slice(0, 16);
-  const threadSafe = patchForThreads(packageDir);
-  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}${threadSafe ? '-mt' : ''}`, 'tfjs_binding.node');
+  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}|${JSON.stringify(BINDING_FIXES)}`).digest('hex').slice(0, 16);
+  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
   fs.mkdirSync(path.dirname(addonPath), { recursive: true });
   if (!fs.existsSync(cachedAddon)) {
     log('building the tfjs-node addon from source with node-gyp (about a minute)');
@@ -250,17 +294,29 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
   // A new file renamed into place: a running trainer may have the old one mapped.
   fs.copyFileSync(cachedAddon, `${addonPath}.tmp`);
   fs.renameSync(`${addonPath}.tmp`, addonPath);
-  const marker = path.join(path.dirname(addonPath), THREAD_SAFE_MARKER);
-  if (threadSafe) fs.writeFileSync(marker, 'built by rnn-train with a per-thread ATTR_NAME_SET\n');
-  else fs.rmSync(marker, { force: true });
+  fs.writeFileSync(path.join(path.dirname(addonPath), ADDON_MARKER), `${Object.keys(BINDING_FIXES).join('\n')}\n`);
 }
 
-/** Whether the installed addon is one this script built before it made the binding thread-safe. */
-function builtHereWithoutThreadFix(/** @type {string} */ packageDir) {
-  if (!fs.existsSync(path.join(packageDir, 'deps'))) return false;
-  const lib = path.join(packageDir, 'lib');
-  const dirs = fs.existsSync(lib) ? fs.readdirSync(lib) : [];
-  return !dirs.some((dir) => fs.existsSync(path.join(lib, dir, THREAD_SAFE_MARKER)));
+/** Where tfjs-node loads its addon from. */
+function installedAddon(/** @type {string} */ packageDir) {
+  return require('@mapbox/node-pre-gyp').find(path.join(packageDir, 'package.json'));
+}
+
+/** Whether the installed addon was built here with every fix in BINDING_FIXES. */
+function addonHasFixes(/** @type {string} */ packageDir) {
+  const marker = path.join(path.dirname(installedAddon(packageDir)), ADDON_MARKER);
+  return fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === `${Object.keys(BINDING_FIXES).join('\n')}\n`;
+}
+
+/**
+ * The libtensorflow that tfjs-node's own install script downloaded from Google's CDN (real files in
+ * deps/, headers included), if it did; stageDeps() puts symbolic links there instead.
+ */
+function downloadedLibtensorflow(/** @type {string} */ packageDir) {
+  const deps = path.join(packageDir, 'deps');
+  const include = path.join(deps, 'include');
+  const real = fs.existsSync(include) && !fs.lstatSync(include).isSymbolicLink();
+  return real && fs.existsSync(path.join(include, 'tensorflow', 'c', 'c_api.h')) ? deps : undefined;
 }
 
 function main() {
@@ -269,22 +325,40 @@ function main() {
     return;
   }
   const installed = path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node');
-  if (fs.existsSync(installed) && !builtHereWithoutThreadFix(installed) && nativeBackendWorks()) {
+  const present = fs.existsSync(installed);
+  if (present && addonHasFixes(installed) && nativeBackendWorks()) {
     log('native TensorFlow backend ready');
     return;
   }
+  // tfjs-node's prebuilt addon, where its download worked: kept if it cannot be rebuilt with the fixes.
+  const prebuilt = present && nativeBackendWorks() ? installedAddon(installed) : undefined;
+  if (prebuilt) fs.copyFileSync(prebuilt, `${prebuilt}.prebuilt`);
   try {
-    if (process.platform !== 'linux') throw new InstallError(`building from a wheel is only supported on Linux, not ${process.platform}`);
+    if (process.platform !== 'linux') throw new InstallError(`building from source is only supported on Linux, not ${process.platform}`);
     const packageDir = ensureTfjsNodePackage();
-    const libtensorflow = obtainLibtensorflow(path.join(packageDir, 'binding'));
-    stageDeps(packageDir, libtensorflow);
+    let libtensorflow = process.env.RNN_TRAIN_LIBTENSORFLOW ? undefined : downloadedLibtensorflow(packageDir);
+    if (!libtensorflow) {
+      libtensorflow = obtainLibtensorflow(path.join(packageDir, 'binding'));
+      stageDeps(packageDir, libtensorflow);
+    }
     buildAddon(packageDir, libtensorflow);
     if (!nativeBackendWorks()) throw new InstallError('the addon was built but does not load');
     log(`native TensorFlow backend ready (libtensorflow from ${libtensorflow})`);
   } catch (error) {
-    // Whatever went wrong, the install itself must succeed: the tool still runs on wasm.
+    // Whatever went wrong, the install itself must succeed: the tool still runs, on wasm at worst.
     const reason = error instanceof Error ? error.message : String(error);
-    log(`WARNING: native TensorFlow is not available, so rnn-train will use the much slower wasm backend.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`);
+    if (prebuilt) {
+      fs.copyFileSync(`${prebuilt}.prebuilt`, prebuilt);
+      fs.rmSync(path.join(path.dirname(prebuilt), ADDON_MARKER), { force: true });
+      log(
+        `WARNING: could not rebuild tfjs-node's addon with rnn-train's fixes, so its prebuilt one stays: training runs without data-parallel replicas, ` +
+          `and a signal during training (Ctrl-C, a terminal resize) can crash it before it saves.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`,
+      );
+    } else {
+      log(`WARNING: native TensorFlow is not available, so rnn-train will use the much slower wasm backend.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`);
+    }
+  } finally {
+    if (prebuilt) fs.rmSync(`${prebuilt}.prebuilt`, { force: true });
   }
 }
 
