@@ -150,7 +150,7 @@ function benchSampling(vocabulary) {
   const run = (length) => {
     const started = performance.now();
     let n = 0;
-    for (const piece of sampleText(model, vocabulary, { length, temperature: 1, prime: '', seed: 1 })) n += [...piece.text].length;
+    for (const piece of sampleText([model], vocabulary, { length, temperature: 1, prime: '', seed: 1 })) n += [...piece.text].length;
     return (n * 1000) / (performance.now() - started);
   };
   run(50);

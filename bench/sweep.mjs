@@ -13,6 +13,10 @@
 // thread (rnn-train picks one for models with small steps, e.g. 2×256 at batch 32): each then
 // has a core of its own, as a lone run would.
 //
+// An ensemble candidate trains its members side by side, each on one TensorFlow thread (give it
+// the machine: one core per member), then scores them together with `rnn-eval --ensemble` on the
+// text the members validated on; its line gives each member's result too.
+//
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -63,6 +67,14 @@ const CANDIDATES = {
   'h768-d0.4-in0.2-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--input-dropout', '0.2', '--ema', '0.999'],
 };
 
+/** Ensemble candidates: members trained at once, one TensorFlow thread each, as [flags, seed]. */
+const ENSEMBLES = {
+  'ensemble-2xh768-1thread': [
+    [['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999', '--replicas', '1'], 1],
+    [['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999', '--replicas', '1'], 2],
+  ],
+};
+
 function parseArgs(argv) {
   const args = { budget: '10m', candidates: Object.keys(CANDIDATES), parallel: 1, evalEvery: '1000000', results: path.join(root, 'bench', 'sweep-results.jsonl') };
   for (let i = 0; i < argv.length; i++) {
@@ -74,42 +86,73 @@ function parseArgs(argv) {
     else if (flag === '--eval-every') args.evalEvery = argv[++i];
     else throw new Error(`unknown flag ${flag}; see the header of bench/sweep.mjs`);
   }
-  for (const name of args.candidates) if (!CANDIDATES[name]) throw new Error(`unknown candidate ${name}; known: ${Object.keys(CANDIDATES).join(', ')}`);
+  for (const name of args.candidates) {
+    if (!CANDIDATES[name] && !ENSEMBLES[name]) throw new Error(`unknown candidate ${name}; known: ${[...Object.keys(CANDIDATES), ...Object.keys(ENSEMBLES)].join(', ')}`);
+  }
   return args;
 }
 
-/** One rnn-train run; resolves with what its best checkpoint says. */
-function run(name, args, corpus, work) {
-  const out = path.join(work, name);
-  const flags = [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', args.evalEvery, ...CANDIDATES[name]];
+/** Runs a command of this package; resolves with its stdout and stderr, rejects if it fails. */
+function command(name, bin, flags, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'rnn-train.js'), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(root, 'bin', `${bin}.js`), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${name} failed:\n${stderr}`));
-      const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
-      const parameters = Number(/([\d,]+) parameters/.exec(stderr)[1].replaceAll(',', ''));
-      const { progress, training } = meta;
-      const evaluations = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'evaluation');
-      const bestWithin = (minutes) => {
-        const losses = evaluations.filter((e) => e.trainingSeconds <= minutes * 60 + 1).map((e) => e.validationLoss);
-        return losses.length > 0 ? Math.min(...losses) : null;
-      };
-      resolve({
-        name,
-        flags: CANDIDATES[name].join(' '),
-        budget: args.budget,
-        parameters,
-        steps: progress.step,
-        epochs: progress.epoch,
-        charsPerSecond: (progress.step * training.batchSize * training.seqLen) / progress.trainingSeconds,
-        validationLoss: progress.bestValidationLoss,
-        bestWithin: { '10m': bestWithin(10), '30m': bestWithin(30), '60m': bestWithin(60) },
-        trainLoss: progress.history.train.slice(-50).reduce((sum, [, loss]) => sum + loss, 0) / Math.min(50, progress.history.train.length),
-      });
-    });
+    child.on('exit', (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${name} failed:\n${stderr}`))));
   });
+}
+
+/** One rnn-train run; resolves with what its best checkpoint says. */
+async function train(name, flags, seed, args, corpus, out, env = {}) {
+  const { stderr } = await command(name, 'rnn-train', [corpus, '--out', out, '--time-budget', args.budget, '--seed', String(seed), '--eval-every', args.evalEvery, ...flags], env);
+  const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
+  const parameters = Number(/([\d,]+) parameters/.exec(stderr)[1].replaceAll(',', ''));
+  const { progress, training } = meta;
+  const evaluations = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'evaluation');
+  const bestWithin = (minutes) => {
+    const losses = evaluations.filter((e) => e.trainingSeconds <= minutes * 60 + 1).map((e) => e.validationLoss);
+    return losses.length > 0 ? Math.min(...losses) : null;
+  };
+  return {
+    name,
+    flags: flags.join(' '),
+    budget: args.budget,
+    parameters,
+    steps: progress.step,
+    epochs: progress.epoch,
+    charsPerSecond: (progress.step * training.batchSize * training.seqLen) / progress.trainingSeconds,
+    validationLoss: progress.bestValidationLoss,
+    bestWithin: { '10m': bestWithin(10), '30m': bestWithin(30), '60m': bestWithin(60) },
+    trainLoss: progress.history.train.slice(-50).reduce((sum, [, loss]) => sum + loss, 0) / Math.min(50, progress.history.train.length),
+  };
+}
+
+/** Trains an ensemble's members at once, then scores their best checkpoints together on their validation text. */
+async function trainEnsemble(name, args, corpus, work) {
+  const outs = ENSEMBLES[name].map((_, k) => path.join(work, `${name}-${k + 1}`));
+  const members = await Promise.all(
+    ENSEMBLES[name].map(([flags, seed], k) => train(`${name} member ${k + 1}`, flags, seed, args, corpus, outs[k], { TF_NUM_INTRAOP_THREADS: '1' })),
+  );
+  // The members' validation text: the last tenth of the corpus, in characters, as rnn-train splits it.
+  const characters = [...fs.readFileSync(corpus, 'utf8')];
+  const heldOut = path.join(work, `${name}-held-out.txt`);
+  fs.writeFileSync(heldOut, characters.slice(characters.length - Math.floor(characters.length * 0.1)).join(''));
+  const others = outs.slice(1).flatMap((out) => ['--ensemble', out]);
+  const { stdout } = await command(name, 'rnn-eval', [outs[0], heldOut, '--json', ...others]);
+  return {
+    name,
+    flags: members.map((member) => member.flags).join(' + '),
+    budget: args.budget,
+    parameters: members.reduce((sum, member) => sum + member.parameters, 0),
+    steps: Math.min(...members.map((member) => member.steps)),
+    epochs: Math.min(...members.map((member) => member.epochs)),
+    charsPerSecond: members.reduce((sum, member) => sum + member.charsPerSecond, 0),
+    validationLoss: JSON.parse(stdout).total.natsPerChar,
+    trainLoss: members.reduce((sum, member) => sum + member.trainLoss, 0) / members.length,
+    members,
+  };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -119,7 +162,9 @@ const queue = [...args.candidates];
 const results = [];
 const worker = async () => {
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-    const result = await run(name, args, corpus, work);
+    const result = ENSEMBLES[name]
+      ? await trainEnsemble(name, args, corpus, work)
+      : await train(name, CANDIDATES[name], 1, args, corpus, path.join(work, name));
     results.push(result);
     fs.appendFileSync(args.results, `${JSON.stringify({ ...result, date: new Date().toISOString(), parallel: args.parallel })}\n`);
     console.log(`${name}: ${result.validationLoss.toFixed(4)} nats/char after ${result.steps} steps at ${Math.round(result.charsPerSecond)} chars/s`);

@@ -288,11 +288,11 @@ export class CharRnn {
     return { loss, gradients, state: nextState };
   }
 
-  /** Summed negative log-likelihood (nats) of the chunk's targets, without dropout. Call inside tf.tidy. */
-  totalNll(batch: Batch, state: ModelState): { total: tf.Scalar; state: ModelState } {
+  /** The log-probability (nats) of each of the chunk's targets, in their order, without dropout. Call inside tf.tidy. */
+  targetLogProbs(batch: Batch, state: ModelState): { logProbs: tf.Tensor1D; state: ModelState } {
     const { logits, state: nextState } = this.forward(batch.inputs, batch.seqLen, state);
-    const total = summedNll(tf.logSoftmax(logits), oneHot(batch.targets, this.config.vocabSize));
-    return { total, state: nextState };
+    const logProbs = tf.sum(tf.mul(tf.logSoftmax(logits), oneHot(batch.targets, this.config.vocabSize)), 1) as tf.Tensor1D;
+    return { logProbs, state: nextState };
   }
 
   /**

@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mixtureLogProbs } from './ensemble.js';
 import { tidy } from './tidy.js';
 import { disposePrepared, disposeState, type CharRnn, type ModelState } from './model.js';
 import { Rng } from './random.js';
@@ -24,7 +26,7 @@ export interface SampleOptions extends SamplingRule {
   stop?: string;
 }
 
-/** A piece of sampled text; `logProb` is the model's own log-probability (nats) of a generated character, absent for the prime. */
+/** A piece of sampled text; `logProb` is the model's (or ensemble's) log-probability (nats) of a generated character, absent for the prime. */
 export interface SamplePiece {
   text: string;
   logProb?: number;
@@ -82,12 +84,14 @@ export function checkPrime(vocabulary: Vocabulary, prime: string): void {
 /**
  * Generates text one character at a time, yielding each as soon as it exists so that the caller
  * can stream it. The prime (if any) is yielded first; with no prime the model starts after a
- * newline, as if at the start of a paragraph.
+ * newline, as if at the start of a paragraph. Several models sample as an ensemble, from the mean
+ * of their distributions; one model's logits are used as they are, so a seed gives the text it
+ * always has.
  */
-export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
+export function* sampleText(models: CharRnn[], vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
   checkPrime(vocabulary, options.prime);
   const rng = new Rng(options.seed);
-  let state: ModelState = model.zeroState(1);
+  let states: ModelState[] = models.map((model) => model.zeroState(1));
   let input: number;
   let remaining = options.length;
   let generated = '';
@@ -96,9 +100,9 @@ export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: Sam
     const ids = vocabulary.encode(options.prime);
     input = ids[ids.length - 1];
     if (ids.length > 1) {
-      const previous = state;
-      state = tidy(() => model.forward(ids.subarray(0, ids.length - 1), ids.length - 1, previous).state);
-      disposeState(previous);
+      const previous = states;
+      states = tidy(() => models.map((model, k) => model.forward(ids.subarray(0, ids.length - 1), ids.length - 1, previous[k]).state));
+      previous.forEach(disposeState);
     }
   } else if (vocabulary.has('\n')) {
     input = vocabulary.encode('\n')[0];
@@ -108,16 +112,17 @@ export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: Sam
     generated = vocabulary.chars[input];
     yield { text: generated, logProb: -Math.log(vocabulary.size) };
   }
-  const prepared = model.prepareFusedWeights();
+  const prepared = models.map((model) => model.prepareFusedWeights());
   try {
     for (; remaining > 0 && !(options.stop && generated.endsWith(options.stop)); remaining--) {
-      const previous = state;
+      const previous = states;
       const { logits, next } = tidy(() => {
-        const { logits, state: after } = model.forward(Int32Array.of(input), 1, previous, undefined, prepared);
-        return { logits, next: after };
+        const steps = models.map((model, k) => model.forward(Int32Array.of(input), 1, previous[k], undefined, prepared[k]));
+        const logits = steps.length === 1 ? steps[0].logits : mixtureLogProbs(steps.map((step) => tf.logSoftmax(step.logits)));
+        return { logits, next: steps.map((step) => step.state) };
       });
-      disposeState(previous);
-      state = next;
+      previous.forEach(disposeState);
+      states = next;
       const values = logits.dataSync() as Float32Array;
       logits.dispose();
       input = chooseNext(values, options, rng.next());
@@ -127,7 +132,7 @@ export function* sampleText(model: CharRnn, vocabulary: Vocabulary, options: Sam
       yield { text: char, logProb: logSoftmax(values)[input] };
     }
   } finally {
-    disposePrepared(prepared);
-    disposeState(state);
+    prepared.forEach(disposePrepared);
+    states.forEach(disposeState);
   }
 }

@@ -217,7 +217,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     let isBest = false;
     if (setup.validation.length > 1) {
       const started = performance.now();
-      const validationLoss = await meanNll(scored, setup.validation, training.batchSize, training.seqLen);
+      const validationLoss = await meanNll([scored], setup.validation, training.batchSize, training.seqLen);
       progress.history.validation.push([progress.step, validationLoss]);
       isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
       if (isBest) progress.bestValidationLoss = validationLoss;

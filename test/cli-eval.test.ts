@@ -118,4 +118,48 @@ describe(`rnn-eval (${backend})`, () => {
     expect(noCheckpoint.status).not.toBe(0);
     expect(noCheckpoint.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  describe('--ensemble', () => {
+    const tiny = ['--steps', '40', '--eval-every', '40', '--layers', '1', '--hidden', '16', '--embedding', '4', '--backend', backend];
+    const second = path.join(work, 'second');
+    const validation = path.join(work, 'validation.txt');
+    beforeAll(() => {
+      const trained = cli('rnn-train', [corpus, '--out', second, '--seed', '2', ...tiny]);
+      if (trained.status !== 0) throw new Error(`rnn-train failed:\n${trained.stderr}`);
+    });
+    const natsPerChar = (result: ReturnType<typeof cli>) => {
+      expect(result.status, result.stderr).toBe(0);
+      return JSON.parse(result.stdout).total.natsPerChar as number;
+    };
+
+    it('rnn-eval scores under the mean of the models\' distributions: better than the members on average, and --json names them', () => {
+      const alone = [run, second].map((model) => natsPerChar(cli('rnn-eval', [model, validation, '--json', '--backend', backend])));
+      const together = evaluate(validation, '--json', '--ensemble', second);
+      expect(natsPerChar(together)).toBeLessThan((alone[0] + alone[1]) / 2);
+      expect(JSON.parse(together.stdout).ensemble).toEqual([path.join(run, 'best'), path.join(second, 'best')]);
+    });
+
+    it('rnn-sample samples from the ensemble: the same seed gives the same text, and --json names the members', () => {
+      const sample = (...args: string[]) => cli('rnn-sample', [run, '--ensemble', second, '--length', '60', '--seed', '4', '--backend', backend, ...args]);
+      const first = sample();
+      expect(first.status, first.stderr).toBe(0);
+      expect([...first.stdout.trimEnd()].length).toBeGreaterThan(0);
+      expect(sample().stdout).toBe(first.stdout);
+      expect(first.stdout).not.toBe(cli('rnn-sample', [run, '--length', '60', '--seed', '4', '--backend', backend]).stdout);
+      const record = JSON.parse(sample('--json').stdout);
+      expect(record).toMatchObject({ text: first.stdout.slice(0, -1), characters: 60, ensemble: [path.join(run, 'best'), path.join(second, 'best')] });
+    });
+
+    it('refuses, with one line, a model trained on text with other characters', () => {
+      const other = path.join(work, 'other-text');
+      const otherCorpus = path.join(work, 'other.txt');
+      fs.writeFileSync(otherCorpus, 'the quick brown fox jumps over the lazy dog\n'.repeat(50));
+      const trained = cli('rnn-train', [otherCorpus, '--out', other, ...tiny, '--steps', '2', '--batch-size', '8', '--seq-len', '20']);
+      expect(trained.status, trained.stderr).toBe(0);
+      for (const result of [evaluate(validation, '--ensemble', other), cli('rnn-sample', [run, '--ensemble', other, '--backend', backend])]) {
+        expect(result.status).toBe(1);
+        expect(result.stderr).toMatch(/^rnn-(eval|sample): error: .*other-text\/best has a different vocabulary from .*run\/best; an ensemble needs models trained on the same text\n$/);
+      }
+    });
+  });
 });

@@ -1,5 +1,8 @@
-import { CommanderError, InvalidArgumentError } from 'commander';
+import { CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Checkpoint } from '../checkpoint.js';
+import { checkEnsemble } from '../ensemble.js';
 import { UserError } from '../errors.js';
+import { loadCheckpoint } from '../run-directory.js';
 
 /** Option parsers that reject bad values with a message naming what is allowed. */
 export function integerAtLeast(minimum: number): (value: string) => number {
@@ -29,6 +32,20 @@ export function duration(value: string): number {
   const seconds = match ? 3600 * Number(match[1] ?? 0) + 60 * Number(match[2] ?? 0) + Number(match[3] ?? 0) : 0;
   if (!match || !(seconds > 0)) throw new InvalidArgumentError('expected a duration such as 10m, 90s or 1h30m');
   return seconds;
+}
+
+/** rnn-sample's and rnn-eval's --ensemble, which may be given more than once. */
+export function ensembleOption(): Option {
+  return new Option('--ensemble <checkpoint>', 'predict together with this model too, from the mean of the models\' distributions; repeat for more (same vocabulary)')
+    .argParser((value: string, previous: string[]) => [...previous, value])
+    .default([]);
+}
+
+/** The checkpoint argument's model, then each --ensemble one, checked to be able to predict together. */
+export function loadModels(first: string, ensemble: string[]): { dir: string; checkpoint: Checkpoint }[] {
+  const members = [first, ...ensemble].map(loadCheckpoint);
+  checkEnsemble(members);
+  return members;
 }
 
 /** Commander's messages (and its "Did you mean" hints) as one line, prefixed with the command. */

@@ -4,14 +4,14 @@ import { loadCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
 import { meanNll } from '../evaluate.js';
 import { CharRnn, preferredIntraOpThreads } from '../model.js';
-import { loadCheckpoint } from '../run-directory.js';
 import { Vocabulary } from '../vocabulary.js';
-import { integerAtLeast, oneLine, runCommand } from './common.js';
+import { ensembleOption, integerAtLeast, loadModels, oneLine, runCommand } from './common.js';
 
 interface EvalFlags {
   batchSize?: number;
   seqLen?: number;
   json?: boolean;
+  ensemble: string[];
   backend: BackendChoice;
 }
 
@@ -35,6 +35,7 @@ function program(): Command {
     .option('--batch-size <n>', 'contiguous streams scored in parallel, each from zero state (default: the run\'s)', integerAtLeast(1))
     .option('--seq-len <n>', 'characters per stream per forward call (default: the run\'s)', integerAtLeast(1))
     .option('--json', 'print one JSON object instead of text')
+    .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-eval', text)) })
     .exitOverride();
@@ -65,7 +66,8 @@ async function main(argv: string[]): Promise<number> {
   command.parse(argv);
   const flags = command.opts<EvalFlags>();
   const [checkpointPath, files] = command.processedArgs as [string, string[]];
-  const { dir, checkpoint } = loadCheckpoint(checkpointPath);
+  const members = loadModels(checkpointPath, flags.ensemble);
+  const [{ checkpoint }] = members;
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
   const batchSize = flags.batchSize ?? checkpoint.training.batchSize;
   const seqLen = flags.seqLen ?? checkpoint.training.seqLen;
@@ -78,19 +80,20 @@ async function main(argv: string[]): Promise<number> {
   }
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, batchSize) });
   if (backend.warning) process.stderr.write(`rnn-eval: warning: ${backend.warning}\n`);
-  const model = new CharRnn(checkpoint.model, checkpoint.weights);
+  const models = members.map((member) => new CharRnn(member.checkpoint.model, member.checkpoint.weights));
   const scores: FileScore[] = [];
   for (const { file, ids, unknown } of texts) {
     // The first character is only ever an input; every later one is scored once.
-    scores.push(score(file, await meanNll(model, ids, batchSize, seqLen), ids.length - 1, unknown));
+    scores.push(score(file, await meanNll(models, ids, batchSize, seqLen), ids.length - 1, unknown));
   }
-  model.dispose();
+  models.forEach((model) => model.dispose());
   const scored = scores.reduce((sum, s) => sum + s.characters, 0);
   const unknownInAll = new Map<string, number>();
   for (const { unknown } of texts) for (const [c, n] of unknown) unknownInAll.set(c, (unknownInAll.get(c) ?? 0) + n);
   const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, unknownInAll);
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ checkpoint: dir, batchSize, seqLen, files: scores, total })}\n`);
+    const checkpoints = members.map(({ dir }) => dir);
+    process.stdout.write(`${JSON.stringify({ checkpoint: checkpoints[0], ...(checkpoints.length > 1 ? { ensemble: checkpoints } : {}), batchSize, seqLen, files: scores, total })}\n`);
   } else {
     for (const s of scores) process.stdout.write(`${describe(s)}\n`);
     if (scores.length > 1) process.stdout.write(`${describe(total)}\n`);

@@ -2,11 +2,10 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { CharRnn, preferredIntraOpThreads } from '../model.js';
-import { loadCheckpoint } from '../run-directory.js';
 import { UserError } from '../errors.js';
 import { checkPrime, sampleText, type SampleOptions } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
-import { integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { ensembleOption, integerAtLeast, loadModels, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface SampleFlags {
   length: number;
@@ -20,6 +19,7 @@ interface SampleFlags {
   count: number;
   json?: boolean;
   seed?: number;
+  ensemble: string[];
   backend: BackendChoice;
 }
 
@@ -38,6 +38,7 @@ function program(): Command {
     .option('-c, --count <n>', 'independent samples, separated by a blank line (seeds seed, seed+1, …)', integerAtLeast(1), 1)
     .option('--json', 'write one JSON object per sample and line (text, seed, flags, checkpoint, mean log-probability) instead of raw text')
     .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', integerAtLeast(0))
+    .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-sample', text)) })
     .exitOverride();
@@ -80,7 +81,8 @@ async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
   const flags = command.opts<SampleFlags>();
-  const { dir, checkpoint } = loadCheckpoint(command.args[0]);
+  const members = loadModels(command.args[0], flags.ensemble);
+  const [{ dir, checkpoint }] = members;
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
   const prime = readPrime(flags);
   // Before the backend loads, so that a bad prime is refused at once.
@@ -88,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   if (flags.stop === '') throw new UserError('--stop needs some text to stop at');
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
-  const model = new CharRnn(checkpoint.model, checkpoint.weights);
+  const models = members.map((member) => new CharRnn(member.checkpoint.model, member.checkpoint.weights));
   const firstSeed = flags.seed ?? randomSeed();
   if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${firstSeed}\n`);
   const out = stdoutWriter();
@@ -99,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
     let text = '';
     let logProb = 0;
     let generated = 0;
-    for (const piece of sampleText(model, vocabulary, options)) {
+    for (const piece of sampleText(models, vocabulary, options)) {
       if (piece.logProb !== undefined) {
         logProb += piece.logProb;
         generated++;
@@ -109,10 +111,11 @@ async function main(argv: string[]): Promise<number> {
       if (out.closed()) return 0;
     }
     const { seed, ...sampling } = options;
-    const record = { text, seed, checkpoint: dir, flags: sampling, characters: generated, meanLogProb: generated > 0 ? logProb / generated : null };
+    const ensemble = members.length > 1 ? { ensemble: members.map((member) => member.dir) } : {};
+    const record = { text, seed, checkpoint: dir, ...ensemble, flags: sampling, characters: generated, meanLogProb: generated > 0 ? logProb / generated : null };
     await out.write(flags.json ? `${JSON.stringify(record)}\n` : '\n');
   }
-  model.dispose();
+  models.forEach((model) => model.dispose());
   return 0;
 }
 
