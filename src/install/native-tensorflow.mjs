@@ -330,7 +330,8 @@ function main() {
     log('native TensorFlow backend ready');
     return;
   }
-  // tfjs-node's prebuilt addon, where its download worked: kept if it cannot be rebuilt with the fixes.
+  // An addon that works (tfjs-node's prebuilt one, or one built here before a fix was added) is
+  // kept if it cannot be rebuilt with the fixes.
   const prebuilt = present && nativeBackendWorks() ? installedAddon(installed) : undefined;
   if (prebuilt) fs.copyFileSync(prebuilt, `${prebuilt}.prebuilt`);
   try {
@@ -351,7 +352,7 @@ function main() {
       fs.copyFileSync(`${prebuilt}.prebuilt`, prebuilt);
       fs.rmSync(path.join(path.dirname(prebuilt), ADDON_MARKER), { force: true });
       log(
-        `WARNING: could not rebuild tfjs-node's addon with rnn-train's fixes, so its prebuilt one stays: training runs without data-parallel replicas, ` +
+        `WARNING: could not rebuild tfjs-node's addon with rnn-train's fixes, so the one that was installed stays: training runs without data-parallel replicas, ` +
           `and a signal during training (Ctrl-C, a terminal resize) can crash it before it saves.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`,
       );
     } else {
