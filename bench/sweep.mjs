@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { splitCorpus } from '../dist/corpus.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -135,10 +136,11 @@ async function trainEnsemble(name, args, corpus, work) {
   const members = await Promise.all(
     ENSEMBLES[name].map(([flags, seed], k) => train(`${name} member ${k + 1}`, flags, seed, args, corpus, outs[k], { TF_NUM_INTRAOP_THREADS: '1' })),
   );
-  // The members' validation text: the last tenth of the corpus, in characters, as rnn-train splits it.
+  // The members' validation text, split off by rnn-train's own rule (over the characters' positions).
   const characters = [...fs.readFileSync(corpus, 'utf8')];
+  const { validation } = splitCorpus(Int32Array.from(characters.keys()), 0.1);
   const heldOut = path.join(work, `${name}-held-out.txt`);
-  fs.writeFileSync(heldOut, characters.slice(characters.length - Math.floor(characters.length * 0.1)).join(''));
+  fs.writeFileSync(heldOut, characters.slice(validation[0]).join(''));
   const others = outs.slice(1).flatMap((out) => ['--ensemble', out]);
   const { stdout } = await command(name, 'rnn-eval', [outs[0], heldOut, '--json', ...others]);
   return {

@@ -42,7 +42,7 @@ export function ensembleOption(): Option {
 }
 
 /** The checkpoint argument's model, then each --ensemble one, checked to be able to predict together. */
-export function loadModels(first: string, ensemble: string[]): { dir: string; checkpoint: Checkpoint }[] {
+export function loadCheckpoints(first: string, ensemble: string[]): { dir: string; checkpoint: Checkpoint }[] {
   const members = [first, ...ensemble].map(loadCheckpoint);
   checkEnsemble(members);
   return members;

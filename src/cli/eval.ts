@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { meanNll } from '../evaluate.js';
 import { CharRnn, preferredIntraOpThreads } from '../model.js';
 import { Vocabulary } from '../vocabulary.js';
-import { ensembleOption, integerAtLeast, loadModels, oneLine, runCommand } from './common.js';
+import { ensembleOption, integerAtLeast, loadCheckpoints, oneLine, runCommand } from './common.js';
 
 interface EvalFlags {
   batchSize?: number;
@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   command.parse(argv);
   const flags = command.opts<EvalFlags>();
   const [checkpointPath, files] = command.processedArgs as [string, string[]];
-  const members = loadModels(checkpointPath, flags.ensemble);
+  const members = loadCheckpoints(checkpointPath, flags.ensemble);
   const [{ checkpoint }] = members;
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
   const batchSize = flags.batchSize ?? checkpoint.training.batchSize;

@@ -5,7 +5,7 @@ import { CharRnn, preferredIntraOpThreads } from '../model.js';
 import { UserError } from '../errors.js';
 import { checkPrime, sampleText, type SampleOptions } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
-import { ensembleOption, integerAtLeast, loadModels, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { ensembleOption, integerAtLeast, loadCheckpoints, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface SampleFlags {
   length: number;
@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
   const flags = command.opts<SampleFlags>();
-  const members = loadModels(command.args[0], flags.ensemble);
+  const members = loadCheckpoints(command.args[0], flags.ensemble);
   const [{ dir, checkpoint }] = members;
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
   const prime = readPrime(flags);

@@ -225,10 +225,10 @@ const BINDING_FIXES = {
   // into a heap buffer while they run (uxlfoundation/oneDNN#4845; the tensorflow-cpu 2.21 wheel
   // still has it), so a signal handled on a thread inside one writes its frame over the heap: Ctrl-C,
   // SIGTERM or a terminal resize during training aborted the process with "corrupted size vs.
-  // prev_size". The thread that
-  // loads the addon, and so every TensorFlow thread it starts later (they inherit its mask), blocks
-  // the asynchronous signals; Node's own helper threads, started before, still take them, and libuv
-  // passes them to the event loop as before. (Node's worker threads block all signals already.)
+  // prev_size". The thread that loads the addon, and so every TensorFlow thread it starts later
+  // (they inherit its mask), blocks the asynchronous signals; Node's own helper threads, started
+  // before, still take them, and libuv passes them to the event loop as before. (Node's worker
+  // threads block all signals already.)
   'signals-off-tensorflow-threads': {
     file: 'tfjs_binding.cc',
     edits: [
@@ -249,6 +249,9 @@ const BINDING_FIXES = {
     ],
   },
 };
+
+/** What the marker beside an addon built here says: the fixes it was built with, one per line. */
+const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n`;
 
 /** Applies BINDING_FIXES to the binding's source; false if the source is not the one they were written for. */
 function patchBinding(/** @type {string} */ packageDir) {
@@ -294,7 +297,7 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
   // A new file renamed into place: a running trainer may have the old one mapped.
   fs.copyFileSync(cachedAddon, `${addonPath}.tmp`);
   fs.renameSync(`${addonPath}.tmp`, addonPath);
-  fs.writeFileSync(path.join(path.dirname(addonPath), ADDON_MARKER), `${Object.keys(BINDING_FIXES).join('\n')}\n`);
+  fs.writeFileSync(path.join(path.dirname(addonPath), ADDON_MARKER), MARKER_TEXT);
 }
 
 /** Where tfjs-node loads its addon from. */
@@ -305,7 +308,7 @@ function installedAddon(/** @type {string} */ packageDir) {
 /** Whether the installed addon was built here with every fix in BINDING_FIXES. */
 function addonHasFixes(/** @type {string} */ packageDir) {
   const marker = path.join(path.dirname(installedAddon(packageDir)), ADDON_MARKER);
-  return fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === `${Object.keys(BINDING_FIXES).join('\n')}\n`;
+  return fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === MARKER_TEXT;
 }
 
 /**
@@ -325,14 +328,14 @@ function main() {
     return;
   }
   const installed = path.join(projectRoot, 'node_modules', '@tensorflow', 'tfjs-node');
-  const present = fs.existsSync(installed);
-  if (present && addonHasFixes(installed) && nativeBackendWorks()) {
+  const works = fs.existsSync(installed) && nativeBackendWorks();
+  if (works && addonHasFixes(installed)) {
     log('native TensorFlow backend ready');
     return;
   }
   // An addon that works (tfjs-node's prebuilt one, or one built here before a fix was added) is
   // kept if it cannot be rebuilt with the fixes.
-  const prebuilt = present && nativeBackendWorks() ? installedAddon(installed) : undefined;
+  const prebuilt = works ? installedAddon(installed) : undefined;
   if (prebuilt) fs.copyFileSync(prebuilt, `${prebuilt}.prebuilt`);
   try {
     if (process.platform !== 'linux') throw new InstallError(`building from source is only supported on Linux, not ${process.platform}`);
