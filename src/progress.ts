@@ -24,29 +24,81 @@ export interface Reporter extends TrainEvents {
   close(): void;
 }
 
+/** What one run of an ensemble reports (a member's evaluation carries no loss history). */
+export interface RunReporter extends Omit<TrainEvents, 'evaluation'> {
+  info(message: string): void;
+  evaluation(info: Omit<EvaluationInfo, 'history'>): void;
+}
+
 /** Progress in thousandths, so that a run bounded by time and one bounded by steps share one bar. */
 const BAR_UNITS = 1000;
 /** Files smaller than this load too fast for a bar to be worth drawing. */
 const LOADING_BAR_BYTES = 16 << 20;
 
+/** The terminal (or log) that one or more runs report to: one set of bars, lines logged above them. */
+interface Display {
+  stream: NodeJS.WriteStream;
+  interactive: boolean;
+  color: ChalkInstance;
+  write(line: string): void;
+  /** The bars, created with the first one. */
+  bars(): cliProgress.MultiBar;
+  close(): void;
+}
+
 /**
  * A progress bar on an interactive terminal; elsewhere (CI logs, files) or with NO_COLOR set, plain
- * lines without escape codes: one every `plainIntervalSeconds` and one per evaluation.
+ * lines without escape codes.
  */
-export function createReporter(stream: NodeJS.WriteStream = process.stderr, plainIntervalSeconds = 10): Reporter {
+function createDisplay(stream: NodeJS.WriteStream): Display {
   const interactive = Boolean(stream.isTTY) && process.env.NO_COLOR === undefined;
   const color: ChalkInstance = new Chalk({ level: interactive ? Math.max(1, chalkStderr.level) as 1 | 2 | 3 : 0 });
-  let bar: cliProgress.SingleBar | undefined;
   let multi: cliProgress.MultiBar | undefined;
+  return {
+    stream,
+    interactive,
+    color,
+    write(line) {
+      if (multi) multi.log(`${line}\n`);
+      else stream.write(`${line}\n`);
+    },
+    bars() {
+      multi ??= new cliProgress.MultiBar(
+        {
+          stream,
+          format:
+            // Most important first: a narrow terminal cuts the line at its right end.
+            `{label}${color.cyan('{bar}')} {percentage}% | ETA {remaining} | step {steps} | loss ${color.bold('{loss}')} | ` +
+            `val ${color.green('{val}')} | {speed} chars/s | lr {lr} | epoch {epoch}`,
+          barsize: 20,
+          hideCursor: true,
+          clearOnComplete: false,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      return multi;
+    },
+    close() {
+      multi?.stop();
+      multi = undefined;
+    },
+  };
+}
+
+/**
+ * One run's bar (or, off a terminal, a plain line every `plainIntervalSeconds` and one per
+ * evaluation); `label` names the run when several share the display.
+ */
+function runReporter(display: Display, plainIntervalSeconds: number, label = ''): RunReporter {
+  const { color } = display;
+  const prefix = label === '' ? '' : `${label}: `;
+  const write = (line: string): void => display.write(`${prefix}${line}`);
+  let bar: cliProgress.SingleBar | undefined;
   let startedAt = 0;
   let startProgress = 0;
   let lastPlain = 0;
   let lastValidation = Number.NaN;
-
-  const write = (line: string): void => {
-    if (multi) multi.log(`${line}\n`);
-    else stream.write(`${line}\n`);
-  };
 
   /** Seconds left, from the rate at which this session has moved the run's progress. */
   const eta = (info: StepInfo): number => {
@@ -66,40 +118,14 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
   return {
     info: (message) => write(message),
     warn: (message) => write(color.yellow(`warning: ${message}`)),
-    loading() {
-      let loadBar: cliProgress.SingleBar | undefined;
-      return (done, total, pass) => {
-        if (!interactive || total < LOADING_BAR_BYTES) return;
-        if (!loadBar) {
-          loadBar = new cliProgress.SingleBar(
-            { stream, format: `loading corpus ${color.cyan('{bar}')} {percentage}% | pass {pass} of 2`, barsize: 24, hideCursor: true, clearOnComplete: true },
-            cliProgress.Presets.shades_classic,
-          );
-          loadBar.start(2 * total, 0, { pass });
-        }
-        loadBar.update((pass - 1) * total + done, { pass });
-        if (pass === 2 && done === total) loadBar.stop();
-      };
-    },
     start(info: StartInfo) {
       startedAt = performance.now();
       startProgress = info.progress;
-      if (!interactive) return;
-      multi = new cliProgress.MultiBar(
-        {
-          stream,
-          format:
-            // Most important first: a narrow terminal cuts the line at its right end.
-            `${color.cyan('{bar}')} {percentage}% | ETA {remaining} | step {steps} | loss ${color.bold('{loss}')} | ` +
-            `val ${color.green('{val}')} | {speed} chars/s | lr {lr} | epoch {epoch}`,
-          barsize: 20,
-          hideCursor: true,
-          clearOnComplete: false,
-          fps: 5,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      bar = multi.create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), { epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', remaining: '-' });
+      if (!display.interactive) return;
+      bar = display.bars().create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), {
+        label: label === '' ? '' : `${label} `,
+        epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', remaining: '-',
+      });
     },
     step(info: StepInfo) {
       if (bar) {
@@ -120,7 +146,7 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
         write(plainLine(info));
       }
     },
-    evaluation(info: EvaluationInfo) {
+    evaluation(info) {
       lastValidation = info.validationLoss;
       bar?.update({ val: info.validationLoss.toFixed(4) });
       const best = info.isBest ? color.green(' (best so far)') : '';
@@ -129,10 +155,45 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
     checkpoint(dir: string, reason) {
       if (reason !== 'eval') write(`checkpoint saved: ${dir}`);
     },
-    close() {
-      multi?.stop();
-      multi = undefined;
-      bar = undefined;
+  };
+}
+
+/** The reporter of one training run (or of rnn-eval's corpus loading). */
+export function createReporter(stream: NodeJS.WriteStream = process.stderr, plainIntervalSeconds = 10): Reporter {
+  const display = createDisplay(stream);
+  const { color } = display;
+  return {
+    ...runReporter(display, plainIntervalSeconds),
+    loading() {
+      let loadBar: cliProgress.SingleBar | undefined;
+      return (done, total, pass) => {
+        if (!display.interactive || total < LOADING_BAR_BYTES) return;
+        if (!loadBar) {
+          loadBar = new cliProgress.SingleBar(
+            { stream, format: `loading corpus ${color.cyan('{bar}')} {percentage}% | pass {pass} of 2`, barsize: 24, hideCursor: true, clearOnComplete: true },
+            cliProgress.Presets.shades_classic,
+          );
+          loadBar.start(2 * total, 0, { pass });
+        }
+        loadBar.update((pass - 1) * total + done, { pass });
+        if (pass === 2 && done === total) loadBar.stop();
+      };
     },
+    close: () => display.close(),
+  };
+}
+
+/** Reporters for the members of an ensemble trained side by side: a bar (or labelled lines) each. */
+export function createEnsembleReporter(
+  labels: string[],
+  stream: NodeJS.WriteStream = process.stderr,
+  plainIntervalSeconds = 10,
+): { info(message: string): void; warn(message: string): void; members: RunReporter[]; close(): void } {
+  const display = createDisplay(stream);
+  return {
+    info: (message) => display.write(message),
+    warn: (message) => display.write(display.color.yellow(`warning: ${message}`)),
+    members: labels.map((label) => runReporter(display, plainIntervalSeconds, label)),
+    close: () => display.close(),
   };
 }

@@ -1,6 +1,7 @@
 import { CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Checkpoint } from '../checkpoint.js';
 import { checkEnsemble } from '../ensemble.js';
+import { expandEnsembles } from '../ensemble-run.js';
 import { UserError } from '../errors.js';
 import { loadCheckpoint } from '../run-directory.js';
 
@@ -36,14 +37,17 @@ export function duration(value: string): number {
 
 /** rnn-sample's and rnn-eval's --ensemble, which may be given more than once. */
 export function ensembleOption(): Option {
-  return new Option('--ensemble <checkpoint>', 'predict together with this model too, from the mean of the models\' distributions; repeat for more (same vocabulary)')
+  return new Option('--ensemble <checkpoint>', 'predict together with this model (or ensemble run) too, from the mean of the models\' distributions; repeat for more (same vocabulary)')
     .argParser((value: string, previous: string[]) => [...previous, value])
     .default([]);
 }
 
-/** The checkpoint argument's model, then each --ensemble one, checked to be able to predict together. */
+/**
+ * The checkpoint argument's model, then each --ensemble one (an ensemble's run directory giving all
+ * its members), checked to be able to predict together.
+ */
 export function loadCheckpoints(first: string, ensemble: string[]): { dir: string; checkpoint: Checkpoint }[] {
-  const members = [first, ...ensemble].map(loadCheckpoint);
+  const members = expandEnsembles([first, ...ensemble]).map(loadCheckpoint);
   checkEnsemble(members);
   return members;
 }

@@ -17,7 +17,9 @@ import { LOSS_PLOT_FILE, METRICS_FILE, metricsEvents } from '../metrics.js';
 import { sparkline } from '../plot.js';
 import { tensorboardEvents } from '../tensorboard.js';
 import { combineEvents, stepLimit, train, type StopSignal } from '../trainer.js';
+import { isEnsembleRun } from '../ensemble-run.js';
 import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { isEnsembleMember, memberReporter, trainEnsemble, type EnsemblePlan } from './ensemble-training.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
 
 interface TrainFlags {
@@ -52,6 +54,7 @@ interface TrainFlags {
   onNan: NanPolicy;
   tensorboard?: string;
   backend: BackendChoice;
+  members: number;
 }
 
 const DEFAULT_EPOCHS = 10;
@@ -62,7 +65,7 @@ function program(): Command {
     .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
-    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB), medium = 3×768 (~20 MB), large = 3×1024 (~100 MB); explicit flags win').choices(PRESET_NAMES))
+    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB), medium = 3×768 (~20 MB), large = 3×1024 (~100 MB), ensemble = two 2×768 trained side by side (~1 MB, an hour); explicit flags win').choices(PRESET_NAMES))
     .addOption(new Option('--cell <type>', 'recurrent cell: lstm, gru, or rnn (vanilla tanh)').choices(CELL_TYPES).default('lstm'))
     .option('--layers <n>', 'number of stacked recurrent layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
@@ -82,6 +85,7 @@ function program(): Command {
     .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
     .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--replicas <n>', 'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)', integerAtLeast(1))
+    .option('--members <n>', 'train an ensemble of n models side by side, each with its own seed and share of the cores, in <out>/member-1 …; rnn-sample and rnn-eval then predict with their mean', integerAtLeast(1), 1)
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
     .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
@@ -189,25 +193,64 @@ function formatCount(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : String(n);
 }
 
+/** Flags that the ensemble's trainer sets for each member itself, or keeps for itself. */
+const ENSEMBLE_FLAGS = new Set<string>(['out', 'resume', 'preset', 'members', 'seed', 'tensorboard']);
+
+/** rnn-train --members: every flag the user gave (or the preset set) goes to each member. */
+function ensemblePlan(command: Command, flags: TrainFlags, outDir: string): EnsemblePlan {
+  const memberFlags = command.options.flatMap((option) => {
+    const key = option.attributeName() as keyof TrainFlags;
+    if (ENSEMBLE_FLAGS.has(key) || !given(command, key)) return [];
+    const value = flags[key];
+    return [option.long!, key === 'timeBudget' ? `${value}s` : String(value)];
+  });
+  const resume = flags.resume !== undefined;
+  return {
+    outDir,
+    resume,
+    members: given(command, 'members') ? flags.members : undefined,
+    args: [
+      ...command.args,
+      ...memberFlags,
+      // The members share the cores between them already.
+      ...(resume || given(command, 'replicas') ? [] : ['--replicas', '1']),
+    ],
+    seed: flags.seed,
+    tensorboard: flags.tensorboard,
+    backend: flags.backend,
+  };
+}
+
+function defaultOutDir(corpusPath: string): string {
+  return path.join('runs', path.basename(corpusPath, path.extname(corpusPath)));
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
   applyPreset(command, command.opts<TrainFlags>().preset);
   const flags = command.opts<TrainFlags>();
+  if (command.args[0] === undefined && flags.resume === undefined) {
+    throw new UserError("missing required argument 'corpus': give the text file to train on, or --resume RUN_DIR");
+  }
+  const ensemble = flags.resume === undefined ? flags.members > 1 : isEnsembleRun(flags.resume);
+  if (ensemble) return trainEnsemble(ensemblePlan(command, flags, flags.resume ?? flags.out ?? defaultOutDir(command.args[0])));
+  if (flags.resume !== undefined && flags.members > 1) {
+    throw new UserError(`${flags.resume} holds one model's run, not an ensemble; resume it without --members`);
+  }
   const resume = flags.resume === undefined ? undefined : resumedRun(command, flags, flags.resume);
-  const corpusPath = command.args[0] ?? resume?.training.corpus;
-  if (corpusPath === undefined) throw new UserError("missing required argument 'corpus': give the text file to train on, or --resume RUN_DIR");
+  const corpusPath = command.args[0] ?? resume!.training.corpus;
   if (resume && command.args[0] === undefined && !fs.existsSync(corpusPath)) {
     throw new UserError(`the run's corpus ${corpusPath} is gone; give its new path first: rnn-train <corpus> --resume ${flags.resume}`);
   }
-  const outDir = flags.resume ?? flags.out ?? path.join('runs', path.basename(corpusPath, path.extname(corpusPath)));
+  const outDir = flags.resume ?? flags.out ?? defaultOutDir(corpusPath);
 
   // Everything that can be refused is checked before the (slow) backend loads.
   const run = new RunDirectory(outDir);
   run.prepare();
   run.lock();
   process.on('exit', () => run.unlock());
-  const reporter = createReporter();
+  const reporter = isEnsembleMember() ? memberReporter() : createReporter();
   try {
     if (!resume && run.hasCheckpoints()) {
       throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
@@ -295,6 +338,10 @@ async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal('SIGINT', 130));
     process.on('SIGTERM', onSignal('SIGTERM', 143));
+    // A member whose ensemble's trainer is gone (killed) saves and stops, rather than train unwatched.
+    process.on('disconnect', () => {
+      if (!stop.requested) onSignal('SIGHUP', 129)();
+    });
 
     const started = performance.now();
     const summary = await train(

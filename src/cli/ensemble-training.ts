@@ -1,0 +1,215 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { useBackend, type BackendChoice } from '../backend.js';
+import { loadCorpus, splitCorpus } from '../corpus.js';
+import { checkEnsemble } from '../ensemble.js';
+import { ensembleHasCheckpoints, memberNames, readEnsemble, writeEnsemble } from '../ensemble-run.js';
+import { UserError } from '../errors.js';
+import { meanNll } from '../evaluate.js';
+import { CharRnn } from '../model.js';
+import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../progress.js';
+import { RunDirectory, loadCheckpoint } from '../run-directory.js';
+import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../trainer.js';
+import { randomSeed } from './common.js';
+
+/**
+ * rnn-train --members: an ensemble trained side by side, each member an ordinary rnn-train process
+ * in its own run directory with its own seed and share of the cores. Separate processes, since
+ * each then has TensorFlow's thread pool to itself and a member that fails cannot take the others
+ * down; they report here over IPC, and this process draws their bars, forwards Ctrl-C and, at the
+ * end, scores the members' best checkpoints together.
+ */
+
+/** Set in a member's environment: it reports to the ensemble's trainer instead of the terminal. */
+const MEMBER_ENV = 'RNN_TRAIN_MEMBER';
+const TRAIN_SCRIPT = fileURLToPath(new URL('./train.js', import.meta.url));
+
+type MemberMessage =
+  | { kind: 'info' | 'warn'; message: string }
+  | { kind: 'start'; info: StartInfo }
+  | { kind: 'step'; info: StepInfo }
+  | { kind: 'evaluation'; info: Omit<EvaluationInfo, 'history'> }
+  | { kind: 'checkpoint'; dir: string; reason: Parameters<TrainEvents['checkpoint']>[1] };
+
+export function isEnsembleMember(): boolean {
+  return process.env[MEMBER_ENV] === '1' && typeof process.send === 'function';
+}
+
+/** A member's reporter: every event goes to the ensemble's trainer, which shows it. */
+export function memberReporter(): Reporter {
+  // The channel must not keep the member alive once training is over; pending messages still go out.
+  process.channel?.unref();
+  const send = (message: MemberMessage): void => {
+    if (process.connected) process.send!(message);
+  };
+  return {
+    info: (message) => send({ kind: 'info', message }),
+    warn: (message) => send({ kind: 'warn', message }),
+    loading: () => () => {},
+    start: (info) => send({ kind: 'start', info }),
+    step: (info) => send({ kind: 'step', info }),
+    evaluation: ({ history: _history, ...info }) => send({ kind: 'evaluation', info }),
+    checkpoint: (dir, reason) => send({ kind: 'checkpoint', dir, reason }),
+    close: () => {},
+  };
+}
+
+function show(reporter: RunReporter, message: MemberMessage): void {
+  switch (message.kind) {
+    case 'info':
+      return reporter.info(message.message);
+    case 'warn':
+      return reporter.warn(message.message);
+    case 'start':
+      return reporter.start(message.info);
+    case 'step':
+      return reporter.step(message.info);
+    case 'evaluation':
+      return reporter.evaluation(message.info);
+    case 'checkpoint':
+      return reporter.checkpoint(message.dir, message.reason);
+  }
+}
+
+export interface EnsemblePlan {
+  outDir: string;
+  /** Continue the ensemble in outDir, rather than start one there. */
+  resume: boolean;
+  /** How many members; on resume, if given, it must be the number the ensemble has. */
+  members?: number;
+  /** Arguments for every member: the corpus if given, then the flags given. */
+  args: string[];
+  /** The first member's seed; the others count up from it (default: random, printed). */
+  seed?: number;
+  /** TensorBoard directory; each member writes into its own subdirectory of it. */
+  tensorboard?: string;
+  /** For scoring the members together at the end. */
+  backend: BackendChoice;
+}
+
+interface Member {
+  name: string;
+  child: ChildProcess;
+  /** Its error lines (`rnn-train: error: …`), without the prefix. */
+  errors: string[];
+  exited: Promise<number>;
+}
+
+function startMember(name: string, args: string[], env: NodeJS.ProcessEnv, reporter: RunReporter): Member {
+  // Detached, in a process group of its own: Ctrl-C reaches this process alone, which forwards it
+  // once (a member that got it twice, from the terminal and from here, would quit without saving).
+  const child = fork(TRAIN_SCRIPT, args, { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], detached: true });
+  child.on('message', (message: MemberMessage) => show(reporter, message));
+  const errors: string[] = [];
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    const error = /^rnn-train: (?:error: )?(.*)$/.exec(line);
+    if (error) errors.push(error[1]);
+    else reporter.info(line);
+  });
+  const exited = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? 128 + os.constants.signals[signal!])));
+  return { name, child, errors, exited };
+}
+
+/** Exit codes of a member that stopped cleanly on a signal, having saved. */
+const STOPPED = new Set([130, 143]);
+
+export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
+  const { outDir } = plan;
+  const run = new RunDirectory(outDir);
+  run.prepare();
+  run.lock();
+  process.on('exit', () => run.unlock());
+  const names = plan.resume ? readEnsemble(outDir).members : memberNames(plan.members ?? 1);
+  if (plan.resume && plan.members !== undefined && plan.members !== names.length) {
+    throw new UserError(`${outDir} is an ensemble of ${names.length} members, not ${plan.members}; resume it without --members`);
+  }
+  if (!plan.resume) {
+    if (run.hasCheckpoints() || ensembleHasCheckpoints(outDir)) {
+      throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
+    }
+    writeEnsemble(outDir, { members: names });
+  }
+  const cores = os.availableParallelism();
+  const threads = Math.max(1, Math.floor(cores / names.length));
+  const reporter = createEnsembleReporter(names.map((name) => name.replace('-', ' ')));
+  try {
+    const seed = plan.seed ?? (plan.resume ? undefined : randomSeed());
+    reporter.info(
+      `ensemble of ${names.length} in ${outDir}: ${names.join(', ')} train side by side, ${threads} TensorFlow thread${threads > 1 ? 's' : ''} each` +
+        `${seed === undefined ? '' : `, seeds ${seed} to ${seed + names.length - 1}`}`,
+    );
+    if (names.length > cores) reporter.warn(`${names.length} members share ${cores} cores, so each trains at a fraction of its speed`);
+    const env = { ...process.env, [MEMBER_ENV]: '1', TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? String(threads) };
+    const members = names.map((name, k) => {
+      const dir = path.join(outDir, name);
+      const args = [
+        ...plan.args,
+        ...(plan.resume ? ['--resume', dir] : ['--out', dir]),
+        ...(seed === undefined ? [] : ['--seed', String(seed + k)]),
+        ...(plan.tensorboard === undefined ? [] : ['--tensorboard', path.join(plan.tensorboard, name)]),
+      ];
+      return startMember(name, args, env, reporter.members[k]);
+    });
+
+    const running = () => members.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+    let stopSignal: NodeJS.Signals | undefined;
+    const forward = (signal: NodeJS.Signals) => () => {
+      // Once the members are done (scoring them together), a signal just ends this process.
+      if (running().length === 0) process.exit(128 + os.constants.signals[signal]);
+      if (stopSignal === undefined) reporter.info(`${signal}: every member saves a checkpoint after its step (press Ctrl-C again to quit at once)`);
+      stopSignal ??= signal;
+      for (const { child } of running()) child.kill(signal);
+    };
+    process.on('SIGINT', forward('SIGINT'));
+    process.on('SIGTERM', forward('SIGTERM'));
+    const failures: { name: string; reason: string }[] = [];
+    const codes = await Promise.all(
+      members.map(async (member) => {
+        const code = await member.exited;
+        if (code === 0 || STOPPED.has(code)) return code;
+        failures.push({ name: member.name, reason: member.errors.at(-1) ?? `exited with code ${code}` });
+        // One member failing stops the others, each saving where it stands.
+        if (running().length > 0) reporter.info(`${member.name} failed; stopping the others, which save a checkpoint first`);
+        for (const { child } of running()) child.kill('SIGTERM');
+        return code;
+      }),
+    );
+    if (failures.length > 0) {
+      const reasons = new Set(failures.map(({ reason }) => reason));
+      throw new UserError(reasons.size === 1 ? failures[0].reason : failures.map(({ name, reason }) => `${name}: ${reason}`).join('; '));
+    }
+    // A member may also have been stopped by a signal sent to it alone.
+    const stoppedCode = stopSignal === undefined ? codes.find((code) => code !== 0) : 128 + os.constants.signals[stopSignal];
+    if (stoppedCode !== undefined) {
+      reporter.info(`stopped${stopSignal === undefined ? '' : ` by ${stopSignal}`}; continue with: npx rnn-train --resume ${outDir}`);
+      return stoppedCode;
+    }
+    const together = await validateTogether(members.map(({ name }) => path.join(outDir, name)), plan.backend);
+    if (together !== undefined) {
+      writeEnsemble(outDir, { members: names, validationLoss: together.loss });
+      reporter.info(`ensemble validation loss ${formatLoss(together.loss)}; alone: ${together.alone.map((loss) => loss?.toFixed(4) ?? '-').join(', ')}`);
+    }
+    reporter.info(`sample with: npx rnn-sample ${outDir}`);
+    return 0;
+  } finally {
+    reporter.close();
+    run.unlock();
+  }
+}
+
+/** The members' best checkpoints scored together on their validation text, as rnn-eval would. */
+async function validateTogether(dirs: string[], backend: BackendChoice): Promise<{ loss: number; alone: (number | null)[] } | undefined> {
+  const members = dirs.map(loadCheckpoint);
+  checkEnsemble(members);
+  const { training } = members[0].checkpoint;
+  const { validation } = splitCorpus((await loadCorpus(training.corpus)).ids, training.validationFraction);
+  if (validation.length < 2) return undefined;
+  await useBackend(backend);
+  const models = members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights));
+  const loss = await meanNll(models, validation, training.batchSize, training.seqLen);
+  models.forEach((model) => model.dispose());
+  return { loss, alone: members.map(({ checkpoint }) => checkpoint.progress.bestValidationLoss) };
+}
