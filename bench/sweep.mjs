@@ -13,9 +13,9 @@
 // thread (rnn-train picks one for models with small steps, e.g. 2×256 at batch 32): each then
 // has a core of its own, as a lone run would.
 //
-// An ensemble candidate trains its members side by side, each on one TensorFlow thread (give it
-// the machine: one core per member), then scores them together with `rnn-eval --ensemble` on the
-// text the members validated on; its line gives each member's result too.
+// An ensemble candidate (rnn-train --members) trains its members side by side, one core each (give
+// it the machine), and rnn-train scores them together on their validation text at the end; its
+// line gives each member's result too.
 //
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
 import { spawn } from 'node:child_process';
@@ -23,7 +23,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { splitCorpus } from '../dist/corpus.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -66,14 +65,8 @@ const CANDIDATES = {
   'h1024-d0.4-lr1.5-ema': ['--preset', 'small', '--hidden', '1024', '--dropout', '0.4', '--lr', '1.5e-3', '--ema', '0.999'],
   // Dropout on the embeddings too (Zaremba et al.'s placement), on the best hour so far.
   'h768-d0.4-in0.2-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--input-dropout', '0.2', '--ema', '0.999'],
-};
-
-/** Ensemble candidates: members trained at once, one TensorFlow thread each, as [flags, seed]. */
-const ENSEMBLES = {
-  'ensemble-2xh768-1thread': [
-    [['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999', '--replicas', '1'], 1],
-    [['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--ema', '0.999', '--replicas', '1'], 2],
-  ],
+  // Two h768-d0.4-ema models side by side, one core each, predicting together.
+  'ensemble': ['--preset', 'ensemble'],
 };
 
 function parseArgs(argv) {
@@ -88,39 +81,30 @@ function parseArgs(argv) {
     else throw new Error(`unknown flag ${flag}; see the header of bench/sweep.mjs`);
   }
   for (const name of args.candidates) {
-    if (!CANDIDATES[name] && !ENSEMBLES[name]) throw new Error(`unknown candidate ${name}; known: ${[...Object.keys(CANDIDATES), ...Object.keys(ENSEMBLES)].join(', ')}`);
+    if (!CANDIDATES[name]) throw new Error(`unknown candidate ${name}; known: ${Object.keys(CANDIDATES).join(', ')}`);
   }
   return args;
 }
 
-/** Runs a command of this package; resolves with its stdout and stderr, rejects if it fails. */
-function command(name, bin, flags, env = {}) {
+/** Runs a command of this package; resolves with its stderr, rejects if it fails. */
+function command(name, bin, flags) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin', `${bin}.js`), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
+    const child = spawn(process.execPath, [path.join(root, 'bin', `${bin}.js`), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('exit', (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${name} failed:\n${stderr}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(stderr) : reject(new Error(`${name} failed:\n${stderr}`))));
   });
 }
 
-/** One rnn-train run; resolves with what its best checkpoint says. */
-async function train(name, flags, seed, args, corpus, out, env = {}) {
-  const { stderr } = await command(name, 'rnn-train', [corpus, '--out', out, '--time-budget', args.budget, '--seed', String(seed), '--eval-every', args.evalEvery, ...flags], env);
-  const meta = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
-  const parameters = Number(/([\d,]+) parameters/.exec(stderr)[1].replaceAll(',', ''));
-  const { progress, training } = meta;
+/** What a run directory's best checkpoint and metrics log say. */
+function runResult(out) {
+  const { progress, training } = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
   const evaluations = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'evaluation');
   const bestWithin = (minutes) => {
     const losses = evaluations.filter((e) => e.trainingSeconds <= minutes * 60 + 1).map((e) => e.validationLoss);
     return losses.length > 0 ? Math.min(...losses) : null;
   };
   return {
-    name,
-    flags: flags.join(' '),
-    budget: args.budget,
-    parameters,
     steps: progress.step,
     epochs: progress.epoch,
     charsPerSecond: (progress.step * training.batchSize * training.seqLen) / progress.trainingSeconds,
@@ -130,28 +114,22 @@ async function train(name, flags, seed, args, corpus, out, env = {}) {
   };
 }
 
-/** Trains an ensemble's members at once, then scores their best checkpoints together on their validation text. */
-async function trainEnsemble(name, args, corpus, work) {
-  const outs = ENSEMBLES[name].map((_, k) => path.join(work, `${name}-${k + 1}`));
-  const members = await Promise.all(
-    ENSEMBLES[name].map(([flags, seed], k) => train(`${name} member ${k + 1}`, flags, seed, args, corpus, outs[k], { TF_NUM_INTRAOP_THREADS: '1' })),
-  );
-  // The members' validation text, split off by rnn-train's own rule (over the characters' positions).
-  const characters = [...fs.readFileSync(corpus, 'utf8')];
-  const { validation } = splitCorpus(Int32Array.from(characters.keys()), 0.1);
-  const heldOut = path.join(work, `${name}-held-out.txt`);
-  fs.writeFileSync(heldOut, characters.slice(validation[0]).join(''));
-  const others = outs.slice(1).flatMap((out) => ['--ensemble', out]);
-  const { stdout } = await command(name, 'rnn-eval', [outs[0], heldOut, '--json', ...others]);
+/** One rnn-train run (of one model, or of an ensemble's members); resolves with what it saved. */
+async function train(name, flags, args, corpus, out) {
+  const stderr = await command(name, 'rnn-train', [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', args.evalEvery, ...flags]);
+  // An ensemble's members each print their own count.
+  const parameters = [...stderr.matchAll(/([\d,]+) parameters/g)].reduce((sum, match) => sum + Number(match[1].replaceAll(',', '')), 0);
+  const common = { name, flags: flags.join(' '), budget: args.budget, parameters };
+  const manifest = path.join(out, 'ensemble.json');
+  if (!fs.existsSync(manifest)) return { ...common, ...runResult(out) };
+  const { members: names, validationLoss } = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  const members = names.map((member) => runResult(path.join(out, member)));
   return {
-    name,
-    flags: members.map((member) => member.flags).join(' + '),
-    budget: args.budget,
-    parameters: members.reduce((sum, member) => sum + member.parameters, 0),
+    ...common,
     steps: Math.min(...members.map((member) => member.steps)),
     epochs: Math.min(...members.map((member) => member.epochs)),
     charsPerSecond: members.reduce((sum, member) => sum + member.charsPerSecond, 0),
-    validationLoss: JSON.parse(stdout).total.natsPerChar,
+    validationLoss,
     trainLoss: members.reduce((sum, member) => sum + member.trainLoss, 0) / members.length,
     members,
   };
@@ -164,9 +142,7 @@ const queue = [...args.candidates];
 const results = [];
 const worker = async () => {
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-    const result = ENSEMBLES[name]
-      ? await trainEnsemble(name, args, corpus, work)
-      : await train(name, CANDIDATES[name], 1, args, corpus, path.join(work, name));
+    const result = await train(name, CANDIDATES[name], args, corpus, path.join(work, name));
     results.push(result);
     fs.appendFileSync(args.results, `${JSON.stringify({ ...result, date: new Date().toISOString(), parallel: args.parallel })}\n`);
     console.log(`${name}: ${result.validationLoss.toFixed(4)} nats/char after ${result.steps} steps at ${Math.round(result.charsPerSecond)} chars/s`);

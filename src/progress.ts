@@ -59,7 +59,9 @@ function createDisplay(stream: NodeJS.WriteStream): Display {
     interactive,
     color,
     write(line) {
-      if (multi) multi.log(`${line}\n`);
+      // cli-progress clears only the first bar's line before logging, so a line logged over a
+      // second bar would keep that bar's tail: each line erases its own first.
+      if (multi) multi.log(`\x1b[2K${line}\n`);
       else stream.write(`${line}\n`);
     },
     bars() {
@@ -73,6 +75,11 @@ function createDisplay(stream: NodeJS.WriteStream): Display {
           barsize: 20,
           hideCursor: true,
           clearOnComplete: false,
+          // A bar is otherwise redrawn only when its text changes, so a finished member's bar
+          // would vanish under the lines logged above the bars.
+          forceRedraw: true,
+          // Bars are cut to the terminal's width; logged lines wrap, rather than lose their ends.
+          linewrap: true,
           fps: 5,
         },
         cliProgress.Presets.shades_classic,
@@ -80,6 +87,8 @@ function createDisplay(stream: NodeJS.WriteStream): Display {
       return multi;
     },
     close() {
+      // Lines logged since the last redraw go out with one last one; stop() alone would drop them.
+      multi?.update();
       multi?.stop();
       multi = undefined;
     },

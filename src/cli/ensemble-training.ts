@@ -43,7 +43,9 @@ export function memberReporter(): Reporter {
   // The channel must not keep the member alive once training is over; pending messages still go out.
   process.channel?.unref();
   const send = (message: MemberMessage): void => {
-    if (process.connected) process.send!(message);
+    // With a callback, a send that fails because the trainer is gone is not an uncaught error;
+    // the 'disconnect' that follows stops training (cli/train.ts).
+    if (process.connected) process.send!(message, () => {});
   };
   return {
     info: (message) => send({ kind: 'info', message }),
@@ -181,6 +183,8 @@ export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
       const reasons = new Set(failures.map(({ reason }) => reason));
       throw new UserError(reasons.size === 1 ? failures[0].reason : failures.map(({ name, reason }) => `${name}: ${reason}`).join('; '));
     }
+    // The bars end here, so that what follows (TensorFlow's own start-up lines too) is not drawn over.
+    reporter.close();
     // A member may also have been stopped by a signal sent to it alone.
     const stoppedCode = stopSignal === undefined ? codes.find((code) => code !== 0) : 128 + os.constants.signals[stopSignal];
     if (stoppedCode !== undefined) {

@@ -150,7 +150,7 @@ function resumedRun(command: Command, flags: TrainFlags, dir: string): Checkpoin
   );
   if (flags.out !== undefined && path.resolve(flags.out) !== path.resolve(dir)) differences.push(`--out ${flags.out} (the run is in ${dir})`);
   if (differences.length > 0) {
-    const fixed = new Set(['--out', '--resume', '--preset', ...FIXED_FLAGS.map(([, flag]) => flag)]);
+    const fixed = new Set(['--out', '--resume', '--preset', '--members', ...FIXED_FLAGS.map(([, flag]) => flag)]);
     const changeable = command.options.map((option) => option.long!).filter((flag) => !fixed.has(flag));
     throw new UserError(
       `--resume continues a run as it was configured, but these flags differ: ${differences.join(', ')}; ` +
@@ -205,6 +205,9 @@ function ensemblePlan(command: Command, flags: TrainFlags, outDir: string): Ense
     return [option.long!, key === 'timeBudget' ? `${value}s` : String(value)];
   });
   const resume = flags.resume !== undefined;
+  if (resume && flags.out !== undefined && path.resolve(flags.out) !== path.resolve(outDir)) {
+    throw new UserError(`--out ${flags.out} differs from --resume ${outDir}; a resumed ensemble stays in its own directory, so leave out --out`);
+  }
   return {
     outDir,
     resume,
@@ -252,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('exit', () => run.unlock());
   const reporter = isEnsembleMember() ? memberReporter() : createReporter();
   try {
-    if (!resume && run.hasCheckpoints()) {
+    if (!resume && (run.hasCheckpoints() || isEnsembleRun(outDir))) {
       throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
     }
     const corpus = await loadCorpus(corpusPath, reporter.loading());
