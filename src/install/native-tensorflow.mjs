@@ -13,8 +13,8 @@
 //      configured index (the wheel ships the C and eager C API);
 //   4. builds the addon from source with the fixes, with node-gyp, caches it, and leaves a marker
 //      file beside it that lists the fixes (addon-marker.mjs).
-// Any failure leaves the install successful: a prebuilt addon that worked is put back, and without
-// one the tool falls back to the wasm backend and says so.
+// Any failure leaves the install successful: an addon that worked is put back (with the libraries
+// it loads, in deps/), and without one the tool falls back to the wasm backend and says so.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -337,12 +337,20 @@ function main() {
   // kept if it cannot be rebuilt with the fixes.
   const prebuilt = works ? installedAddon(installed) : undefined;
   if (prebuilt) fs.copyFileSync(prebuilt, `${prebuilt}.prebuilt`);
+  // The libraries that addon loads, in deps/, when staging others there replaces them.
+  let depsAside;
   try {
     if (process.platform !== 'linux') throw new InstallError(`building from source is only supported on Linux, not ${process.platform}`);
     const packageDir = ensureTfjsNodePackage();
     let libtensorflow = process.env.RNN_TRAIN_LIBTENSORFLOW ? undefined : downloadedLibtensorflow(packageDir);
     if (!libtensorflow) {
       libtensorflow = obtainLibtensorflow(path.join(packageDir, 'binding'));
+      const deps = path.join(packageDir, 'deps');
+      if (prebuilt && fs.existsSync(deps)) {
+        fs.rmSync(`${deps}.prebuilt`, { recursive: true, force: true });
+        fs.renameSync(deps, `${deps}.prebuilt`);
+        depsAside = deps;
+      }
       stageDeps(packageDir, libtensorflow);
     }
     buildAddon(packageDir, libtensorflow);
@@ -354,6 +362,11 @@ function main() {
     if (prebuilt) {
       fs.copyFileSync(`${prebuilt}.prebuilt`, prebuilt);
       fs.rmSync(path.join(path.dirname(prebuilt), ADDON_MARKER), { force: true });
+      if (depsAside) {
+        fs.rmSync(depsAside, { recursive: true, force: true });
+        fs.renameSync(`${depsAside}.prebuilt`, depsAside);
+        depsAside = undefined;
+      }
       log(
         `WARNING: could not rebuild tfjs-node's addon with rnn-train's fixes, so the one that was installed stays: training runs without data-parallel replicas, ` +
           `and a signal during training (Ctrl-C, a terminal resize) can crash it before it saves.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`,
@@ -363,6 +376,7 @@ function main() {
     }
   } finally {
     if (prebuilt) fs.rmSync(`${prebuilt}.prebuilt`, { force: true });
+    if (depsAside) fs.rmSync(`${depsAside}.prebuilt`, { recursive: true, force: true });
   }
 }
 
