@@ -60,10 +60,13 @@ export class RunDirectory {
     return fs.existsSync(this.latest);
   }
 
-  /** Creates the directory and proves it writable, before any training time is spent. */
-  prepare(): void {
+  /**
+   * Creates the directory and proves it writable, before any training time is spent. An ensemble's
+   * directory holds its members' runs, not checkpoints of its own.
+   */
+  prepare({ checkpoints = true } = {}): void {
     try {
-      fs.mkdirSync(path.join(this.dir, 'checkpoints'), { recursive: true });
+      fs.mkdirSync(checkpoints ? path.join(this.dir, 'checkpoints') : this.dir, { recursive: true });
       const probe = path.join(this.dir, `.write-test-${process.pid}`);
       fs.writeFileSync(probe, 'ok');
       fs.rmSync(probe);

@@ -56,7 +56,10 @@ describe(`rnn-train --members (${backend})`, () => {
     const alone = [score(path.join(run, 'member-1')), score(path.join(run, 'member-2'))];
     expect(alone[0]).not.toBeCloseTo(alone[1], 4);
     expect(together).toBeLessThan((alone[0] + alone[1]) / 2);
-    expect(trained.stderr).toContain(`sample with: npx rnn-sample ${run}`);
+    expect(trained.stderr).toContain(`sample with: npx rnn-sample ${run}\n`);
+    // The hints name the ensemble, not its members; and it keeps no checkpoints of its own.
+    expect(trained.stderr).not.toMatch(/member \d: sample with/);
+    expect(fs.readdirSync(run).sort()).toEqual(['ensemble.json', 'member-1', 'member-2']);
   });
 
   it('rnn-sample on the run directory samples from the whole ensemble', () => {
@@ -124,6 +127,7 @@ describe(`rnn-train --members (${backend})`, () => {
     const { stderr } = trainer.output();
     expect(code, stderr).toBe(130);
     for (const k of [1, 2]) expect(stderr).toMatch(new RegExp(`member ${k}: stopped by SIGINT after \\d+ steps`));
+    expect(stderr).not.toMatch(/member \d: .*continue with/);
     expect(stderr).toContain(`stopped by SIGINT; continue with: npx rnn-train --resume ${out}`);
     for (const member of ['member-1', 'member-2']) {
       expect(checkpointMeta(path.join(out, member, 'latest')).progress.step).toBeGreaterThanOrEqual(1);

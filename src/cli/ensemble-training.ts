@@ -121,7 +121,7 @@ const STOPPED = new Set([130, 143]);
 export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
   const { outDir } = plan;
   const run = new RunDirectory(outDir);
-  run.prepare();
+  run.prepare({ checkpoints: false });
   run.lock();
   process.on('exit', () => run.unlock());
   const names = plan.resume ? readEnsemble(outDir).members : memberNames(plan.members ?? 1);

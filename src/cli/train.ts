@@ -253,7 +253,9 @@ async function main(argv: string[]): Promise<number> {
   run.prepare();
   run.lock();
   process.on('exit', () => run.unlock());
-  const reporter = isEnsembleMember() ? memberReporter() : createReporter();
+  // A member of an ensemble reports to the ensemble's trainer, which gives the hints what to do next.
+  const member = isEnsembleMember();
+  const reporter = member ? memberReporter() : createReporter();
   try {
     if (!resume && (run.hasCheckpoints() || isEnsembleRun(outDir))) {
       throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
@@ -376,7 +378,7 @@ async function main(argv: string[]): Promise<number> {
           : 'no validation split';
     const took = `${formatDuration((performance.now() - started) / 1000)}, ${formatDuration(summary.trainingSeconds)} of training in all`;
     if (summary.interrupted) {
-      reporter.info(`stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}; continue with: npx rnn-train --resume ${outDir}`);
+      reporter.info(`stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}${member ? '' : `; continue with: npx rnn-train --resume ${outDir}`}`);
       return signalCode;
     }
     reporter.info(`done after ${summary.steps} steps (${took}); ${best}`);
@@ -384,7 +386,7 @@ async function main(argv: string[]): Promise<number> {
     if (losses.length > 1) {
       reporter.info(`validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} nats/char over ${losses.length} evaluations`);
     }
-    reporter.info(`sample with: npx rnn-sample ${outDir}`);
+    if (!member) reporter.info(`sample with: npx rnn-sample ${outDir}`);
     return 0;
   } finally {
     reporter.close();
