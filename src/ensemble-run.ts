@@ -11,7 +11,7 @@ import { RunDirectory } from './run-directory.js';
  *   member-1/        a run directory (checkpoints/, latest, best, metrics)
  *   member-2/
  */
-export const ENSEMBLE_FILE = 'ensemble.json';
+const ENSEMBLE_FILE = 'ensemble.json';
 const ENSEMBLE_FORMAT = 'rnn-train-ensemble';
 
 export interface EnsembleManifest {
@@ -52,8 +52,8 @@ export function writeEnsemble(dir: string, manifest: Omit<EnsembleManifest, 'for
   fs.renameSync(`${file}.tmp`, file);
 }
 
-export function memberDirectories(dir: string, manifest: EnsembleManifest = readEnsemble(dir)): string[] {
-  return manifest.members.map((member) => path.join(dir, member));
+export function memberDirectories(dir: string): string[] {
+  return readEnsemble(dir).members.map((member) => path.join(dir, member));
 }
 
 /** Whether any member has saved a checkpoint: then the ensemble is a run to resume, not to overwrite. */

@@ -199,9 +199,10 @@ export function createEnsembleReporter(
   plainIntervalSeconds = 10,
 ): { info(message: string): void; warn(message: string): void; members: RunReporter[]; close(): void } {
   const display = createDisplay(stream);
+  const { info, warn } = runReporter(display, plainIntervalSeconds);
   return {
-    info: (message) => display.write(message),
-    warn: (message) => display.write(display.color.yellow(`warning: ${message}`)),
+    info,
+    warn,
     members: labels.map((label) => runReporter(display, plainIntervalSeconds, label)),
     close: () => display.close(),
   };

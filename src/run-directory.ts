@@ -210,6 +210,11 @@ export function resolveCheckpoint(given: string): string {
   throw new UserError(`${given} holds no checkpoint; give a run directory written by rnn-train or one of its checkpoint directories`);
 }
 
+/** The refusal of a new run (one model's or an ensemble's) where a run already is. */
+export function alreadyHoldsRun(dir: string): UserError {
+  return new UserError(`${dir} already holds a training run; continue it with --resume ${dir}, choose another --out, or delete it to start over`);
+}
+
 export function loadCheckpoint(given: string): { dir: string; checkpoint: Checkpoint } {
   const dir = resolveCheckpoint(given);
   return { dir, checkpoint: readCheckpoint(dir) };

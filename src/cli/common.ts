@@ -3,6 +3,7 @@ import type { Checkpoint } from '../checkpoint.js';
 import { checkEnsemble } from '../ensemble.js';
 import { expandEnsembles } from '../ensemble-run.js';
 import { UserError } from '../errors.js';
+import { CharRnn } from '../model.js';
 import { loadCheckpoint } from '../run-directory.js';
 
 /** Option parsers that reject bad values with a message naming what is allowed. */
@@ -50,6 +51,11 @@ export function loadCheckpoints(first: string, ensemble: string[]): { dir: strin
   const members = expandEnsembles([first, ...ensemble]).map(loadCheckpoint);
   checkEnsemble(members);
   return members;
+}
+
+/** The models of checkpoints loaded by loadCheckpoints (once the backend is chosen). */
+export function createModels(members: { checkpoint: Checkpoint }[]): CharRnn[] {
+  return members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights));
 }
 
 /** Commander's messages (and its "Did you mean" hints) as one line, prefixed with the command. */

@@ -5,15 +5,13 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
-import { checkEnsemble } from '../ensemble.js';
 import { ensembleHasCheckpoints, memberNames, readEnsemble, writeEnsemble } from '../ensemble-run.js';
 import { UserError } from '../errors.js';
 import { meanNll } from '../evaluate.js';
-import { CharRnn } from '../model.js';
 import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../progress.js';
-import { RunDirectory, loadCheckpoint } from '../run-directory.js';
+import { RunDirectory, alreadyHoldsRun } from '../run-directory.js';
 import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../trainer.js';
-import { randomSeed } from './common.js';
+import { createModels, loadCheckpoints, randomSeed } from './common.js';
 
 /**
  * rnn-train --members: an ensemble trained side by side, each member an ordinary rnn-train process
@@ -130,7 +128,7 @@ export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
   }
   if (!plan.resume) {
     if (run.hasCheckpoints() || ensembleHasCheckpoints(outDir)) {
-      throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
+      throw alreadyHoldsRun(outDir);
     }
     writeEnsemble(outDir, { members: names });
   }
@@ -191,7 +189,7 @@ export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
       reporter.info(`stopped${stopSignal === undefined ? '' : ` by ${stopSignal}`}; continue with: npx rnn-train --resume ${outDir}`);
       return stoppedCode;
     }
-    const together = await validateTogether(members.map(({ name }) => path.join(outDir, name)), plan.backend);
+    const together = await validateTogether(outDir, plan.backend);
     if (together !== undefined) {
       writeEnsemble(outDir, { members: names, validationLoss: together.loss });
       reporter.info(`ensemble validation loss ${formatLoss(together.loss)}; alone: ${together.alone.map((loss) => loss?.toFixed(4) ?? '-').join(', ')}`);
@@ -205,14 +203,13 @@ export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
 }
 
 /** The members' best checkpoints scored together on their validation text, as rnn-eval would. */
-async function validateTogether(dirs: string[], backend: BackendChoice): Promise<{ loss: number; alone: (number | null)[] } | undefined> {
-  const members = dirs.map(loadCheckpoint);
-  checkEnsemble(members);
+async function validateTogether(outDir: string, backend: BackendChoice): Promise<{ loss: number; alone: (number | null)[] } | undefined> {
+  const members = loadCheckpoints(outDir, []);
   const { training } = members[0].checkpoint;
   const { validation } = splitCorpus((await loadCorpus(training.corpus)).ids, training.validationFraction);
   if (validation.length < 2) return undefined;
   await useBackend(backend);
-  const models = members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights));
+  const models = createModels(members);
   const loss = await meanNll(models, validation, training.batchSize, training.seqLen);
   models.forEach((model) => model.dispose());
   return { loss, alone: members.map(({ checkpoint }) => checkpoint.progress.bestValidationLoss) };

@@ -3,9 +3,9 @@ import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { loadCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
 import { meanNll } from '../evaluate.js';
-import { CharRnn, preferredIntraOpThreads } from '../model.js';
+import { preferredIntraOpThreads } from '../model.js';
 import { Vocabulary } from '../vocabulary.js';
-import { ensembleOption, integerAtLeast, loadCheckpoints, oneLine, runCommand } from './common.js';
+import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, oneLine, runCommand } from './common.js';
 
 interface EvalFlags {
   batchSize?: number;
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, batchSize) });
   if (backend.warning) process.stderr.write(`rnn-eval: warning: ${backend.warning}\n`);
-  const models = members.map((member) => new CharRnn(member.checkpoint.model, member.checkpoint.weights));
+  const models = createModels(members);
   const scores: FileScore[] = [];
   for (const { file, ids, unknown } of texts) {
     // The first character is only ever an input; every later one is scored once.

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { CharRnn, preferredIntraOpThreads } from '../model.js';
+import { preferredIntraOpThreads } from '../model.js';
 import { UserError } from '../errors.js';
 import { checkPrime, sampleText, type SampleOptions } from '../sampler.js';
 import { Vocabulary } from '../vocabulary.js';
-import { ensembleOption, integerAtLeast, loadCheckpoints, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface SampleFlags {
   length: number;
@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   if (flags.stop === '') throw new UserError('--stop needs some text to stop at');
   const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
   if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
-  const models = members.map((member) => new CharRnn(member.checkpoint.model, member.checkpoint.weights));
+  const models = createModels(members);
   const firstSeed = flags.seed ?? randomSeed();
   if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${firstSeed}\n`);
   const out = stdoutWriter();

@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import { parameterCount, preferredIntraOpThreads, type ModelConfig } from '../model.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
-import { RunDirectory, loadCheckpoint } from '../run-directory.js';
+import { RunDirectory, alreadyHoldsRun, loadCheckpoint } from '../run-directory.js';
 import { SCHEDULES, type ScheduleName } from '../schedule.js';
 import { LOSS_PLOT_FILE, METRICS_FILE, metricsEvents } from '../metrics.js';
 import { sparkline } from '../plot.js';
@@ -258,7 +258,7 @@ async function main(argv: string[]): Promise<number> {
   const reporter = member ? memberReporter() : createReporter();
   try {
     if (!resume && (run.hasCheckpoints() || isEnsembleRun(outDir))) {
-      throw new UserError(`${outDir} already holds a training run; continue it with --resume ${outDir}, choose another --out, or delete it to start over`);
+      throw alreadyHoldsRun(outDir);
     }
     const corpus = await loadCorpus(corpusPath, reporter.loading());
     if (resume && corpus.sha256 !== resume.training.corpusSha256) {
