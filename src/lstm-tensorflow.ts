@@ -1,14 +1,14 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { joinSteps, splitSteps, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
-import { emptyTape, recordStep, weightGradients, type LstmState, type LstmTape } from './lstm.js';
+import type { LstmState } from './lstm.js';
 
 /**
- * The LSTM on TensorFlow's own fused kernels (LSTMBlockCell, LSTMBlockCellGrad), which tfjs-node can
- * run by name: one op per time step instead of a dozen small ones, so a step costs arithmetic rather
- * than per-op dispatch. Same maths and same tape as lstm.ts, which remains the portable reference.
- * These kernels order gates i, c, f, o; our weights use i, f, c, o, so columns are permuted going in
- * and gradients coming out.
+ * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name: BlockLSTM runs a
+ * whole chunk forward in one op, LSTMBlockCellGrad one backward time step, LSTMBlockCell one
+ * forward step (sampling), so a step costs arithmetic rather than the dispatch of a dozen small ops.
+ * Same maths as lstm.ts, which remains the portable reference. These kernels order gates i, c, f, o;
+ * our weights use i, f, c, o, so columns are permuted going in and gradients coming out.
  */
 
 interface OpAttr {
@@ -38,9 +38,22 @@ function swapMiddleGates(hidden: number): tf.Tensor1D {
   return tf.tensor1d(order, 'int32');
 }
 
-function attrs(backend: TensorflowBackend, extra: OpAttr[]): OpAttr[] {
-  const { binding } = backend;
-  return [...extra, { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false }, { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }];
+function typeAttr({ binding }: TensorflowBackend): OpAttr {
+  return { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+}
+
+function noPeepholeAttr({ binding }: TensorflowBackend): OpAttr {
+  return { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
+}
+
+/** The forward kernels' attributes: no forget-gate offset (ours is in the bias), no cell clipping. */
+function cellAttrs(backend: TensorflowBackend): OpAttr[] {
+  return [
+    { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
+    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
+    noPeepholeAttr(backend),
+    typeAttr(backend),
+  ];
 }
 
 /** Weights as the fused kernels want them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
@@ -60,67 +73,83 @@ export function fusedWeights(w: CellWeights, hidden: number): FusedWeights {
   };
 }
 
-/** Forward over a time-major chunk [seqLen·B, in], one LSTMBlockCell op per step. */
+/**
+ * Forward, one LSTMBlockCell op per step, with weights rearranged once beforehand: for sampling,
+ * where single steps cannot amortise rearranging them, and BlockLSTM's per-call setup would cost more.
+ */
 export function lstmForwardFused(
   backend: TensorflowBackend,
-  w: CellWeights,
+  { W, b, noPeephole }: FusedWeights,
   x: tf.Tensor2D,
   state: LstmState,
   seqLen: number,
-  prepared?: FusedWeights,
-): { output: tf.Tensor2D; state: LstmState; tape: LstmTape } {
-  const { W, b, noPeephole } = prepared ?? fusedWeights(w, state.h.shape[1]);
-  const cellAttrs = attrs(backend, [
-    { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
-    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
-  ]);
-  const xs = splitSteps(x, seqLen);
-  const tape = emptyTape(x);
+): { output: tf.Tensor2D; state: LstmState } {
+  const outputs: tf.Tensor2D[] = [];
   let { h, c } = state;
-  for (let t = 0; t < seqLen; t++) {
-    const [i, cs, f, o, ci, co, hNext] = backend.executeMultipleOutputs(
-      'LSTMBlockCell', cellAttrs, [xs[t], c, h, W, noPeephole, noPeephole, noPeephole, b], 7,
-    ) as tf.Tensor2D[];
-    recordStep(tape, { hPrev: h, cPrev: c, c: cs, i, f, g: ci, o, tanhC: co });
+  for (const xt of splitSteps(x, seqLen)) {
+    const [, cs, , , , , hNext] = backend.executeMultipleOutputs('LSTMBlockCell', cellAttrs(backend), [xt, c, h, W, noPeephole, noPeephole, noPeephole, b], 7) as tf.Tensor2D[];
     h = hNext;
     c = cs;
+    outputs.push(h);
   }
-  const outputs = [...tape.hPrev.slice(1), h];
-  return { output: joinSteps(outputs), state: { h, c }, tape };
+  return { output: joinSteps(outputs), state: { h, c } };
 }
 
+/** What BlockLSTM returns, each time-major [seqLen·B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
+type BlockOutputs = [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+
 /**
- * Backpropagation through time with one LSTMBlockCellGrad op and one matmul per step; the weight
- * gradients are then single GEMMs over the chunk, as in lstm.ts.
+ * Backpropagation through time with one LSTMBlockCellGrad op and one matmul per step: the loop
+ * carries only dh and dc, and the input and weight gradients are then single GEMMs over the chunk,
+ * as in lstm.ts (and torch-rnn). The loop's ops go to TensorFlow directly: tfjs's own dispatch
+ * would double their per-op cost, which is most of what a small layer's step costs.
  */
-export function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2D): CellGradients {
-  const seqLen = tape.i.length;
-  const hidden = tape.i[0].shape[1];
-  const { W, b, noPeephole } = fusedWeights(w, hidden);
+function lstmBackwardFused(
+  backend: TensorflowBackend,
+  { W, b, noPeephole }: FusedWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  outputs: BlockOutputs,
+  dOutput: tf.Tensor2D,
+): CellGradients {
+  const [batch, hidden] = state.h.shape;
+  const seqLen = x.shape[0] / batch;
+  const inputSize = x.shape[1];
+  const [i, c, f, o, g, tanhC] = outputs.slice(0, 6).map((t) => splitSteps(t, seqLen));
+  const h = outputs[6];
+  const run = (name: string, inputs: tf.Tensor[], extra: OpAttr[], count: number) => backend.executeMultipleOutputs(name, [...extra, typeAttr(backend)], inputs, count) as tf.Tensor2D[];
   // Transposed once here: a plain matmul per step is ~1.5× faster than one with transposeB.
-  const recurrentT = tf.transpose(tf.slice(W, [W.shape[0] - hidden, 0], [hidden, -1]));
-  const gradAttrs = attrs(backend, []);
-  // The kernel reads only the shape of x and W; one placeholder row block serves every step.
-  const xShape = tf.zeros([tape.i[0].shape[0], tape.x.shape[1]]);
+  const recurrentT = tf.transpose(tf.slice(W, [inputSize, 0], [hidden, -1]));
+  const noTranspose = [false, false].map((value, k) => ({ name: k ? 'transpose_b' : 'transpose_a', type: backend.binding.TF_ATTR_BOOL, value }));
+  // The kernel reads only the shapes of x, h_prev and W; placeholders serve every step.
+  const xShape = tf.zeros([batch, inputSize]);
   const dOutputs = splitSteps(dOutput, seqLen);
   const dGates: tf.Tensor2D[] = new Array(seqLen);
   let dh: tf.Tensor2D | undefined;
-  let dc: tf.Tensor2D = tf.zerosLike(tape.c[0]);
+  let dc: tf.Tensor2D = tf.zerosLike(state.c);
   for (let t = seqLen - 1; t >= 0; t--) {
-    const hGrad = dh ? tf.add(dOutputs[t], dh) : dOutputs[t];
-    const [csPrevGrad, dicfo] = backend.executeMultipleOutputs(
+    const hGrad = dh ? run('AddV2', [dOutputs[t], dh], [], 1)[0] : dOutputs[t];
+    const [csPrevGrad, dicfo] = run(
       'LSTMBlockCellGrad',
-      gradAttrs,
-      [xShape, tape.cPrev[t], tape.hPrev[t], W, noPeephole, noPeephole, noPeephole, b,
-        tape.i[t], tape.c[t], tape.f[t], tape.o[t], tape.g[t], tape.tanhC[t], dc, hGrad],
+      [xShape, t > 0 ? c[t - 1] : state.c, state.h, W, noPeephole, noPeephole, noPeephole, b, i[t], c[t], f[t], o[t], g[t], tanhC[t], dc, hGrad],
+      [noPeepholeAttr(backend)],
       5,
-    ) as tf.Tensor2D[];
+    );
     dGates[t] = dicfo;
-    dh = tf.matMul(dicfo, recurrentT) as tf.Tensor2D;
+    dh = run('MatMul', [dicfo, recurrentT], noTranspose, 1)[0];
     dc = csPrevGrad;
   }
+  // The GEMMs run in the kernels' i,c,f,o order; only the (smaller) weight gradients are permuted back.
   const dIcfo = joinSteps(dGates);
-  return weightGradients(w, tape, tf.gather(dIcfo, swapMiddleGates(hidden), 1) as tf.Tensor2D);
+  const hPrev = seqLen === 1 ? state.h : tf.concat([state.h, tf.slice(h, [0, 0], [(seqLen - 1) * batch, hidden])], 0);
+  const order = swapMiddleGates(hidden);
+  const backToIfco = (input: tf.Tensor2D) => tf.gather(tf.matMul(input, dIcfo, true, false), order, 1) as tf.Tensor2D;
+  return {
+    dx: tf.matMul(dIcfo, tf.slice(W, [0, 0], [inputSize, -1]), false, true) as tf.Tensor2D,
+    kernel: backToIfco(x),
+    recurrentKernel: backToIfco(hPrev),
+    bias: tf.gather(tf.sum(dIcfo, 0), order) as tf.Tensor1D,
+  };
 }
 
 /**
@@ -137,30 +166,20 @@ function int64(value: number): tf.Tensor {
 }
 
 /**
- * The whole chunk in one op each way: BlockLSTM forward, BlockLSTMGrad backward (which also sums
- * the weight gradients). For small layers this removes the per-step dispatch that dominates them;
- * for large ones its Eigen matmuls lose to oneDNN's, so model.ts uses it only for small steps.
+ * A chunk on the fused kernels: forward in one BlockLSTM op, backward with lstmBackwardFused on the
+ * kernel's outputs cut into steps. Not BlockLSTMGrad: it accumulates the weight gradients with one
+ * small GEMM per step, and took 1.4–1.6× as long as this for 2×128 at batch 25. Measured against
+ * lstm.ts's forward (one big input-projection GEMM, then a matmul and a dozen small ops per step),
+ * BlockLSTM is as fast or faster at every size tried, 2×128 to 2×1024 (bench/bench.mjs).
  */
 export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number): LayerPass {
   const hidden = state.h.shape[1];
   const batch = state.h.shape[0];
-  const { W, b, noPeephole } = fusedWeights(w, hidden);
-  const x3 = tf.reshape(x, [seqLen, batch, x.shape[1]]);
-  const cellAttrs = attrs(backend, [
-    { name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 },
-    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
-  ]);
-  const common = [int64(seqLen), x3, state.c, state.h, W, noPeephole, noPeephole, noPeephole, b];
-  const gates = backend.executeMultipleOutputs('BlockLSTM', cellAttrs, common, 7) as tf.Tensor3D[];
-  const [, cs, , , , , h] = gates;
-  const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, -1, -1]), [batch, hidden]) as tf.Tensor2D;
-  const backward = (dOutput: tf.Tensor2D): CellGradients => {
-    const [xGrad, , , wGrad, , , , bGrad] = backend.executeMultipleOutputs(
-      'BlockLSTMGrad', attrs(backend, []), [...common, ...gates, tf.zerosLike(cs), tf.reshape(dOutput, [seqLen, batch, hidden])], 8,
-    );
-    const order = swapMiddleGates(hidden);
-    const [kernel, recurrentKernel] = tf.split(tf.gather(wGrad, order, 1), [x.shape[1], hidden], 0) as tf.Tensor2D[];
-    return { dx: tf.reshape(xGrad, x.shape) as tf.Tensor2D, kernel, recurrentKernel, bias: tf.gather(bGrad, order) as tf.Tensor1D };
-  };
-  return { output: tf.reshape(h, [seqLen * batch, hidden]), state: { h: last(h), c: last(cs) }, backward };
+  const fused = fusedWeights(w, hidden);
+  const inputs = [int64(seqLen), tf.reshape(x, [seqLen, batch, x.shape[1]]), state.c, state.h, fused.W, fused.noPeephole, fused.noPeephole, fused.noPeephole, fused.b];
+  const outputs = backend.executeMultipleOutputs('BlockLSTM', cellAttrs(backend), inputs, 7).map((t) => tf.reshape(t, [seqLen * batch, hidden])) as BlockOutputs;
+  const h = outputs[6];
+  const last = (t: tf.Tensor2D) => tf.slice(t, [(seqLen - 1) * batch, 0], [batch, hidden]);
+  const backward = (dOutput: tf.Tensor2D): CellGradients => lstmBackwardFused(backend, fused, x, state, outputs, dOutput);
+  return { output: h, state: { h: last(h), c: last(outputs[1]) }, backward };
 }

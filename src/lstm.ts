@@ -99,6 +99,6 @@ export function lstmBackward(w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2
 }
 
 /** The input and weight gradients from the gate pre-activation gradients of every step, in i,f,c,o order. */
-export function weightGradients(w: CellWeights, tape: LstmTape, dA: tf.Tensor2D): CellGradients {
+function weightGradients(w: CellWeights, tape: LstmTape, dA: tf.Tensor2D): CellGradients {
   return { ...inputGradients(w, tape.x, dA), recurrentKernel: tf.matMul(joinSteps(tape.hPrev), dA, true, false) as tf.Tensor2D };
 }

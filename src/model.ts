@@ -3,15 +3,7 @@ import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWe
 import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
-import {
-  fusedWeights,
-  lstmBackwardFused,
-  lstmForwardFused,
-  lstmSequenceFused,
-  tensorflowBackend,
-  type FusedWeights,
-  type TensorflowBackend,
-} from './lstm-tensorflow.js';
+import { fusedWeights, lstmForwardFused, lstmSequenceFused, tensorflowBackend, type FusedWeights, type TensorflowBackend } from './lstm-tensorflow.js';
 import type { Batch } from './batches.js';
 import { tidy } from './tidy.js';
 import { Rng } from './random.js';
@@ -39,24 +31,16 @@ export interface ModelConfig {
 
 /**
  * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels
- * (whole-chunk BlockLSTM for the smallest layers; else per-step LSTMBlockCellGrad backward, and
- * LSTMBlockCell forward where that is faster); elsewhere lstm.ts. `block`, `fused` and
- * `fused-backward` force those choices (tensorflow backend only); `reference` is always lstm.ts.
+ * (lstm-tensorflow.ts), elsewhere lstm.ts; `reference`: always lstm.ts.
  */
-export type LstmKernels = 'auto' | 'block' | 'fused' | 'fused-backward' | 'reference';
+export type LstmKernels = 'auto' | 'reference';
 
 /**
- * Matmul FLOPs of one time step (B·(in+H)·G·H multiply-adds) up to which a step counts as small.
- * Small steps are dominated by per-op costs: they run faster on the fused forward kernel and with a
- * single TensorFlow thread; large ones need the big GEMMs and both cores (see bench/bench.mjs).
+ * Matmul FLOPs of one time step (B·(in+H)·G·H multiply-adds) up to which a step counts as small:
+ * dominated by per-op costs, it runs faster on a single TensorFlow thread; large ones need the big
+ * GEMMs and both cores (see bench/bench.mjs).
  */
 const SMALL_STEP_FLOPS = 64e6;
-
-/**
- * Step FLOPs up to which the whole-chunk BlockLSTM kernels win (measured, one thread, interleaved:
- * 2×128 batch 50 about 1.5× faster per layer; 2×256 batch 48, at 31–50 M, 1.5× slower).
- */
-const BLOCK_STEP_FLOPS = 16e6;
 
 function stepFlops(cell: CellType, batchSize: number, inputSize: number, hidden: number): number {
   return 2 * batchSize * (inputSize + hidden) * GATE_BLOCKS[cell] * hidden;
@@ -173,25 +157,6 @@ export class CharRnn {
     return this.kernels === 'reference' || this.config.cell !== 'lstm' ? undefined : tensorflowBackend();
   }
 
-  /**
-   * The fused forward (one LSTMBlockCell op per step) wins where a step is small and per-op
-   * dispatch dominates; for large steps the reference forward's one big input-projection GEMM plus
-   * oneDNN recurrent matmuls are faster than the fused kernel's Eigen matmul (bench/bench.mjs:
-   * 2×128 batch 50 +22 %, 2×256 batch 32 +7 %, 2×512 batch 64 −17 %). Single steps (sampling)
-   * cannot amortise rearranging the weights for it.
-   */
-  private fusedForward(inputSize: number, seqLen: number, batchSize: number): boolean {
-    if (this.native() === undefined || this.kernels === 'fused-backward') return false;
-    const H = this.config.hiddenSize;
-    return this.kernels === 'fused' || (seqLen > 1 && stepFlops('lstm', batchSize, inputSize, H) <= SMALL_STEP_FLOPS);
-  }
-
-  /** Whether a chunk runs on the whole-chunk BlockLSTM kernels: for training-sized chunks of small layers. */
-  private blockKernels(inputSize: number, seqLen: number, batchSize: number): boolean {
-    if (this.kernels === 'block') return true;
-    return this.kernels === 'auto' && seqLen > 1 && stepFlops('lstm', batchSize, inputSize, this.config.hiddenSize) <= BLOCK_STEP_FLOPS;
-  }
-
   /** Layer `l`'s weights, with its recurrent kernel masked when a weight-drop mask is given. */
   private layer(l: number, recurrentMask?: tf.Tensor2D): CellWeights {
     const name = layerName(this.config.cell, l);
@@ -210,14 +175,10 @@ export class CharRnn {
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
     const native = this.native();
-    if (native && !prepared && this.blockKernels(x.shape[1], seqLen, x.shape[0] / seqLen)) return lstmSequenceFused(native, w, x, lstmState, seqLen);
-    const { output, state: next, tape } =
-      prepared || this.fusedForward(x.shape[1], seqLen, x.shape[0] / seqLen)
-        ? lstmForwardFused(native!, w, x, lstmState, seqLen, prepared?.[l])
-        : lstmForward(w, x, lstmState, seqLen, record);
-    const backward = (dOutput: tf.Tensor2D): CellGradients =>
-      native ? lstmBackwardFused(native, w, tape!, dOutput) : lstmBackward(w, tape!, dOutput);
-    return { output, state: next, backward: record ? backward : undefined };
+    if (native && prepared) return lstmForwardFused(native, prepared[l], x, lstmState, seqLen);
+    if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen);
+    const { output, state: next, tape } = lstmForward(w, x, lstmState, seqLen, record);
+    return { output, state: next, backward: record ? (dOutput) => lstmBackward(w, tape!, dOutput) : undefined };
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk. Pass `dropoutRng` to train (dropout on, tape kept). */
