@@ -10,7 +10,7 @@ import { streamSlice, type Batch } from './batches.js';
 import { carriedRows, carriedState, joinCarried, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
 import { chunkGradients, update, type Engine, type StepSettings } from './engine.js';
-import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState, type NamedTensors } from './model.js';
+import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState } from './model.js';
 import type { Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
 import { tidy } from './tidy.js';
@@ -60,7 +60,8 @@ export type ReplicaRequest =
 
 export type ReplicaReply =
   | { kind: 'ready' }
-  | { kind: 'step'; loss: number; gradients: NamedArrays }
+  /** The gradient flattened as chunkGradients returns it. */
+  | { kind: 'step'; loss: number; gradient: Float32Array }
   | { kind: 'carried'; arrays: NamedArrays }
   | { kind: 'error'; message: string };
 
@@ -165,20 +166,16 @@ export class ParallelEngine implements Engine {
     try {
       replies = await Promise.all(pending);
     } catch (error) {
-      tf.dispose([own.loss, ...own.gradients.map(([, g]) => g)]);
+      tf.dispose([own.loss, own.gradient]);
       throw error;
     }
     const share = (group: number): number => (this.groups[group][1] - this.groups[group][0]) / batch.batchSize;
     const lossAndNorm = tidy(() => {
       const loss = tf.addN([tf.mul(own.loss, share(0)), ...replies.map((reply, i) => tf.scalar(reply.loss * share(i + 1)))]) as tf.Scalar;
-      const gradients: NamedTensors = new Map();
-      for (const [name, g] of own.gradients) {
-        const parts = replies.map((reply, i) => tf.mul(tf.tensor(reply.gradients.get(name)!, g.shape), share(i + 1)));
-        gradients.set(name, tf.addN([tf.mul(g, share(0)), ...parts]));
-      }
-      return update(this.model, this.optimizer, loss, gradients, settings);
+      const theirs = replies.map((reply, i) => tf.mul(tf.tensor1d(reply.gradient), share(i + 1)));
+      return update(this.model, this.optimizer, loss, tf.addN([tf.mul(own.gradient, share(0)), ...theirs]) as tf.Tensor1D, settings);
     });
-    tf.dispose([own.loss, ...own.gradients.map(([, g]) => g)]);
+    tf.dispose([own.loss, own.gradient]);
     const [loss, gradientNorm] = await lossAndNorm.data();
     lossAndNorm.dispose();
     return { loss, gradientNorm };

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from './batches.js';
 import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
-import { disposeState, type CharRnn, type ModelState, type NamedTensors } from './model.js';
-import { clipByGlobalNorm, decayWeights, type Optimizer } from './optimizer.js';
+import { disposeState, type CharRnn, type ModelState } from './model.js';
+import { clipByGlobalNorm, decayWeights, flattenGradients, type Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
 import { tidy } from './tidy.js';
 
@@ -16,30 +16,31 @@ export interface StepSettings {
 }
 
 /**
- * Clipping, weight decay and the optimizer's update, from the chunk's mean loss and gradients.
- * Returns [loss, gradient norm before clipping] as one tensor, so that both are read in one call.
- * Call inside tf.tidy.
+ * Clipping, weight decay and the optimizer's update, from the chunk's mean loss and flat gradient
+ * (flattenGradients). Returns [loss, gradient norm before clipping] as one tensor, so that both are
+ * read in one call. Call inside tf.tidy.
  */
-export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gradients: NamedTensors, settings: StepSettings): tf.Tensor1D {
-  const clipped = clipByGlobalNorm(gradients, settings.clip);
+export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gradient: tf.Tensor1D, settings: StepSettings): tf.Tensor1D {
+  const clipped = clipByGlobalNorm(gradient, settings.clip);
   if (settings.weightDecay > 0) decayWeights(model.params, settings.learningRate * settings.weightDecay);
-  optimizer.apply(model.params, clipped.gradients, settings.learningRate);
+  optimizer.apply(model.params, clipped.gradient, settings.learningRate);
   return tf.stack([loss, clipped.norm]) as tf.Tensor1D;
 }
 
 /**
- * Forward and hand-written backward on one chunk of streams, whichever thread trains them. Takes
- * ownership of `state` (disposing it); the caller owns the loss, gradients and state returned.
+ * Forward and hand-written backward on one chunk of streams, whichever thread trains them: the mean
+ * loss and the gradient of every parameter, flattened into one vector in the order of
+ * model.params. Takes ownership of `state` (disposing it); the caller owns what is returned.
  */
 export function chunkGradients(
   model: CharRnn,
   batch: Batch,
   state: ModelState,
   dropoutRng: Rng,
-): { loss: tf.Scalar; gradients: [string, tf.Tensor][]; state: ModelState } {
+): { loss: tf.Scalar; gradient: tf.Tensor1D; state: ModelState } {
   const result = tidy(() => {
     const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
-    return { loss, gradients: [...gradients], state: next };
+    return { loss, gradient: flattenGradients(model.params, gradients), state: next };
   });
   disposeState(state);
   return result;
@@ -57,9 +58,9 @@ export function trainStep(
   dropoutRng: Rng,
   settings: StepSettings,
 ): { lossAndNorm: tf.Tensor1D; state: ModelState } {
-  const { loss, gradients, state: next } = chunkGradients(model, batch, state, dropoutRng);
-  const lossAndNorm = tidy(() => update(model, optimizer, loss, new Map(gradients), settings));
-  tf.dispose([loss, ...gradients.map(([, g]) => g)]);
+  const { loss, gradient, state: next } = chunkGradients(model, batch, state, dropoutRng);
+  const lossAndNorm = tidy(() => update(model, optimizer, loss, gradient, settings));
+  tf.dispose([loss, gradient]);
   return { lossAndNorm, state: next };
 }
 

@@ -12,26 +12,39 @@ export interface OptimizerState {
   slots: NamedArrays;
 }
 
-/** Updates variables in place from their gradients. */
+/**
+ * Updates variables in place from their gradients, given as one flat vector (flattenGradients):
+ * the update is then a handful of ops over every parameter at once, not a handful per parameter,
+ * which for small models is most of what an update costs.
+ */
 export interface Optimizer {
-  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void;
+  apply(params: Map<string, tf.Variable>, gradient: tf.Tensor1D, learningRate: number): void;
   readState(): Promise<OptimizerState>;
   /** Continues from a saved state; slots missing from it start at zero, as in a new run. */
   restoreState(state: OptimizerState, params: Map<string, tf.Variable>): void;
   dispose(): void;
 }
 
+/** Every gradient, flattened and joined in the order of `params`. Call inside tf.tidy. */
+export function flattenGradients(params: Map<string, tf.Variable>, gradients: NamedTensors): tf.Tensor1D {
+  return tf.concat([...params.keys()].map((name) => tf.reshape(gradients.get(name)!, [-1]))) as tf.Tensor1D;
+}
+
 /**
- * Rescales all gradients together so that their global L2 norm is at most `maxNorm` (Pascanu et al.
- * 2013): the direction of the step is kept, only exploding steps are shortened. Call inside tf.tidy.
+ * Rescales the gradient so that its global L2 norm is at most `maxNorm` (Pascanu et al. 2013): the
+ * direction of the step is kept, only exploding steps are shortened. Call inside tf.tidy.
  */
-export function clipByGlobalNorm(gradients: NamedTensors, maxNorm: number): { gradients: NamedTensors; norm: tf.Scalar } {
-  const squares = [...gradients.values()].map((g) => tf.sum(tf.square(g)));
-  const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
+export function clipByGlobalNorm(gradient: tf.Tensor1D, maxNorm: number): { gradient: tf.Tensor1D; norm: tf.Scalar } {
+  const norm = tf.sqrt(tf.sum(tf.square(gradient))) as tf.Scalar;
   const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-  const clipped: NamedTensors = new Map();
-  for (const [name, g] of gradients) clipped.set(name, tf.mul(g, scale));
-  return { gradients: clipped, norm };
+  return { gradient: tf.mul(gradient, scale) as tf.Tensor1D, norm };
+}
+
+/** Subtracts from each parameter its part of the flat `delta`. Call inside tf.tidy. */
+function subtractFlat(params: Map<string, tf.Variable>, delta: tf.Tensor): void {
+  const variables = [...params.values()];
+  const parts = tf.split(delta, variables.map((v) => v.size));
+  variables.forEach((v, i) => v.assign(tf.sub(v, tf.reshape(parts[i], v.shape))));
 }
 
 /**
@@ -43,58 +56,69 @@ export function decayWeights(params: Map<string, tf.Variable>, amount: number): 
   for (const param of params.values()) if (param.rank === 2) param.assign(tf.mul(param, 1 - amount));
 }
 
-/** Per-parameter slots (moment estimates), created lazily with the parameter's shape. */
-class Slots {
-  private readonly slots = new Map<string, tf.Variable>();
+/**
+ * One slot (a moment estimate) for every parameter, flat like the gradient, created at zero on
+ * first use; saved per parameter as `<slot>/<parameter>`.
+ */
+class Slot {
+  private value?: tf.Variable;
+  private sizes = new Map<string, number>();
 
   constructor(private readonly slotName: string) {}
 
-  get(name: string, like: tf.Tensor): tf.Variable {
-    let slot = this.slots.get(name);
-    if (!slot) {
-      slot = tf.variable(tf.zerosLike(like), false);
-      this.slots.set(name, slot);
-    }
-    return slot;
+  get(params: Map<string, tf.Variable>): tf.Variable {
+    if (!this.value) this.restore(new Map(), params);
+    return this.value!;
   }
 
   async read(into: NamedArrays): Promise<void> {
-    for (const [name, slot] of this.slots) into.set(`${this.slotName}/${name}`, (await slot.data()) as Float32Array);
-  }
-
-  restore(saved: NamedArrays, params: Map<string, tf.Variable>): void {
-    this.dispose();
-    for (const [name, param] of params) {
-      const values = saved.get(`${this.slotName}/${name}`);
-      if (values) this.slots.set(name, tf.variable(tf.tensor(values, param.shape, 'float32'), false));
+    if (!this.value) return;
+    const all = (await this.value.data()) as Float32Array;
+    let offset = 0;
+    for (const [name, size] of this.sizes) {
+      into.set(`${this.slotName}/${name}`, all.slice(offset, offset + size));
+      offset += size;
     }
   }
 
+  /** Takes the saved values of each parameter's slot; parameters without one start at zero. */
+  restore(saved: NamedArrays, params: Map<string, tf.Variable>): void {
+    this.dispose();
+    this.sizes = new Map([...params].map(([name, param]) => [name, param.size]));
+    const all = new Float32Array([...this.sizes.values()].reduce((a, b) => a + b, 0));
+    let offset = 0;
+    for (const [name, size] of this.sizes) {
+      const values = saved.get(`${this.slotName}/${name}`);
+      if (values) all.set(values, offset);
+      offset += size;
+    }
+    const initial = tf.tensor1d(all);
+    this.value = tf.variable(initial, false);
+    initial.dispose();
+  }
+
   dispose(): void {
-    for (const slot of this.slots.values()) slot.dispose();
-    this.slots.clear();
+    this.value?.dispose();
+    this.value = undefined;
   }
 }
 
 /** Adam (Kingma & Ba 2015) with bias correction; β1 0.9, β2 0.999, ε 1e-8. */
 class Adam implements Optimizer {
-  private readonly m = new Slots('m');
-  private readonly v = new Slots('v');
+  private readonly m = new Slot('m');
+  private readonly v = new Slot('v');
   private t = 0;
 
-  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
+  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
     this.t++;
     const [beta1, beta2, epsilon] = [0.9, 0.999, 1e-8];
     const stepSize = (learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
     tf.tidy(() => {
-      for (const [name, param] of params) {
-        const g = gradients.get(name)!;
-        const m = this.m.get(name, param);
-        const v = this.v.get(name, param);
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        param.assign(tf.sub(param, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsilon)))));
-      }
+      const m = this.m.get(params);
+      const v = this.v.get(params);
+      m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+      v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+      subtractFlat(params, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsilon))));
     });
   }
 
@@ -119,17 +143,14 @@ class Adam implements Optimizer {
 
 /** RMSProp as in char-rnn: decay 0.95, ε 1e-8. */
 class RmsProp implements Optimizer {
-  private readonly meanSquare = new Slots('mean_square');
+  private readonly meanSquare = new Slot('mean_square');
 
-  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
+  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
     const [decay, epsilon] = [0.95, 1e-8];
     tf.tidy(() => {
-      for (const [name, param] of params) {
-        const g = gradients.get(name)!;
-        const ms = this.meanSquare.get(name, param);
-        ms.assign(tf.add(tf.mul(ms, decay), tf.mul(tf.square(g), 1 - decay)));
-        param.assign(tf.sub(param, tf.mul(learningRate, tf.div(g, tf.add(tf.sqrt(ms), epsilon)))));
-      }
+      const ms = this.meanSquare.get(params);
+      ms.assign(tf.add(tf.mul(ms, decay), tf.mul(tf.square(g), 1 - decay)));
+      subtractFlat(params, tf.mul(learningRate, tf.div(g, tf.add(tf.sqrt(ms), epsilon))));
     });
   }
 
@@ -149,10 +170,8 @@ class RmsProp implements Optimizer {
 }
 
 class Sgd implements Optimizer {
-  apply(params: Map<string, tf.Variable>, gradients: NamedTensors, learningRate: number): void {
-    tf.tidy(() => {
-      for (const [name, param] of params) param.assign(tf.sub(param, tf.mul(learningRate, gradients.get(name)!)));
-    });
+  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
+    tf.tidy(() => subtractFlat(params, tf.mul(learningRate, g)));
   }
 
   async readState(): Promise<OptimizerState> {

@@ -1,9 +1,9 @@
 // A data-parallel replica (data-parallel.ts): a copy of the model in a worker thread that computes
 // the loss and gradients of its streams with the weights it is sent, and carries their state.
 import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from './backend.js';
 import { carriedState, readCarried } from './carried.js';
-import type { NamedArrays } from './checkpoint.js';
 import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
 import { chunkGradients } from './engine.js';
 import { CharRnn, disposeState } from './model.js';
@@ -21,12 +21,10 @@ async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined
       model.assignWeights(request.weights);
       const result = chunkGradients(model, request.batch, state, new Rng(request.seed));
       state = result.state;
-      const gradients: NamedArrays = new Map();
-      for (const [name, g] of result.gradients) gradients.set(name, (await g.data()) as Float32Array);
+      const gradient = (await result.gradient.data()) as Float32Array;
       const loss = (await result.loss.data())[0];
-      result.loss.dispose();
-      result.gradients.forEach(([, g]) => g.dispose());
-      return { kind: 'step', loss, gradients };
+      tf.dispose([result.loss, result.gradient]);
+      return { kind: 'step', loss, gradient };
     }
     case 'read-carried':
       return { kind: 'carried', arrays: await readCarried(state, model.config) };
