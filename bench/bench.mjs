@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Training and sampling throughput of rnn-train, side by side with the PyTorch reference trainer
-// (../shared/bench/torch_char_lstm.py) at the same configurations, measured in the same run.
+// (../shared/bench/torch_char_lstm.py) and the same model in tfjs-layers (@tensorflow/tfjs, which
+// comes with tfjs-node) at the same configurations, measured in the same run.
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
-//   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3] [--replicas N]
+//   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3] [--replicas N] [--no-layers]
 //
+// --no-layers skips the tfjs-layers peer (one round per config, after rnn-train's and PyTorch's).
 // --replicas sets the data-parallel replicas of every training measurement; by default each config
 // gets rnn-train's own choice (2 for small layers on 2+ cores, else 1).
 //
@@ -13,6 +15,7 @@
 // RNN_TRAIN_BENCH_TORCH    the reference trainer (default ../shared/bench/torch_char_lstm.py)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -34,7 +37,7 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined };
+  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined, layers: true };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
@@ -43,15 +46,18 @@ function parseArgs(argv) {
     else if (flag === '--seconds') args.seconds = Number(argv[++i]);
     else if (flag === '--rounds') args.rounds = Number(argv[++i]);
     else if (flag === '--replicas') args.replicas = Number(argv[++i]);
+    else if (flag === '--no-layers') args.layers = false;
     else throw new Error(`unknown flag ${flag}; see the header of bench/bench.mjs`);
   }
-  for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure] : [])]) {
+  for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure.replace(LAYERS, '')] : [])]) {
     if (!CONFIGS[name]) throw new Error(`unknown config ${name}`);
   }
   return args;
 }
 
 const EMBEDDING = 64;
+/** `--measure layers-<config>` measures the tfjs-layers peer at that config. */
+const LAYERS = 'layers-';
 const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0, weightDrop: 0, inputDropout: 0 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -66,7 +72,28 @@ function trainingFlops({ layers, hidden, seqLen, batchSize }, vocabSize, embeddi
 }
 
 /**
- * rnn-train's own training step on the corpus: warm-up, then the median chars/s of ~1 s windows.
+ * Three warm-up steps, then ~1 s windows for `seconds`: the median chars/s over the windows, and
+ * the live tensors and RSS right after the warm-up.
+ */
+async function timeSteps(step, { seqLen, batchSize }, seconds) {
+  for (let i = 0; i < 3; i++) await step();
+  const warm = { tensors: tf.memory().numTensors, rss: process.memoryUsage().rss };
+  const windows = [];
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const windowStart = performance.now();
+    let steps = 0;
+    do {
+      await step();
+      steps++;
+    } while (performance.now() - windowStart < 1000);
+    windows.push((steps * seqLen * batchSize * 1000) / (performance.now() - windowStart));
+  }
+  return { charsPerSecond: median(windows), windows: windows.length, warm };
+}
+
+/**
+ * rnn-train's own training step on the corpus (timeSteps).
  * Rounds alternate with the PyTorch run, because this machine's speed drifts under sustained load.
  */
 async function benchTraining(config, ids, vocabSize, seconds, replicas) {
@@ -84,34 +111,54 @@ async function benchTraining(config, ids, vocabSize, seconds, replicas) {
     if (streams.epochDone) streams.rewind();
     ({ loss } = await engine.step(streams.next(), rng, { clip: 5, learningRate: 2e-3, weightDecay: 0 }));
   };
-  for (let i = 0; i < 3; i++) await step();
-  const tensorsAfterWarmup = tf.memory().numTensors;
-  const rssAfterWarmup = process.memoryUsage().rss;
-  const windows = [];
-  const started = performance.now();
-  while (performance.now() - started < seconds * 1000) {
-    const windowStart = performance.now();
-    let steps = 0;
-    do {
-      await step();
-      steps++;
-    } while (performance.now() - windowStart < 1000);
-    windows.push((steps * config.seqLen * config.batchSize * 1000) / (performance.now() - windowStart));
-  }
-  const charsPerSecond = median(windows);
+  const { charsPerSecond, windows, warm } = await timeSteps(step, config, seconds);
   const flops = trainingFlops(config, vocabSize, EMBEDDING);
   const result = {
     charsPerSecond,
-    windows: windows.length,
+    windows,
     gflops: (flops * charsPerSecond) / (config.seqLen * config.batchSize) / 1e9,
-    liveTensors: { afterWarmup: tensorsAfterWarmup, atEnd: tf.memory().numTensors },
-    rssMiB: { afterWarmup: rssAfterWarmup / 2 ** 20, atEnd: process.memoryUsage().rss / 2 ** 20 },
+    liveTensors: { afterWarmup: warm.tensors, atEnd: tf.memory().numTensors },
+    rssMiB: { afterWarmup: warm.rss / 2 ** 20, atEnd: process.memoryUsage().rss / 2 ** 20 },
     trainLoss: loss,
   };
   engine.dispose();
   optimizer.dispose();
   model.dispose();
   return result;
+}
+
+/**
+ * The peer the issue names: the same model in tf.layers (embedding → stateful LSTMs with
+ * returnSequences → dense, softmax cross-entropy on every step, Adam at 2e-3) trained with
+ * trainOnBatch on the same streams, as the tfjs examples would write it. tfjs-layers has no global
+ * norm clipping, so it skips that. Same warm-up and windows as benchTraining.
+ */
+async function benchLayers(config, ids, vocabSize, seconds) {
+  // The union package, as the examples import it; loading it also registers the gradients.
+  const tfl = createRequire(import.meta.url)('@tensorflow/tfjs');
+  const { batchSize, seqLen } = config;
+  const model = tfl.sequential();
+  model.add(tfl.layers.embedding({ inputDim: vocabSize, outputDim: EMBEDDING, batchInputShape: [batchSize, seqLen] }));
+  for (let l = 0; l < config.layers; l++) model.add(tfl.layers.lstm({ units: config.hidden, returnSequences: true, stateful: true }));
+  model.add(tfl.layers.dense({ units: vocabSize, activation: 'softmax' }));
+  model.compile({ optimizer: tfl.train.adam(2e-3), loss: 'sparseCategoricalCrossentropy' });
+  const streams = new BatchStreams(ids, batchSize, seqLen);
+  const step = async () => {
+    if (streams.epochDone) {
+      streams.rewind();
+      model.resetStates();
+    }
+    const batch = streams.next();
+    // Our batches are time-major; tf.layers wants [batch, time].
+    const batchMajor = (values) => tf.tidy(() => tf.transpose(tf.tensor2d(values, [seqLen, batchSize], 'float32')));
+    const x = batchMajor(batch.inputs);
+    const y = tf.tidy(() => tf.expandDims(batchMajor(batch.targets), 2));
+    await model.trainOnBatch(x, y);
+    tf.dispose([x, y]);
+  };
+  const { charsPerSecond, windows } = await timeSteps(step, config, seconds);
+  model.dispose();
+  return { charsPerSecond, windows };
 }
 
 /** tf.matMul GFLOP/s for the shapes this model uses, and a large square one: the roofline here. */
@@ -196,6 +243,13 @@ async function benchCorpus() {
  */
 async function measure(what, seconds, replicasWanted) {
   const { vocabulary, train } = await benchCorpus();
+  if (what.startsWith(LAYERS)) {
+    // TensorFlow's default threads: the tfjs-layers user changes nothing.
+    const backend = await useBackend('auto');
+    const result = await benchLayers(CONFIGS[what.slice(LAYERS.length)], train, vocabulary.size, seconds);
+    console.log(JSON.stringify({ ...result, backend: backend.name }));
+    return;
+  }
   const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : preferredIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize);
   const backend = await useBackend('auto', { intraOpThreads: threads });
   const replicas = what === 'sampling' ? 1 : (replicasWanted ?? preferredReplicas(backend.name, modelConfig(CONFIGS[what]), CONFIGS[what].batchSize));
@@ -238,6 +292,8 @@ async function main() {
       else report.torchSkipped = reference.skipped;
     }
     report.backend = last.backend;
+    // One round: the peer is 10–20× slower, so its noise matters less than its run time.
+    const layers = args.layers ? inChild(`${LAYERS}${name}`, args.seconds) : undefined;
     const entry = {
       ...config,
       charsPerSecond: median(ours),
@@ -252,6 +308,8 @@ async function main() {
       torchRoundsCharsPerSecond: torch,
       ratioToTorch: torch.length ? median(ours) / median(torch) : null,
       matmulGflops: last.matmulGflops,
+      layersCharsPerSecond: layers?.charsPerSecond ?? null,
+      ratioToLayers: layers ? median(ours) / layers.charsPerSecond : null,
     };
     report.configs[name] = entry;
     log(
@@ -259,7 +317,8 @@ async function main() {
         `${Math.round(entry.charsPerSecond)} chars/s, ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
         (entry.torchCharsPerSecond
           ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s, ratio ${entry.ratioToTorch.toFixed(2)}`
-          : `PyTorch skipped: ${report.torchSkipped}`),
+          : `PyTorch skipped: ${report.torchSkipped}`) +
+        (layers ? `; tfjs-layers ${Math.round(layers.charsPerSecond)} chars/s, ratio ${entry.ratioToLayers.toFixed(1)}` : ''),
     );
     log(
       `  tf.matMul here: recurrent ${entry.matmulGflops.recurrent.toFixed(0)}, projection ${entry.matmulGflops.projection.toFixed(0)}, ` +
