@@ -26,7 +26,7 @@ import { CharRnn, initialWeights, preferredIntraOpThreads } from '../dist/model.
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
-import { ParallelEngine, preferredReplicas } from '../dist/data-parallel.js';
+import { ParallelEngine, preferredReplicas, trainingIntraOpThreads } from '../dist/data-parallel.js';
 import { LocalEngine } from '../dist/engine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -250,7 +250,7 @@ async function measure(what, seconds, replicasWanted) {
     console.log(JSON.stringify({ ...result, backend: backend.name }));
     return;
   }
-  const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : preferredIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize);
+  const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : trainingIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize, replicasWanted);
   const backend = await useBackend('auto', { intraOpThreads: threads });
   const replicas = what === 'sampling' ? 1 : (replicasWanted ?? preferredReplicas(backend.name, modelConfig(CONFIGS[what]), CONFIGS[what].batchSize));
   const result =

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './backend.js';
+import { GATE_BLOCKS } from './cell.js';
 import { streamSlice, type Batch } from './batches.js';
 import { carriedRows, carriedState, joinCarried, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
@@ -17,12 +18,41 @@ import { tidy } from './tidy.js';
 import { ADDON_MARKER, THREAD_SAFETY_FIX } from './install/addon-marker.mjs';
 
 /**
- * Replicas for a run by default: 2 where a model's steps run on one TensorFlow thread (small
- * layers) and a second core is free, else 1 (see ParallelEngine). Measured on 2 cores
- * (bench/bench.mjs, --replicas 1 against the default): 2×128 at batch 50 +12 %, 2×256 at batch 48 +7 %.
+ * Replicas for a run by default: 2 where two replicas on one TensorFlow thread each beat one on
+ * every core (replicasPay), else 1 (see ParallelEngine).
  */
 export function preferredReplicas(backend: BackendName, config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): number {
-  return backend === 'tensorflow' && threadSafeTensorflow() && batchSize >= 2 && os.availableParallelism() >= 2 && preferredIntraOpThreads(config, batchSize) === 1 ? 2 : 1;
+  return backend === 'tensorflow' && replicasPay(config, batchSize) ? 2 : 1;
+}
+
+/**
+ * TensorFlow intra-op threads for training: one per replica when the run has replicas (`replicas`
+ * if set, else as preferredReplicas would choose on tensorflow), so that they do not fight over
+ * the cores; else what the model wants alone.
+ */
+export function trainingIntraOpThreads(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number, replicas?: number): number | undefined {
+  return (replicas ?? (replicasPay(config, batchSize) ? 2 : 1)) > 1 ? 1 : preferredIntraOpThreads(config, batchSize);
+}
+
+/**
+ * Streams each replica keeps, and weights of the widest layer it may have, for a model whose
+ * steps are not small to gain from replicas. Measured on 2 cores against one replica on both,
+ * interleaved: 2×512 at batch 64 +5–8 %, at batch 32 even; 2×768 and 2×1024 at batch 32 −16 % and
+ * −25 %. Fewer rows per matrix product, or weights that crowd the shared cache, favour one replica.
+ */
+const REPLICA_MIN_STREAMS = 32;
+const REPLICA_MAX_WEIGHT_BYTES = 8 * 2 ** 20;
+
+/**
+ * Whether two replicas on one TensorFlow thread each train faster than one replica on every core:
+ * always for small steps (one thread is all they can use), and for larger ones within the bounds
+ * above. Measured on 2 cores (bench/bench.mjs): 2×128 at batch 50 +12 %, 2×256 at batch 48 +7 %.
+ */
+function replicasPay(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): boolean {
+  if (!threadSafeTensorflow() || batchSize < 2 || os.availableParallelism() < 2) return false;
+  const { hiddenSize: H, embeddingSize, cell } = config;
+  const widestWeightBytes = 4 * (Math.max(embeddingSize, H) + H) * GATE_BLOCKS[cell] * H;
+  return preferredIntraOpThreads(config, batchSize) === 1 || (batchSize / 2 >= REPLICA_MIN_STREAMS && widestWeightBytes <= REPLICA_MAX_WEIGHT_BYTES);
 }
 
 /**

@@ -4,11 +4,11 @@ import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { BatchStreams } from '../batches.js';
 import { CELL_TYPES, type CellType } from '../cell.js';
-import { preferredReplicas, threadSafeTensorflow } from '../data-parallel.js';
+import { preferredReplicas, threadSafeTensorflow, trainingIntraOpThreads } from '../data-parallel.js';
 import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
-import { parameterCount, preferredIntraOpThreads, type ModelConfig } from '../model.js';
+import { parameterCount, type ModelConfig } from '../model.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory, alreadyHoldsRun, loadCheckpoint } from '../run-directory.js';
@@ -299,7 +299,7 @@ async function main(argv: string[]): Promise<number> {
     const plannedSteps = stepLimit(stopping, streams.stepsPerEpoch);
     run.ensureSpace(checkpointBytes({ ...model, vocabSize: vocabulary.size }, configured, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
 
-    const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(model, configured.batchSize) });
+    const backend = await useBackend(flags.backend, { intraOpThreads: trainingIntraOpThreads(model, configured.batchSize, resume?.training.replicas ?? flags.replicas) });
     if (backend.warning) reporter.warn(backend.warning);
     const training: TrainingConfig = {
       ...configured,
