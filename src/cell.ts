@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { columnSums } from './native.js';
 
 /** The recurrent cells a model can stack: LSTM, GRU and the vanilla (Elman) tanh RNN. */
 export const CELL_TYPES = ['lstm', 'gru', 'rnn'] as const;
@@ -67,6 +68,6 @@ export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D):
   return {
     dx: tf.matMul(dA, w.kernel, false, true) as tf.Tensor2D,
     kernel: tf.matMul(x, dA, true, false) as tf.Tensor2D,
-    bias: tf.sum(dA, 0) as tf.Tensor1D,
+    bias: columnSums(dA),
   };
 }

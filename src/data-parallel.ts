@@ -84,7 +84,8 @@ export interface ReplicaSetup {
 }
 
 export type ReplicaRequest =
-  | { kind: 'step'; weights: NamedArrays; batch: Batch; seed: number }
+  /** `weights` as CharRnn.readFlatWeights gives them. */
+  | { kind: 'step'; weights: Float32Array; batch: Batch; seed: number }
   | { kind: 'read-carried' }
   | { kind: 'restore-carried'; arrays: NamedArrays };
 
@@ -130,14 +131,17 @@ class Replica {
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
-  /** Sends a request; requests are handled in order, so one that has no reply needs no waiting. */
-  send(request: ReplicaRequest): void {
-    this.worker.postMessage(request);
+  /**
+   * Sends a request; requests are handled in order, so one that has no reply needs no waiting.
+   * The buffers in `transfer` move to the worker instead of being copied (and leave this thread).
+   */
+  send(request: ReplicaRequest, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(request, transfer);
   }
 
-  async request<K extends ReplicaReply['kind']>(request: ReplicaRequest, kind: K): Promise<Extract<ReplicaReply, { kind: K }>> {
+  async request<K extends ReplicaReply['kind']>(request: ReplicaRequest, kind: K, transfer: ArrayBuffer[] = []): Promise<Extract<ReplicaReply, { kind: K }>> {
     const reply = this.reply();
-    this.send(request);
+    this.send(request, transfer);
     const answer = await reply;
     if (answer.kind !== kind) throw new Error(`a data-parallel replica answered ${answer.kind} to ${request.kind}`);
     return answer as Extract<ReplicaReply, { kind: K }>;
@@ -184,10 +188,13 @@ export class ParallelEngine implements Engine {
   }
 
   async step(batch: Batch, dropoutRng: Rng, settings: StepSettings): Promise<{ loss: number; gradientNorm: number }> {
-    const weights = await this.model.readWeights();
+    const weights = await this.model.readFlatWeights();
+    // Fresh megabytes are slow to come by (every new page faults), so the weights read for this
+    // step move to the last replica rather than being copied; the others get copies.
     const pending = this.replicas.map((replica, i) => {
       const [from, to] = this.groups[i + 1];
-      return replica.request({ kind: 'step', weights, batch: streamSlice(batch, from, to), seed: dropoutRng.int() }, 'step');
+      const request: ReplicaRequest = { kind: 'step', weights, batch: streamSlice(batch, from, to), seed: dropoutRng.int() };
+      return replica.request(request, 'step', i === this.replicas.length - 1 ? [weights.buffer as ArrayBuffer] : []);
     });
     const [from, to] = this.groups[0];
     const own = chunkGradients(this.model, streamSlice(batch, from, to), this.state, dropoutRng);

@@ -3,7 +3,7 @@ import type { Batch } from './batches.js';
 import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from './checkpoint.js';
 import { disposeState, type CharRnn, type ModelState } from './model.js';
-import { clipByGlobalNorm, decayWeights, flattenGradients, type Optimizer } from './optimizer.js';
+import { clipByGlobalNorm, decayWeights, flatten, type Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
 import { tidy } from './tidy.js';
 
@@ -17,7 +17,7 @@ export interface StepSettings {
 
 /**
  * Clipping, weight decay and the optimizer's update, from the chunk's mean loss and flat gradient
- * (flattenGradients). Returns [loss, gradient norm before clipping] as one tensor, so that both are
+ * (flatten). Returns [loss, gradient norm before clipping] as one tensor, so that both are
  * read in one call. Call inside tf.tidy.
  */
 export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gradient: tf.Tensor1D, settings: StepSettings): tf.Tensor1D {
@@ -40,7 +40,7 @@ export function chunkGradients(
 ): { loss: tf.Scalar; gradient: tf.Tensor1D; state: ModelState } {
   const result = tidy(() => {
     const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
-    return { loss, gradient: flattenGradients(model.params, gradients), state: next };
+    return { loss, gradient: flatten(model.params, gradients), state: next };
   });
   disposeState(state);
   return result;

@@ -3,8 +3,10 @@ import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWe
 import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
-import { fusedWeights, lstmForwardFused, lstmSequenceFused, tensorflowBackend, type FusedWeights, type TensorflowBackend } from './lstm-tensorflow.js';
+import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './lstm-tensorflow.js';
+import { columnSums, oneHotRows, softmaxCrossEntropy, tensorflowBackend, type TensorflowBackend } from './native.js';
 import type { Batch } from './batches.js';
+import { flatten } from './optimizer.js';
 import { tidy } from './tidy.js';
 import { Rng } from './random.js';
 
@@ -223,14 +225,13 @@ export class CharRnn {
   lossAndGradients(batch: Batch, state: ModelState, dropoutRng: Rng): { loss: tf.Scalar; gradients: NamedTensors; state: ModelState } {
     const { logits, state: nextState, tape } = this.forward(batch.inputs, batch.seqLen, state, dropoutRng);
     const count = batch.inputs.length;
-    const logProbs = tf.logSoftmax(logits);
-    const targets = oneHot(batch.targets, this.config.vocabSize);
-    const loss = tf.div(summedNll(logProbs, targets), count) as tf.Scalar;
+    const { nll, dLogits: dLogitsSummed } = softmaxCrossEntropy(logits, batch.targets);
+    const loss = tf.div(tf.sum(nll), count) as tf.Scalar;
 
     const gradients: NamedTensors = new Map();
-    const dLogits = tf.div(tf.sub(tf.exp(logProbs), targets), count) as tf.Tensor2D;
+    const dLogits = tf.div(dLogitsSummed, count) as tf.Tensor2D;
     gradients.set('dense/kernel', tf.matMul(tape.top, dLogits, true, false));
-    gradients.set('dense/bias', tf.sum(dLogits, 0));
+    gradients.set('dense/bias', columnSums(dLogits));
     let dx = tf.matMul(dLogits, this.params.get('dense/kernel')!, false, true) as tf.Tensor2D;
     for (let l = this.config.layers - 1; l >= 0; l--) {
       const mask = tape.masks[l];
@@ -245,15 +246,14 @@ export class CharRnn {
     if (tape.inputMask) dx = tf.mul(dx, tape.inputMask);
     // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
     // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
-    gradients.set('embedding/embeddings', tf.matMul(oneHot(batch.inputs, this.config.vocabSize), dx, true, false));
+    gradients.set('embedding/embeddings', tf.matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
     return { loss, gradients, state: nextState };
   }
 
   /** The log-probability (nats) of each of the chunk's targets, in their order, without dropout. Call inside tf.tidy. */
   targetLogProbs(batch: Batch, state: ModelState): { logProbs: tf.Tensor1D; state: ModelState } {
     const { logits, state: nextState } = this.forward(batch.inputs, batch.seqLen, state);
-    const logProbs = tf.sum(tf.mul(tf.logSoftmax(logits), oneHot(batch.targets, this.config.vocabSize)), 1) as tf.Tensor1D;
-    return { logProbs, state: nextState };
+    return { logProbs: tf.neg(softmaxCrossEntropy(logits, batch.targets).nll), state: nextState };
   }
 
   /**
@@ -275,6 +275,25 @@ export class CharRnn {
     }
   }
 
+  /** Every weight in one vector, in the order of `params`: one read from the backend instead of one per parameter. */
+  async readFlatWeights(): Promise<Float32Array> {
+    const flat = tidy(() => flatten(this.params, this.params));
+    const values = (await flat.data()) as Float32Array;
+    flat.dispose();
+    return values;
+  }
+
+  /** Replaces every weight from one vector laid out as readFlatWeights gives it. */
+  assignFlatWeights(flat: Float32Array): void {
+    const weights = new Map<string, Float32Array>();
+    let offset = 0;
+    for (const [name, variable] of this.params) {
+      weights.set(name, flat.subarray(offset, offset + variable.size));
+      offset += variable.size;
+    }
+    this.assignWeights(weights);
+  }
+
   /** Copies the weights out of the backend, e.g. for a checkpoint. */
   async readWeights(): Promise<Map<string, Float32Array>> {
     const weights = new Map<string, Float32Array>();
@@ -285,16 +304,6 @@ export class CharRnn {
   dispose(): void {
     for (const variable of this.params.values()) variable.dispose();
   }
-}
-
-function oneHot(ids: Int32Array, depth: number): tf.Tensor2D {
-  // Cast rather than ask oneHot for float32: the wasm backend writes int32 bits into that buffer.
-  return tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
-}
-
-/** Negative log-likelihood in nats, summed over rows: log-probabilities [N, V], one-hot targets [N, V]. */
-export function summedNll(logProbs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-  return tf.neg(tf.sum(tf.mul(logProbs, targets))) as tf.Scalar;
 }
 
 /** Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no change. */

@@ -13,7 +13,7 @@ export interface OptimizerState {
 }
 
 /**
- * Updates variables in place from their gradients, given as one flat vector (flattenGradients):
+ * Updates variables in place from their gradients, given as one flat vector (flatten):
  * the update is then a handful of ops over every parameter at once, not a handful per parameter,
  * which for small models is most of what an update costs.
  */
@@ -25,9 +25,12 @@ export interface Optimizer {
   dispose(): void;
 }
 
-/** Every gradient, flattened and joined in the order of `params`. Call inside tf.tidy. */
-export function flattenGradients(params: Map<string, tf.Variable>, gradients: NamedTensors): tf.Tensor1D {
-  return tf.concat([...params.keys()].map((name) => tf.reshape(gradients.get(name)!, [-1]))) as tf.Tensor1D;
+/**
+ * Tensors named like the parameters (their gradients, or the parameters themselves), flattened and
+ * joined in the order of `params`. Call inside tf.tidy.
+ */
+export function flatten(params: Map<string, tf.Variable>, tensors: NamedTensors): tf.Tensor1D {
+  return tf.concat([...params.keys()].map((name) => tf.reshape(tensors.get(name)!, [-1]))) as tf.Tensor1D;
 }
 
 /**

@@ -18,7 +18,7 @@ let state = model.zeroState(setup.streams);
 async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {
   switch (request.kind) {
     case 'step': {
-      model.assignWeights(request.weights);
+      model.assignFlatWeights(request.weights);
       const result = chunkGradients(model, request.batch, state, new Rng(request.seed));
       state = result.state;
       const gradient = (await result.gradient.data()) as Float32Array;
@@ -40,7 +40,8 @@ let queue = Promise.resolve();
 port.on('message', (request: ReplicaRequest) => {
   queue = queue
     .then(() => handle(request))
-    .then((reply) => reply && port.postMessage(reply))
+    // The gradient is moved, not copied: a fresh megabyte costs more than the copy itself.
+    .then((reply) => reply && port.postMessage(reply, reply.kind === 'step' ? [reply.gradient.buffer as ArrayBuffer] : []))
     .catch((error: unknown) => port.postMessage({ kind: 'error', message: error instanceof Error ? error.message : String(error) } satisfies ReplicaReply));
 });
 port.postMessage({ kind: 'ready' } satisfies ReplicaReply);

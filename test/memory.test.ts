@@ -7,6 +7,7 @@ import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
 import { createOptimizer } from '../src/optimizer.js';
 import { Rng } from '../src/random.js';
 import { trainStep } from '../src/engine.js';
+import { tensorflowBackend } from '../src/native.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));
@@ -34,6 +35,41 @@ describe('memory', () => {
     expect(tf.memory().numTensors).toBe(live);
     optimizer.dispose();
     average.dispose();
+    model.dispose();
+  });
+
+  // The fused kernels work partly on TensorFlow handles that no tfjs tensor wraps, which
+  // tf.memory() cannot see: count them where they are made and deleted, in the binding.
+  it.runIf(tensorflowBackend() !== undefined).each(CELL_TYPES)('training steps (%s) leave the number of TensorFlow tensor handles unchanged', async (cell) => {
+    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
+    const model = new CharRnn(config, initialWeights(config, new Rng(1)));
+    const optimizer = createOptimizer('adam');
+    const streams = new BatchStreams(Int32Array.from({ length: 2000 }, (_, i) => (i * 5 + (i >> 2)) % 7), 4, 10);
+    const rng = new Rng(2);
+    let state = model.zeroState(4);
+    const step = async () => {
+      const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 1e-2, weightDecay: 0 });
+      state = result.state;
+      await result.lossAndNorm.data();
+      result.lossAndNorm.dispose();
+    };
+    const backend = tensorflowBackend()!;
+    const binding = backend.binding;
+    let handles = 0;
+    backend.binding = Object.create(binding, {
+      executeOp: { value: (...args: Parameters<typeof binding.executeOp>) => { const outputs = binding.executeOp(...args); handles += outputs.length; return outputs; } },
+      createTensor: { value: (...args: Parameters<typeof binding.createTensor>) => { handles++; return binding.createTensor(...args); } },
+      deleteTensor: { value: (id: number) => { handles--; binding.deleteTensor(id); } },
+    });
+    try {
+      await step(); // the optimizer's slots, and the fused kernels' one-off sequence-length scalar
+      const live = handles;
+      for (let i = 0; i < 10; i++) await step();
+      expect(handles).toBe(live);
+    } finally {
+      backend.binding = binding;
+    }
+    optimizer.dispose();
     model.dispose();
   });
 });
