@@ -4,7 +4,7 @@ import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './lstm-tensorflow.js';
-import { columnSums, oneHotRows, softmaxCrossEntropy, tensorflowBackend, type TensorflowBackend } from './native.js';
+import { columnSums, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend, type TensorflowBackend } from './native.js';
 import type { Batch } from './batches.js';
 import { flatten } from './optimizer.js';
 import { tidy } from './tidy.js';
@@ -306,12 +306,19 @@ export class CharRnn {
   }
 }
 
-/** Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no change. */
-function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor2D {
-  const values = new Float32Array(shape[0] * shape[1]);
+/**
+ * Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no
+ * change. On TensorFlow the uniform draws come from its stateless generator, seeded from `rng`
+ * (as repeatable, and as exactly resumable, as drawing them here): drawing and uploading a fresh
+ * mask of the defaults' size from JavaScript took longer than the step's arithmetic.
+ */
+function dropoutMask(shape: [number, number], rate: number, rng: Rng): tf.Tensor2D {
   const scale = 1 / (1 - rate);
+  const uniform = statelessUniform(shape, rng);
+  if (uniform) return tf.mul(tf.cast(tf.greaterEqual(uniform, rate), 'float32'), scale);
+  const values = new Float32Array(shape[0] * shape[1]);
   for (let i = 0; i < values.length; i++) values[i] = rng.next() < rate ? 0 : scale;
-  return tf.tensor2d(values, [shape[0], shape[1]]);
+  return tf.tensor2d(values, shape);
 }
 
 /** The gradient of the unmasked recurrent kernel, through the weight-drop mask (scale included). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from './random.js';
 
 /**
  * Direct access to TensorFlow's own kernels on the tensorflow backend, for the fused ops tfjs has
@@ -81,6 +82,24 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: Int32Array): {
   const logProbs = tf.logSoftmax(logits);
   const oneHot = oneHotRows(targets, logits.shape[1]);
   return { nll: tf.neg(tf.sum(tf.mul(logProbs, oneHot), 1)) as tf.Tensor1D, dLogits: tf.sub(tf.exp(logProbs), oneHot) as tf.Tensor2D };
+}
+
+/**
+ * Uniform draws in [0, 1) of the given shape from TensorFlow's stateless generator, seeded with two
+ * draws from `rng`; undefined on other backends (then draw them in JavaScript), where `rng` is left
+ * untouched.
+ */
+export function statelessUniform(shape: [number, number], rng: Rng): tf.Tensor2D | undefined {
+  const backend = tensorflowBackend();
+  if (!backend) return undefined;
+  const seed = [rng.int(), rng.int()];
+  const { binding } = backend;
+  const attrs = [
+    { name: 'dtype', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+    { name: 'Tseed', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+  ];
+  return backend.executeMultipleOutputs('StatelessRandomUniform', attrs, [tf.tensor1d(shape, 'int32'), tf.tensor1d(seed, 'int32')], 1)[0] as tf.Tensor2D;
 }
 
 /** Rows of one-hot float32 vectors, one per id. */
