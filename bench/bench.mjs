@@ -5,10 +5,13 @@
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
 //   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3] [--replicas N] [--no-layers]
+//                 [--precisions float32,bfloat16]
 //
 // --no-layers skips the tfjs-layers peer (one round per config, after rnn-train's and PyTorch's).
 // --replicas sets the data-parallel replicas of every training measurement; by default each config
 // gets rnn-train's own choice (2 for small layers on 2+ cores, else 1).
+// --precisions lists the backward-matmul precisions (rnn-train --precision) measured in each round;
+// the first is the headline; bfloat16 is measured only on the tensorflow backend.
 //
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
 // RNN_TRAIN_BENCH_PYTHON   python with torch (default .venv/bin/python if present, else python3)
@@ -37,7 +40,7 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined, layers: true };
+  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined, layers: true, precisions: ['float32', 'bfloat16'] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
@@ -47,6 +50,7 @@ function parseArgs(argv) {
     else if (flag === '--rounds') args.rounds = Number(argv[++i]);
     else if (flag === '--replicas') args.replicas = Number(argv[++i]);
     else if (flag === '--no-layers') args.layers = false;
+    else if (flag === '--precisions') args.precisions = argv[++i].split(',');
     else throw new Error(`unknown flag ${flag}; see the header of bench/bench.mjs`);
   }
   for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure.replace(LAYERS, '')] : [])]) {
@@ -96,13 +100,13 @@ async function timeSteps(step, { seqLen, batchSize }, seconds) {
  * rnn-train's own training step on the corpus (timeSteps).
  * Rounds alternate with the PyTorch run, because this machine's speed drifts under sustained load.
  */
-async function benchTraining(config, ids, vocabSize, seconds, replicas) {
+async function benchTraining(config, ids, vocabSize, seconds, replicas, precision) {
   const full = { ...modelConfig(config), vocabSize };
-  const model = new CharRnn(full, initialWeights(full, new Rng(1)));
+  const model = new CharRnn(full, initialWeights(full, new Rng(1)), 'auto', precision);
   const optimizer = createOptimizer('adam');
   const engine =
     replicas > 1
-      ? await ParallelEngine.start(model, optimizer, config.batchSize, replicas, tf.getBackend())
+      ? await ParallelEngine.start(model, optimizer, { batchSize: config.batchSize, replicas, precision }, tf.getBackend())
       : new LocalEngine(model, optimizer, config.batchSize);
   const streams = new BatchStreams(ids, config.batchSize, config.seqLen);
   const rng = new Rng(2);
@@ -208,8 +212,9 @@ function benchSampling(vocabulary) {
 
 function findPython() {
   if (process.env.RNN_TRAIN_BENCH_PYTHON) return process.env.RNN_TRAIN_BENCH_PYTHON;
-  const venv = path.join(root, '.venv', 'bin', 'python');
-  return fs.existsSync(venv) ? venv : 'python3';
+  // A virtualenv made by python3 -m venv may have only bin/python3.
+  const venv = ['python', 'python3'].map((name) => path.join(root, '.venv', 'bin', name)).find((file) => fs.existsSync(file));
+  return venv ?? 'python3';
 }
 
 /** The PyTorch reference at the same configuration, or why it could not run. */
@@ -241,7 +246,7 @@ async function benchCorpus() {
  * One measurement in this (child) process, printed as JSON: TensorFlow reads its thread count once,
  * when it loads, so each configuration gets a fresh process set up as rnn-train would set it up.
  */
-async function measure(what, seconds, replicasWanted) {
+async function measure(what, seconds, replicasWanted, precision) {
   const { vocabulary, train } = await benchCorpus();
   if (what.startsWith(LAYERS)) {
     // TensorFlow's default threads: the tfjs-layers user changes nothing.
@@ -256,12 +261,13 @@ async function measure(what, seconds, replicasWanted) {
   const result =
     what === 'sampling'
       ? benchSampling(vocabulary)
-      : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds, replicas)), matmulGflops: matmulRoofline(CONFIGS[what]) };
+      : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds, replicas, precision)), matmulGflops: matmulRoofline(CONFIGS[what]) };
   console.log(JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', replicas, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
-function inChild(what, seconds, replicas) {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds), ...(replicas ? ['--replicas', String(replicas)] : [])], {
+function inChild(what, seconds, { replicas, precision } = {}) {
+  const flags = [...(replicas ? ['--replicas', String(replicas)] : []), ...(precision ? ['--precisions', precision] : [])];
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds), ...flags], {
     encoding: 'utf8',
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
   });
@@ -271,7 +277,7 @@ function inChild(what, seconds, replicas) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  if (args.measure) return measure(args.measure, args.seconds, args.replicas);
+  if (args.measure) return measure(args.measure, args.seconds, args.replicas, args.precisions[0]);
   const { corpus, train } = await benchCorpus();
   const log = (line) => {
     if (!args.json) console.log(line);
@@ -281,12 +287,16 @@ async function main() {
   const report = { corpus, seconds: args.seconds, rounds: args.rounds, configs: {} };
   for (const name of args.configs) {
     const config = CONFIGS[name];
-    const ours = [];
+    const ours = new Map(args.precisions.map((precision) => [precision, []]));
     const torch = [];
     let last;
     for (let round = 0; round < args.rounds; round++) {
-      last = inChild(name, args.seconds, args.replicas);
-      ours.push(last.charsPerSecond);
+      for (const [precision, rounds] of ours) {
+        if (precision !== args.precisions[0] && last?.backend !== 'tensorflow') continue;
+        const result = inChild(name, args.seconds, { replicas: args.replicas, precision });
+        if (precision === args.precisions[0]) last = result;
+        rounds.push(result.charsPerSecond);
+      }
       const reference = benchTorch(config, corpus, args.seconds);
       if (reference.charsPerSecond) torch.push(reference.charsPerSecond);
       else report.torchSkipped = reference.skipped;
@@ -294,32 +304,53 @@ async function main() {
     report.backend = last.backend;
     // One round: the peer is 10–20× slower, so its noise matters less than its run time.
     const layers = args.layers ? inChild(`${LAYERS}${name}`, args.seconds) : undefined;
+    const headline = median(ours.get(args.precisions[0]));
+    const torchMedian = torch.length ? median(torch) : null;
     const entry = {
       ...config,
-      charsPerSecond: median(ours),
-      roundsCharsPerSecond: ours,
-      gflops: (last.gflops * median(ours)) / last.charsPerSecond,
+      precision: args.precisions[0],
+      charsPerSecond: headline,
+      roundsCharsPerSecond: ours.get(args.precisions[0]),
+      gflops: (last.gflops * headline) / last.charsPerSecond,
       intraOpThreads: last.intraOpThreads,
       replicas: last.replicas,
       liveTensors: last.liveTensors,
       rssMiB: last.rssMiB,
       peakRssMiB: last.peakRssMiB,
-      torchCharsPerSecond: torch.length ? median(torch) : null,
+      torchCharsPerSecond: torchMedian,
       torchRoundsCharsPerSecond: torch,
-      ratioToTorch: torch.length ? median(ours) / median(torch) : null,
+      ratioToTorch: torchMedian ? headline / torchMedian : null,
       matmulGflops: last.matmulGflops,
       layersCharsPerSecond: layers?.charsPerSecond ?? null,
-      ratioToLayers: layers ? median(ours) / layers.charsPerSecond : null,
+      ratioToLayers: layers ? headline / layers.charsPerSecond : null,
+      otherPrecisions: Object.fromEntries(
+        [...ours].slice(1).filter(([, rounds]) => rounds.length).map(([precision, rounds]) => [
+          precision,
+          {
+            charsPerSecond: median(rounds),
+            roundsCharsPerSecond: rounds,
+            ratioToTorch: torchMedian ? median(rounds) / torchMedian : null,
+            ratioToLayers: layers ? median(rounds) / layers.charsPerSecond : null,
+          },
+        ]),
+      ),
     };
     report.configs[name] = entry;
     log(
       `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}; ${last.backend}, intra-op threads ${entry.intraOpThreads}, replicas ${entry.replicas}): ` +
-        `${Math.round(entry.charsPerSecond)} chars/s, ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
+        `${Math.round(entry.charsPerSecond)} chars/s (${entry.precision}), ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
         (entry.torchCharsPerSecond
           ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s, ratio ${entry.ratioToTorch.toFixed(2)}`
           : `PyTorch skipped: ${report.torchSkipped}`) +
         (layers ? `; tfjs-layers ${Math.round(layers.charsPerSecond)} chars/s, ratio ${entry.ratioToLayers.toFixed(1)}` : ''),
     );
+    for (const [precision, other] of Object.entries(entry.otherPrecisions)) {
+      log(
+        `  --precision ${precision}: ${Math.round(other.charsPerSecond)} chars/s` +
+          (other.ratioToTorch ? `, ratio to PyTorch ${other.ratioToTorch.toFixed(2)}` : '') +
+          (other.ratioToLayers ? `, to tfjs-layers ${other.ratioToLayers.toFixed(1)}` : ''),
+      );
+    }
     log(
       `  tf.matMul here: recurrent ${entry.matmulGflops.recurrent.toFixed(0)}, projection ${entry.matmulGflops.projection.toFixed(0)}, ` +
         `1024³ ${entry.matmulGflops.square1024.toFixed(0)} GFLOP/s; live tensors ${entry.liveTensors.afterWarmup} → ${entry.liveTensors.atEnd}, ` +

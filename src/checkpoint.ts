@@ -6,6 +6,7 @@ import { faultPoint } from './faults.js';
 import { CELL_TYPES } from './cell.js';
 import { layersModelJson } from './export.js';
 import { parameterShapes, type ModelConfig } from './model.js';
+import { MATMUL_PRECISIONS, type MatmulPrecision } from './native.js';
 import type { OptimizerName } from './optimizer.js';
 import type { Schedule } from './schedule.js';
 
@@ -42,6 +43,8 @@ export interface TrainingConfig {
    * thread alone, and in checkpoints written before data parallelism existed).
    */
   replicas: number;
+  /** Of training's backward matmuls (float32 in checkpoints written before it existed). */
+  precision: MatmulPrecision;
   validationFraction: number;
   seed: number;
 }
@@ -249,14 +252,16 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  // Written before GRU, RNN, weight decay, weight drop, input dropout and averaging existed: an LSTM without them.
+  // Written before GRU, RNN, weight decay, weight drop, input dropout, averaging, replicas and precision existed: an LSTM without them.
   meta.model.cell ??= 'lstm';
   meta.model.weightDrop ??= 0;
   meta.model.inputDropout ??= 0;
   meta.training.weightDecay ??= 0;
   meta.training.emaDecay ??= 0;
   meta.training.replicas ??= 1;
+  meta.training.precision ??= 'float32';
   if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
+  if (!MATMUL_PRECISIONS.includes(meta.training.precision)) throw corrupt(dir, `its training has an unknown precision "${meta.training.precision}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;
   const expectedBytes = [...parameterShapes(meta.model).values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);
   if (weightBytes.length !== expectedBytes) throw corrupt(dir, `${WEIGHTS_FILE} has ${weightBytes.length} bytes, expected ${expectedBytes}`);

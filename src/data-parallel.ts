@@ -9,9 +9,10 @@ import type { BackendName } from './backend.js';
 import { GATE_BLOCKS } from './cell.js';
 import { streamSlice, type Batch } from './batches.js';
 import { carriedRows, carriedState, joinCarried, readCarried } from './carried.js';
-import type { NamedArrays } from './checkpoint.js';
+import type { NamedArrays, TrainingConfig } from './checkpoint.js';
 import { chunkGradients, update, type Engine, type StepSettings } from './engine.js';
 import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState } from './model.js';
+import type { MatmulPrecision } from './native.js';
 import type { Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
 import { tidy } from './tidy.js';
@@ -78,6 +79,7 @@ export interface ReplicaSetup {
   config: ModelConfig;
   weights: NamedArrays;
   kernels?: LstmKernels;
+  precision: MatmulPrecision;
   backend: BackendName;
   /** The number of streams it trains. */
   streams: number;
@@ -175,14 +177,20 @@ export class ParallelEngine implements Engine {
     this.state = model.zeroState(groups[0][1] - groups[0][0]);
   }
 
-  static async start(model: CharRnn, optimizer: Optimizer, batchSize: number, threads: number, backend: BackendName, kernels?: LstmKernels): Promise<ParallelEngine> {
+  static async start(
+    model: CharRnn,
+    optimizer: Optimizer,
+    { batchSize, replicas: threads, precision }: Pick<TrainingConfig, 'batchSize' | 'replicas' | 'precision'>,
+    backend: BackendName,
+    kernels?: LstmKernels,
+  ): Promise<ParallelEngine> {
     const groups = Array.from({ length: threads }, (_, i): [number, number] => [
       Math.round((i * batchSize) / threads),
       Math.round(((i + 1) * batchSize) / threads),
     ]);
     const weights = await model.readWeights();
     const replicas = await Promise.all(
-      groups.slice(1).map(([from, to]) => Replica.start({ config: model.config, weights, kernels, backend, streams: to - from })),
+      groups.slice(1).map(([from, to]) => Replica.start({ config: model.config, weights, kernels, precision, backend, streams: to - from })),
     );
     return new ParallelEngine(model, optimizer, groups, replicas);
   }

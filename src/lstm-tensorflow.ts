@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CellGradients, CellWeights, LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
-import { columnSums, floatAttr, type OpAttr, type TensorflowBackend } from './native.js';
+import { bfloat16Handle, columnSums, floatAttr, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name: BlockLSTMV2 runs a
@@ -98,9 +98,19 @@ type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tens
  * carries only dh and dc, and the input and weight gradients are then single GEMMs over the chunk,
  * as in lstm.ts (and torch-rnn). The loop works on the binding's raw handles: wrapping each of its
  * ~10 handles a step in a tfjs tensor, and tfjs's own dispatch, would cost more than a small
- * layer's arithmetic.
+ * layer's arithmetic. With `precision` bfloat16 all these matmuls take bfloat16 operands; the
+ * element-wise gate gradients stay float32.
  */
-function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, W: tf.Tensor2D, x: tf.Tensor2D, state: LstmState, outputs: BlockOutputs, dOutput: tf.Tensor2D): CellGradients {
+function lstmBackwardFused(
+  backend: TensorflowBackend,
+  w: CellWeights,
+  W: tf.Tensor2D,
+  x: tf.Tensor2D,
+  state: LstmState,
+  outputs: BlockOutputs,
+  dOutput: tf.Tensor2D,
+  precision: MatmulPrecision,
+): CellGradients {
   const [seqLen, batch, hidden] = outputs[0].shape;
   const inputSize = x.shape[1];
   const { binding } = backend;
@@ -119,6 +129,7 @@ function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, W: tf.Ten
     tf.zeros([batch, inputSize]), noPeephole, state.h, state.c, W, w.bias, recurrentT, tf.zerosLike(state.c), tf.reshape(dOutput, [seqLen, batch, hidden]),
   ]);
   const [i, c, f, o, g, tanhC, dOutputs] = [...backend.getInputTensorIds(outputs.slice(0, 6)), dOut3].map((id) => run('Unpack', [id], unpackAttrs, seqLen));
+  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
   const dGates: number[] = new Array(seqLen);
   let dh: number | undefined;
   let dc = zeroDc;
@@ -134,19 +145,22 @@ function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, W: tf.Ten
     // Freed at once, so that the next step's outputs reuse memory that is still in cache.
     for (const id of [...peepholeGrads, ...(dh === undefined ? [] : [hGrad, dh]), ...(dc === zeroDc ? [] : [dc])]) binding.deleteTensor(id);
     dGates[t] = dicfo;
-    dh = run('MatMul', [dicfo, recurrentId], noTranspose, 1)[0];
+    dh = recurrent16 ? matMulBfloat16Handles(backend, dicfo, recurrent16, false, false) : run('MatMul', [dicfo, recurrentId], noTranspose, 1)[0];
     dc = csPrevGrad;
   }
   const concatAttrs = [{ name: 'N', type: binding.TF_ATTR_INT, value: seqLen }, { name: 'Tidx', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 }];
   const [joined] = binding.executeOp('ConcatV2', [...concatAttrs, T], [...dGates, ...backend.getInputTensorIds([tf.scalar(0, 'int32')])], 1);
+  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
   for (const id of [...dGates, dh!, dc, ...i, ...c, ...f, ...o, ...g, ...tanhC, ...dOutputs]) if (id !== zeroDc) binding.deleteTensor(id);
   // The GEMMs run in the kernels' i,c,f,o order; only the (smaller) weight gradients are swapped back.
   const dIcfo = backend.createOutputTensor(joined) as tf.Tensor2D;
   const h = tf.reshape(outputs[6], [seqLen * batch, hidden]);
   const hPrev = seqLen === 1 ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [(seqLen - 1) * batch, hidden])], 0) as tf.Tensor2D);
-  const backToIfco = (input: tf.Tensor2D) => swapMiddleGates(tf.matMul(input, dIcfo, true, false) as tf.Tensor2D, hidden);
+  const matMul = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D =>
+    precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : tf.matMul(a, b, transposeA, transposeB);
+  const backToIfco = (input: tf.Tensor2D) => swapMiddleGates(matMul(input, dIcfo, true, false), hidden);
   return {
-    dx: tf.matMul(dIcfo, swapMiddleGates(w.kernel, hidden), false, true) as tf.Tensor2D,
+    dx: matMul(dIcfo, swapMiddleGates(w.kernel, hidden), false, true),
     kernel: backToIfco(x),
     recurrentKernel: backToIfco(hPrev),
     bias: swapMiddleGates(columnSums(dIcfo), hidden),
@@ -159,9 +173,11 @@ function lstmBackwardFused(backend: TensorflowBackend, w: CellWeights, W: tf.Ten
  * every step, and took 1.4–1.6× as long as this for 2×128 at batch 25 (2× for 2×256 and 2×512).
  * Measured against lstm.ts's forward (one big input-projection GEMM, then a matmul and a dozen
  * small ops per step), BlockLSTM is as fast or faster at every size tried, 2×128 to 2×1024
- * (bench/bench.mjs).
+ * (bench/bench.mjs). With --precision bfloat16 only the backward pass's matmuls change: a forward
+ * written out with bfloat16 products (one for the chunk's input projections, then per step the
+ * recurrent product and a dozen gate ops) was no faster than BlockLSTMV2 in float32 at 2×512.
  */
-export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number): LayerPass {
+export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number, precision: MatmulPrecision): LayerPass {
   const [batch, hidden] = state.h.shape;
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   const noPeephole = tf.zeros([hidden]);
@@ -169,6 +185,6 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const inputs = [int64Scalar(backend, seqLen), x3, ...backend.getInputTensorIds([state.c, state.h, W, noPeephole, noPeephole, noPeephole, w.bias])];
   const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
   const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
-  const backward = (dOutput: tf.Tensor2D): CellGradients => lstmBackwardFused(backend, w, W, x, state, outputs, dOutput);
+  const backward = (dOutput: tf.Tensor2D): CellGradients => lstmBackwardFused(backend, w, W, x, state, outputs, dOutput, precision);
   return { output: tf.reshape(outputs[6], [seqLen * batch, hidden]), state: { h: last(outputs[6]), c: last(outputs[1]) }, backward };
 }

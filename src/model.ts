@@ -4,7 +4,7 @@ import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './lstm-tensorflow.js';
-import { columnSums, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend, type TensorflowBackend } from './native.js';
+import { columnSums, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend, type MatmulPrecision, type TensorflowBackend } from './native.js';
 import type { Batch } from './batches.js';
 import { flatten } from './optimizer.js';
 import { tidy } from './tidy.js';
@@ -135,6 +135,8 @@ export class CharRnn {
     readonly config: ModelConfig,
     weights: Map<string, Float32Array>,
     private readonly kernels: LstmKernels = 'auto',
+    /** Of the fused LSTM kernels' backward matmuls; the other kernels are always float32. */
+    private readonly precision: MatmulPrecision = 'float32',
   ) {
     this.params = new Map();
     for (const [name, shape] of parameterShapes(config)) {
@@ -178,7 +180,7 @@ export class CharRnn {
     const lstmState = state as LstmState;
     const native = this.native();
     if (native && prepared) return lstmForwardFused(native, prepared[l], x, lstmState, seqLen);
-    if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen);
+    if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen, this.precision);
     const { output, state: next, tape } = lstmForward(w, x, lstmState, seqLen, record);
     return { output, state: next, backward: record ? (dOutput) => lstmBackward(w, tape!, dOutput) : undefined };
   }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from './random.js';
 
@@ -106,4 +107,71 @@ export function statelessUniform(shape: [number, number], rng: Rng): tf.Tensor2D
 export function oneHotRows(ids: Int32Array, depth: number): tf.Tensor2D {
   // Cast rather than ask oneHot for float32: the wasm backend writes int32 bits into that buffer.
   return tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
+}
+
+/**
+ * The operands of the matrix products of training's backward pass: float32, or bfloat16 with float32
+ * accumulation (mixed precision), which only the tensorflow backend runs.
+ */
+export const MATMUL_PRECISIONS = ['float32', 'bfloat16'] as const;
+export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
+
+/**
+ * Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16), as /proc/cpuinfo says;
+ * undefined where there is no such file to ask.
+ */
+export function cpuHasBfloat16(): boolean | undefined {
+  try {
+    return /\b(avx512_bf16|amx_bf16)\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** TensorFlow's DT_BFLOAT16, which the binding does not name. */
+const TF_BFLOAT16 = 14;
+
+/** Converts a raw handle between float32 and bfloat16; the caller deletes both. */
+function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 'bfloat16'): number {
+  const [from, into] = to === 'bfloat16' ? [binding.TF_FLOAT, TF_BFLOAT16] : [TF_BFLOAT16, binding.TF_FLOAT];
+  const attrs = [
+    { name: 'SrcT', type: binding.TF_ATTR_TYPE, value: from },
+    { name: 'DstT', type: binding.TF_ATTR_TYPE, value: into },
+    { name: 'Truncate', type: binding.TF_ATTR_BOOL, value: false },
+  ];
+  return binding.executeOp('Cast', attrs, [id], 1)[0].id;
+}
+
+/**
+ * A float32 matrix product on raw handles with bfloat16 operands (oneDNN runs it with float32
+ * accumulation, at about twice the float32 rate on CPUs with AVX512-BF16 or AMX), the result rounded
+ * to bfloat16 and back. `bOperand` may be given already in bfloat16, for a product repeated with the
+ * same matrix. Returns a new float32 handle.
+ */
+export function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
+  const { binding } = backend;
+  const a16 = castHandle(backend, a, 'bfloat16');
+  const b16 = typeof b === 'number' ? castHandle(backend, b, 'bfloat16') : b.bfloat16;
+  const attrs = [
+    { name: 'transpose_a', type: binding.TF_ATTR_BOOL, value: transposeA },
+    { name: 'transpose_b', type: binding.TF_ATTR_BOOL, value: transposeB },
+    { name: 'T', type: binding.TF_ATTR_TYPE, value: TF_BFLOAT16 },
+  ];
+  const [product] = binding.executeOp('MatMul', attrs, [a16, b16], 1);
+  const result = castHandle(backend, product.id, 'float32');
+  for (const id of [a16, product.id, ...(typeof b === 'number' ? [b16] : [])]) binding.deleteTensor(id);
+  return result;
+}
+
+/** A bfloat16 copy of a float32 tensor, as a raw handle to pass to matMulBfloat16Handles; delete it after. */
+export function bfloat16Handle(backend: TensorflowBackend, t: tf.Tensor): { bfloat16: number } {
+  return { bfloat16: castHandle(backend, backend.getInputTensorIds([t])[0], 'bfloat16') };
+}
+
+/** matMulBfloat16Handles on tfjs tensors. */
+export function matMulBfloat16(backend: TensorflowBackend, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  const [aId, bId] = backend.getInputTensorIds([a, b]);
+  const id = matMulBfloat16Handles(backend, aId, bId, transposeA, transposeB);
+  const shape = [transposeA ? a.shape[1] : a.shape[0], transposeB ? b.shape[0] : b.shape[1]];
+  return backend.createOutputTensor({ id, shape, dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
 }

@@ -12,7 +12,7 @@ import { Rng } from './random.js';
 const setup = workerData as ReplicaSetup;
 const port = parentPort!;
 await useBackend(setup.backend);
-const model = new CharRnn(setup.config, setup.weights, setup.kernels);
+const model = new CharRnn(setup.config, setup.weights, setup.kernels, setup.precision);
 let state = model.zeroState(setup.streams);
 
 async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {

@@ -139,7 +139,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
     weights: initial,
     trainingState: new Map(),
   };
-  const model = new CharRnn(config, initial, setup.kernels);
+  const model = new CharRnn(config, initial, setup.kernels, training.precision);
   const average = training.emaDecay > 0 ? new WeightAverage(config, initial, training.emaDecay, setup.kernels) : undefined;
   /** The weights that are validated and checkpointed. */
   const scored = average?.model ?? model;
@@ -160,7 +160,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
 
   const engine: Engine =
     training.replicas > 1
-      ? await ParallelEngine.start(model, optimizer, training.batchSize, training.replicas, tf.getBackend() as BackendName, setup.kernels)
+      ? await ParallelEngine.start(model, optimizer, training, tf.getBackend() as BackendName, setup.kernels)
       : new LocalEngine(model, optimizer, training.batchSize);
   const restore = (from: Resumable): void => {
     progress = structuredClone(from.progress);

@@ -57,7 +57,7 @@ describe('checkpoints', () => {
     restored.dispose();
   });
 
-  it('written before GRU, RNN, weight decay, weight drop, input dropout and averaging existed, read as an LSTM without them', () => {
+  it('written before GRU, RNN, weight decay, weight drop, input dropout, averaging, replicas and precision existed, read as an LSTM without them', () => {
     const dir = path.join(tempDir(), 'old');
     writeCheckpoint(dir, checkpointOf(initialWeights(config, new Rng(5))));
     const metaPath = path.join(dir, 'checkpoint.json');
@@ -67,6 +67,8 @@ describe('checkpoints', () => {
     delete meta.model.inputDropout;
     delete meta.training.weightDecay;
     delete meta.training.emaDecay;
+    delete meta.training.replicas;
+    delete meta.training.precision;
     const text = `${JSON.stringify(meta)}\n`;
     fs.writeFileSync(metaPath, text);
     const sums = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8').replace(/^\w+(?= {2}checkpoint\.json$)/m, crypto.createHash('sha256').update(text).digest('hex'));
@@ -77,6 +79,8 @@ describe('checkpoints', () => {
     expect(loaded.model.inputDropout).toBe(0);
     expect(loaded.training.weightDecay).toBe(0);
     expect(loaded.training.emaDecay).toBe(0);
+    expect(loaded.training.replicas).toBe(1);
+    expect(loaded.training.precision).toBe('float32');
   });
 
   it('report damage naming the file instead of loading it', async () => {

@@ -47,4 +47,32 @@ describe('backend selection', () => {
     // Validation has its own hidden state and draws no random numbers.
     expect(first.equals(weights('seeded-c', ['--eval-every', '1']))).toBe(true);
   });
+
+  it('--precision bfloat16 trains the LSTM on tensorflow, keeps its precision on --resume, and is refused where it cannot apply', () => {
+    const out = path.join(work, 'bfloat16');
+    const trained = cli('rnn-train', [corpus, '--out', out, ...tiny, '--precision', 'bfloat16']);
+    expect(trained.status, trained.stderr).toBe(0);
+    expect(trained.stderr).toContain('bfloat16 backward matmuls');
+    const float32 = cli('rnn-train', [corpus, '--out', path.join(work, 'float32'), ...tiny]);
+    // Same seed and data: only the rounding of the gradients differs.
+    expect(fs.readFileSync(path.join(out, 'latest', 'weights.bin')).equals(fs.readFileSync(path.join(work, 'float32', 'latest', 'weights.bin')))).toBe(false);
+    expect(float32.status, float32.stderr).toBe(0);
+
+    const resumed = cli('rnn-train', ['--resume', out, '--steps', '4']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain('bfloat16 backward matmuls');
+    const changed = cli('rnn-train', ['--resume', out, '--steps', '6', '--precision', 'float32']);
+    expect(changed.status).toBe(1);
+    expect(changed.stderr).toContain('these flags differ: --precision float32 (the run has bfloat16)');
+
+    for (const [extra, message] of [
+      [['--cell', 'gru'], "--precision bfloat16 applies to the LSTM's fused kernels, not to a GRU; use --precision float32"],
+      [['--backend', 'wasm'], '--precision bfloat16 needs the tensorflow backend (this run has wasm); use --precision float32'],
+    ] as const) {
+      const refused = cli('rnn-train', [corpus, '--out', path.join(work, `refused-${extra[1]}`), ...tiny, '--precision', 'bfloat16', ...extra]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain(`rnn-train: error: ${message}\n`);
+      expect(fs.existsSync(path.join(work, `refused-${extra[1]}`, 'latest'))).toBe(false);
+    }
+  });
 });

@@ -23,7 +23,7 @@ async function engineOf(replicas: number): Promise<{ model: CharRnn; engine: Eng
   const model = new CharRnn(config, initialWeights(config, new Rng(1)));
   const optimizer: Optimizer = createOptimizer('adam');
   const engine =
-    replicas > 1 ? await ParallelEngine.start(model, optimizer, batchSize, replicas, tf.getBackend() as BackendName) : new LocalEngine(model, optimizer, batchSize);
+    replicas > 1 ? await ParallelEngine.start(model, optimizer, { batchSize, replicas, precision: 'float32' }, tf.getBackend() as BackendName) : new LocalEngine(model, optimizer, batchSize);
   cleanup.push(() => {
     engine.dispose();
     optimizer.dispose();

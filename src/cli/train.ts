@@ -9,6 +9,7 @@ import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../check
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
 import { parameterCount, type ModelConfig } from '../model.js';
+import { MATMUL_PRECISIONS, cpuHasBfloat16, type MatmulPrecision } from '../native.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory, alreadyHoldsRun, loadCheckpoint } from '../run-directory.js';
@@ -45,6 +46,7 @@ interface TrainFlags {
   weightDecay: number;
   ema: number;
   replicas?: number;
+  precision: MatmulPrecision;
   epochs?: number;
   steps?: number;
   timeBudget?: number;
@@ -85,6 +87,11 @@ function program(): Command {
     .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
     .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--replicas <n>', 'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)', integerAtLeast(1))
+    .addOption(
+      new Option('--precision <type>', 'operands of the backward pass\'s matrix products: float32, or bfloat16 with float32 accumulation (mixed precision: LSTM on the tensorflow backend, faster on CPUs with AVX512-BF16 or AMX)')
+        .choices(MATMUL_PRECISIONS)
+        .default('float32'),
+    )
     .option('--members <n>', 'train an ensemble of n models side by side, each with its own seed and share of the cores, in <out>/member-1 …; rnn-sample and rnn-eval then predict with their mean', integerAtLeast(1), 1)
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
@@ -120,6 +127,7 @@ const FIXED_FLAGS: [keyof TrainFlags, string, (c: Checkpoint) => unknown][] = [
   ['weightDecay', '--weight-decay', (c) => c.training.weightDecay],
   ['ema', '--ema', (c) => c.training.emaDecay],
   ['replicas', '--replicas', (c) => c.training.replicas],
+  ['precision', '--precision', (c) => c.training.precision],
   ['valFrac', '--val-frac', (c) => c.training.validationFraction],
   ['seed', '--seed', (c) => c.training.seed],
 ];
@@ -288,11 +296,15 @@ async function main(argv: string[]): Promise<number> {
       clip: flags.clip,
       weightDecay: flags.weightDecay,
       emaDecay: flags.ema,
+      precision: flags.precision,
       validationFraction: flags.valFrac,
       seed: flags.seed ?? randomSeed(),
     };
     if (!resume && flags.replicas !== undefined && flags.replicas > configured.batchSize) {
       throw new UserError(`--replicas ${flags.replicas} is more than the ${configured.batchSize} streams of --batch-size; each replica needs at least one stream`);
+    }
+    if (configured.precision === 'bfloat16' && model.cell !== 'lstm') {
+      throw new UserError(`--precision bfloat16 applies to the LSTM's fused kernels, not to a ${model.cell.toUpperCase()}; use --precision float32`);
     }
     const streams = new BatchStreams(trainIds, configured.batchSize, configured.seqLen);
     const stopping = stoppingRule(command, flags, resume?.options);
@@ -305,6 +317,12 @@ async function main(argv: string[]): Promise<number> {
       ...configured,
       replicas: resume?.training.replicas ?? flags.replicas ?? preferredReplicas(backend.name, model, configured.batchSize),
     };
+    if (training.precision === 'bfloat16' && backend.name !== 'tensorflow') {
+      throw new UserError(`--precision bfloat16 needs the tensorflow backend (this run has ${backend.name}); use --precision float32`);
+    }
+    if (training.precision === 'bfloat16' && cpuHasBfloat16() === false) {
+      reporter.warn('this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here');
+    }
     if (training.replicas > 1 && backend.name === 'tensorflow' && !threadSafeTensorflow()) {
       throw new UserError(
         `data-parallel replicas (--replicas ${training.replicas}) need a tfjs-node addon that is safe to use from several threads, as the one rnn-train builds ` +
@@ -322,7 +340,8 @@ async function main(argv: string[]): Promise<number> {
     reporter.info(
       `model: ${model.layers}×${model.hiddenSize} ${model.cell.toUpperCase()}, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
         `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch` +
-        `${training.replicas > 1 ? ` on ${training.replicas} threads (data-parallel)` : ''}; seed ${training.seed}`,
+        `${training.replicas > 1 ? ` on ${training.replicas} threads (data-parallel)` : ''}` +
+        `${training.precision === 'bfloat16' ? ', bfloat16 backward matmuls' : ''}; seed ${training.seed}`,
     );
     const advice = sizeAdvice(parameters, trainIds.length);
     if (advice) reporter.info(advice);
