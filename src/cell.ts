@@ -9,6 +9,15 @@ export type CellType = (typeof CELL_TYPES)[number];
 export const GATE_BLOCKS: Record<CellType, number> = { lstm: 4, gru: 3, rnn: 1 };
 
 /**
+ * Whether one time step's matmuls (2·B·(in+H)·G·H FLOPs) are at most 64 M: a step that small is
+ * dominated by per-op costs, so it runs faster on a single TensorFlow thread, and on ops fused over
+ * the whole chunk; large ones need the big GEMMs and both cores (see bench/bench.mjs).
+ */
+export function isSmallStep(cell: CellType, batchSize: number, inputSize: number, hidden: number): boolean {
+  return 2 * batchSize * (inputSize + hidden) * GATE_BLOCKS[cell] * hidden <= 64e6;
+}
+
+/**
  * One layer's weights in the layout of the matching tf.layers cell (lstm, gru with reset_after
  * false, simpleRNN): kernel [in, G·H], recurrentKernel [H, G·H], bias [G·H].
  */

@@ -43,7 +43,7 @@ export interface TrainingConfig {
    * thread alone, and in checkpoints written before data parallelism existed).
    */
   replicas: number;
-  /** Of training's backward matmuls (float32 in checkpoints written before it existed). */
+  /** Of training's LSTM matmuls (float32 in checkpoints written before it existed). */
   precision: MatmulPrecision;
   validationFraction: number;
   seed: number;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { CellGradients, CellWeights, LayerPass } from './cell.js';
+import { isSmallStep, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
 import { bfloat16Handle, columnSums, floatAttr, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
 
@@ -93,6 +93,95 @@ function int64Scalar(backend: TensorflowBackend, value: number): number {
 /** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
 type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
+/** What LSTMBlockCellGrad needs of each forward time step, as raw handles [B, H], which the backward pass deletes. */
+interface StepHandles {
+  i: number[];
+  c: number[];
+  f: number[];
+  o: number[];
+  g: number[];
+  tanhC: number[];
+}
+
+type Run = (name: string, inputs: number[], attrs: OpAttr[], count: number) => number[];
+
+/** Runs an op on raw handles with the float32 `T` attribute; returns the output handles. */
+function runner(backend: TensorflowBackend): Run {
+  const T = floatAttr(backend);
+  return (name, inputs, attrs, count) => backend.binding.executeOp(name, [...attrs, T], inputs, count).map((o) => o.id);
+}
+
+/** Splits a handle into `count` equal parts along `axis` (Split; Unpack when the parts drop that axis). */
+function splitHandle(backend: TensorflowBackend, run: Run, id: number, count: number, axis: number, op: 'Split' | 'Unpack'): number[] {
+  const { binding } = backend;
+  if (op === 'Unpack') {
+    const attrs = [
+      { name: 'num', type: binding.TF_ATTR_INT, value: count },
+      { name: 'axis', type: binding.TF_ATTR_INT, value: axis },
+    ];
+    return run('Unpack', [id], attrs, count);
+  }
+  const [axisId] = backend.getInputTensorIds([tf.scalar(axis, 'int32')]);
+  return run('Split', [axisId, id], [{ name: 'num_split', type: binding.TF_ATTR_INT, value: count }], count);
+}
+
+/** Joins handles along axis 0 (ConcatV2) into a new handle. */
+function concatHandles(backend: TensorflowBackend, run: Run, ids: number[]): number {
+  const { binding } = backend;
+  const attrs = [
+    { name: 'N', type: binding.TF_ATTR_INT, value: ids.length },
+    { name: 'Tidx', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+  ];
+  return run('ConcatV2', [...ids, ...backend.getInputTensorIds([tf.scalar(0, 'int32')])], attrs, 1)[0];
+}
+
+/**
+ * Forward with bfloat16 matmuls (--precision bfloat16), which BlockLSTMV2 cannot do: one product
+ * for the input projections of the whole chunk, then per step the recurrent product and the gates,
+ * a dozen small float32 ops on raw handles. The cell state and every non-linearity stay float32.
+ * Gates come in the kernels' i,c,f,o order, as LSTMBlockCellGrad takes them.
+ */
+function lstmForwardBfloat16(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number): { output: tf.Tensor2D; state: LstmState; steps: StepHandles } {
+  const [batch, hidden] = state.h.shape;
+  const { binding } = backend;
+  const run = runner(backend);
+  const projected = tf.add(matMulBfloat16(backend, x, swapMiddleGates(w.kernel, hidden), false, false), swapMiddleGates(w.bias, hidden));
+  const inputs = splitHandle(backend, run, backend.getInputTensorIds([projected])[0], seqLen, 0, 'Split');
+  const recurrent16 = bfloat16Handle(backend, swapMiddleGates(w.recurrentKernel, hidden));
+  const steps: StepHandles = { i: [], c: [], f: [], o: [], g: [], tanhC: [] };
+  const hs: number[] = [];
+  let [h, c] = backend.getInputTensorIds([state.h, state.c]);
+  for (let t = 0; t < seqLen; t++) {
+    const recurrent = matMulBfloat16Handles(backend, h, recurrent16, false, false);
+    const [gates] = run('AddV2', [inputs[t], recurrent], [], 1);
+    const [iIn, gIn, fIn, oIn] = splitHandle(backend, run, gates, 4, 1, 'Split');
+    const [i] = run('Sigmoid', [iIn], [], 1);
+    const [g] = run('Tanh', [gIn], [], 1);
+    const [f] = run('Sigmoid', [fIn], [], 1);
+    const [o] = run('Sigmoid', [oIn], [], 1);
+    const [kept] = run('Mul', [f, c], [], 1);
+    const [written] = run('Mul', [i, g], [], 1);
+    [c] = run('AddV2', [kept, written], [], 1);
+    const [tanhC] = run('Tanh', [c], [], 1);
+    [h] = run('Mul', [o, tanhC], [], 1);
+    for (const id of [recurrent, inputs[t], gates, iIn, gIn, fIn, oIn, kept, written]) binding.deleteTensor(id);
+    steps.i.push(i);
+    steps.c.push(c);
+    steps.f.push(f);
+    steps.o.push(o);
+    steps.g.push(g);
+    steps.tanhC.push(tanhC);
+    hs.push(h);
+  }
+  binding.deleteTensor(recurrent16.bfloat16);
+  const output = backend.createOutputTensor({ id: concatHandles(backend, run, hs), shape: [seqLen * batch, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+  // The carried state gets handles of its own: the backward pass deletes the steps' handles.
+  const own = (id: number): tf.Tensor2D => backend.createOutputTensor({ id: run('Identity', [id], [], 1)[0], shape: [batch, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+  const next = { h: own(h), c: own(c) };
+  for (const id of hs) binding.deleteTensor(id);
+  return { output, state: next, steps };
+}
+
 /**
  * Backpropagation through time with one LSTMBlockCellGrad op and one matmul per step: the loop
  * carries only dh and dc, and the input and weight gradients are then single GEMMs over the chunk,
@@ -107,28 +196,25 @@ function lstmBackwardFused(
   W: tf.Tensor2D,
   x: tf.Tensor2D,
   state: LstmState,
-  outputs: BlockOutputs,
+  { i, c, f, o, g, tanhC }: StepHandles,
+  h: tf.Tensor2D,
   dOutput: tf.Tensor2D,
   precision: MatmulPrecision,
 ): CellGradients {
-  const [seqLen, batch, hidden] = outputs[0].shape;
+  const seqLen = i.length;
+  const [batch, hidden] = state.h.shape;
   const inputSize = x.shape[1];
   const { binding } = backend;
-  const T = floatAttr(backend);
-  const run = (name: string, inputs: number[], attrs: OpAttr[], count: number): number[] => binding.executeOp(name, [...attrs, T], inputs, count).map((o) => o.id);
+  const run = runner(backend);
   // Plain matmuls per step: ~1.5× faster than one with transpose_b, so transposed once here.
   const recurrentT = tf.transpose(swapMiddleGates(w.recurrentKernel, hidden));
   const noTranspose = ['transpose_a', 'transpose_b'].map((name) => ({ name, type: binding.TF_ATTR_BOOL, value: false }));
-  const unpackAttrs = [
-    { name: 'num', type: binding.TF_ATTR_INT, value: seqLen },
-    { name: 'axis', type: binding.TF_ATTR_INT, value: 0 },
-  ];
   // The kernel reads only the shapes of x, h_prev and W, and no peepholes; placeholders serve every step.
   const noPeephole = tf.zeros([hidden]);
   const [xShape, noPeepholeId, hPrevId, cInitial, WId, bId, recurrentId, zeroDc, dOut3] = backend.getInputTensorIds([
     tf.zeros([batch, inputSize]), noPeephole, state.h, state.c, W, w.bias, recurrentT, tf.zerosLike(state.c), tf.reshape(dOutput, [seqLen, batch, hidden]),
   ]);
-  const [i, c, f, o, g, tanhC, dOutputs] = [...backend.getInputTensorIds(outputs.slice(0, 6)), dOut3].map((id) => run('Unpack', [id], unpackAttrs, seqLen));
+  const dOutputs = splitHandle(backend, run, dOut3, seqLen, 0, 'Unpack');
   const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
   const dGates: number[] = new Array(seqLen);
   let dh: number | undefined;
@@ -148,13 +234,11 @@ function lstmBackwardFused(
     dh = recurrent16 ? matMulBfloat16Handles(backend, dicfo, recurrent16, false, false) : run('MatMul', [dicfo, recurrentId], noTranspose, 1)[0];
     dc = csPrevGrad;
   }
-  const concatAttrs = [{ name: 'N', type: binding.TF_ATTR_INT, value: seqLen }, { name: 'Tidx', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 }];
-  const [joined] = binding.executeOp('ConcatV2', [...concatAttrs, T], [...dGates, ...backend.getInputTensorIds([tf.scalar(0, 'int32')])], 1);
+  const joined = concatHandles(backend, run, dGates);
   if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
   for (const id of [...dGates, dh!, dc, ...i, ...c, ...f, ...o, ...g, ...tanhC, ...dOutputs]) if (id !== zeroDc) binding.deleteTensor(id);
   // The GEMMs run in the kernels' i,c,f,o order; only the (smaller) weight gradients are swapped back.
-  const dIcfo = backend.createOutputTensor(joined) as tf.Tensor2D;
-  const h = tf.reshape(outputs[6], [seqLen * batch, hidden]);
+  const dIcfo = backend.createOutputTensor({ id: joined, shape: [seqLen * batch, 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
   const hPrev = seqLen === 1 ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [(seqLen - 1) * batch, hidden])], 0) as tf.Tensor2D);
   const matMul = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D =>
     precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : tf.matMul(a, b, transposeA, transposeB);
@@ -173,18 +257,29 @@ function lstmBackwardFused(
  * every step, and took 1.4–1.6× as long as this for 2×128 at batch 25 (2× for 2×256 and 2×512).
  * Measured against lstm.ts's forward (one big input-projection GEMM, then a matmul and a dozen
  * small ops per step), BlockLSTM is as fast or faster at every size tried, 2×128 to 2×1024
- * (bench/bench.mjs). With --precision bfloat16 only the backward pass's matmuls change: a forward
- * written out with bfloat16 products (one for the chunk's input projections, then per step the
- * recurrent product and a dozen gate ops) was no faster than BlockLSTMV2 in float32 at 2×512.
+ * (bench/bench.mjs), in float32. With --precision bfloat16 the backward pass's matmuls take
+ * bfloat16 operands, and large steps run forward in lstmForwardBfloat16.
  */
 export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number, precision: MatmulPrecision): LayerPass {
   const [batch, hidden] = state.h.shape;
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
+  // Only for large steps whose input is as wide as the state; elsewhere the per-step ops cost more
+  // than the bfloat16 products save (measured with 2 replicas: 2×512 at batch 64 +10 % on layer 2
+  // alone, nothing on both layers; 2×256 at batch 48 and 2×128 at batch 50, −15 %).
+  if (precision === 'bfloat16' && x.shape[1] >= hidden && !isSmallStep('lstm', batch, x.shape[1], hidden)) {
+    const { output, state: next, steps } = lstmForwardBfloat16(backend, w, x, state, seqLen);
+    return { output, state: next, backward: (dOutput) => lstmBackwardFused(backend, w, W, x, state, steps, output, dOutput, 'bfloat16') };
+  }
   const noPeephole = tf.zeros([hidden]);
   const [x3] = backend.getInputTensorIds([tf.reshape(x, [seqLen, batch, x.shape[1]])]);
   const inputs = [int64Scalar(backend, seqLen), x3, ...backend.getInputTensorIds([state.c, state.h, W, noPeephole, noPeephole, noPeephole, w.bias])];
   const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
   const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
-  const backward = (dOutput: tf.Tensor2D): CellGradients => lstmBackwardFused(backend, w, W, x, state, outputs, dOutput, precision);
-  return { output: tf.reshape(outputs[6], [seqLen * batch, hidden]), state: { h: last(outputs[6]), c: last(outputs[1]) }, backward };
+  const output = tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D;
+  const backward = (dOutput: tf.Tensor2D): CellGradients => {
+    const run = runner(backend);
+    const [i, c, f, o, g, tanhC] = backend.getInputTensorIds(outputs.slice(0, 6)).map((id) => splitHandle(backend, run, id, seqLen, 0, 'Unpack'));
+    return lstmBackwardFused(backend, w, W, x, state, { i, c, f, o, g, tanhC }, output, dOutput, precision);
+  };
+  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward };
 }

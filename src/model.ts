@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWeights, type LayerPass, type LayerState } from './cell.js';
+import { GATE_BLOCKS, isSmallStep, stateParts, type CellGradients, type CellType, type CellWeights, type LayerPass, type LayerState } from './cell.js';
 import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
@@ -38,24 +38,12 @@ export interface ModelConfig {
 export type LstmKernels = 'auto' | 'reference';
 
 /**
- * Matmul FLOPs of one time step (B·(in+H)·G·H multiply-adds) up to which a step counts as small:
- * dominated by per-op costs, it runs faster on a single TensorFlow thread; large ones need the big
- * GEMMs and both cores (see bench/bench.mjs).
- */
-const SMALL_STEP_FLOPS = 64e6;
-
-function stepFlops(cell: CellType, batchSize: number, inputSize: number, hidden: number): number {
-  return 2 * batchSize * (inputSize + hidden) * GATE_BLOCKS[cell] * hidden;
-}
-
-/**
  * TensorFlow intra-op threads for training (or sampling) this model at this batch size: 1 when its
  * steps are small (measured on 2 cores, interleaved: 2×128 batch 50 +30 %, 2×256 batch 32 +17 %),
  * else undefined, TensorFlow's default of one per core (2×512 batch 64: one thread is −25 %).
  */
 export function preferredIntraOpThreads(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): number | undefined {
-  const widest = stepFlops(config.cell, batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize);
-  return widest <= SMALL_STEP_FLOPS ? 1 : undefined;
+  return isSmallStep(config.cell, batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize) ? 1 : undefined;
 }
 
 /** One entry per recurrent layer, bottom first. */
@@ -135,7 +123,7 @@ export class CharRnn {
     readonly config: ModelConfig,
     weights: Map<string, Float32Array>,
     private readonly kernels: LstmKernels = 'auto',
-    /** Of the fused LSTM kernels' backward matmuls; the other kernels are always float32. */
+    /** Of the fused LSTM kernels' matmuls in training; the other kernels, validation and sampling are always float32. */
     private readonly precision: MatmulPrecision = 'float32',
   ) {
     this.params = new Map();
@@ -180,7 +168,8 @@ export class CharRnn {
     const lstmState = state as LstmState;
     const native = this.native();
     if (native && prepared) return lstmForwardFused(native, prepared[l], x, lstmState, seqLen);
-    if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen, this.precision);
+    // Validation runs in float32, and without a backward pass to free what training's forward keeps.
+    if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen, record ? this.precision : 'float32');
     const { output, state: next, tape } = lstmForward(w, x, lstmState, seqLen, record);
     return { output, state: next, backward: record ? (dOutput) => lstmBackward(w, tape!, dOutput) : undefined };
   }

@@ -110,7 +110,7 @@ export function oneHotRows(ids: Int32Array, depth: number): tf.Tensor2D {
 }
 
 /**
- * The operands of the matrix products of training's backward pass: float32, or bfloat16 with float32
+ * The operands of the LSTM's matrix products in training: float32, or bfloat16 with float32
  * accumulation (mixed precision), which only the tensorflow backend runs.
  */
 export const MATMUL_PRECISIONS = ['float32', 'bfloat16'] as const;

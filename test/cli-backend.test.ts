@@ -52,7 +52,7 @@ describe('backend selection', () => {
     const out = path.join(work, 'bfloat16');
     const trained = cli('rnn-train', [corpus, '--out', out, ...tiny, '--precision', 'bfloat16']);
     expect(trained.status, trained.stderr).toBe(0);
-    expect(trained.stderr).toContain('bfloat16 backward matmuls');
+    expect(trained.stderr).toContain('mixed precision (bfloat16 matmuls)');
     const float32 = cli('rnn-train', [corpus, '--out', path.join(work, 'float32'), ...tiny]);
     // Same seed and data: only the rounding of the gradients differs.
     expect(fs.readFileSync(path.join(out, 'latest', 'weights.bin')).equals(fs.readFileSync(path.join(work, 'float32', 'latest', 'weights.bin')))).toBe(false);
@@ -60,7 +60,7 @@ describe('backend selection', () => {
 
     const resumed = cli('rnn-train', ['--resume', out, '--steps', '4']);
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('bfloat16 backward matmuls');
+    expect(resumed.stderr).toContain('mixed precision (bfloat16 matmuls)');
     const changed = cli('rnn-train', ['--resume', out, '--steps', '6', '--precision', 'float32']);
     expect(changed.status).toBe(1);
     expect(changed.stderr).toContain('these flags differ: --precision float32 (the run has bfloat16)');

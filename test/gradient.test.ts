@@ -126,3 +126,53 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
     });
   });
 });
+
+describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bfloat16)', () => {
+  // Steps large enough for the written-out bfloat16 forward on layer 2 (its input is as wide as its
+  // state), while layer 1 (a 64-wide input) keeps BlockLSTMV2: both paths, with every kind of dropout.
+  const big = { cell: 'lstm' as const, vocabSize: 5, embeddingSize: 64, hiddenSize: 512, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
+  const streams = 32;
+  const steps = 3;
+  const rng = new Rng(12);
+  const chunk: Batch = {
+    inputs: Int32Array.from({ length: steps * streams }, () => Math.floor(rng.next() * big.vocabSize)),
+    targets: Int32Array.from({ length: steps * streams }, () => Math.floor(rng.next() * big.vocabSize)),
+    seqLen: steps,
+    batchSize: streams,
+  };
+
+  it("gives float32's loss, gradients and carried state to within bfloat16's rounding", () => {
+    const weights = initialWeights(big, new Rng(4));
+    const run = (precision: 'float32' | 'bfloat16') => {
+      const model = new CharRnn(big, weights, 'auto', precision);
+      const result = tf.tidy(() => {
+        const start = Array.from({ length: big.layers }, (_, l) => ({
+          h: tf.randomUniform([streams, big.hiddenSize], -0.9, 0.9, 'float32', 300 + l) as tf.Tensor2D,
+          c: tf.randomUniform([streams, big.hiddenSize], -2, 2, 'float32', 400 + l) as tf.Tensor2D,
+        }));
+        const { loss, gradients, state } = model.lossAndGradients(chunk, start, new Rng(DROPOUT_SEED));
+        return {
+          loss: loss.dataSync()[0],
+          gradients: new Map([...gradients].map(([name, g]) => [name, g.dataSync() as Float32Array])),
+          state: state.flatMap(({ h, c }) => [h.dataSync(), c!.dataSync()]),
+        };
+      });
+      model.dispose();
+      return result;
+    };
+    const exact = run('float32');
+    const mixed = run('bfloat16');
+    expect(Math.abs(mixed.loss - exact.loss)).toBeLessThan(1e-3 * exact.loss);
+    const relativeError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let difference = 0;
+      let norm = 0;
+      for (let i = 0; i < a.length; i++) {
+        difference += (a[i] - b[i]) ** 2;
+        norm += b[i] ** 2;
+      }
+      return Math.sqrt(difference / norm);
+    };
+    for (const [name, gradient] of exact.gradients) expect(relativeError(mixed.gradients.get(name)!, gradient), name).toBeLessThan(0.03);
+    exact.state.forEach((values, k) => expect(relativeError(mixed.state[k], values), `state ${k}`).toBeLessThan(0.01));
+  });
+});

@@ -88,7 +88,7 @@ function program(): Command {
     .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
     .option('--replicas <n>', 'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)', integerAtLeast(1))
     .addOption(
-      new Option('--precision <type>', 'operands of the backward pass\'s matrix products: float32, or bfloat16 with float32 accumulation (mixed precision: LSTM on the tensorflow backend, faster on CPUs with AVX512-BF16 or AMX)')
+      new Option('--precision <type>', "operands of the LSTM's matrix products in training: float32, or bfloat16 with float32 accumulation (mixed precision: tensorflow backend only, faster on CPUs with AVX512-BF16 or AMX)")
         .choices(MATMUL_PRECISIONS)
         .default('float32'),
     )
@@ -341,7 +341,7 @@ async function main(argv: string[]): Promise<number> {
       `model: ${model.layers}×${model.hiddenSize} ${model.cell.toUpperCase()}, embedding ${model.embeddingSize}, ${parameters.toLocaleString('en-US')} parameters; ` +
         `${training.batchSize} streams × ${training.seqLen} characters per step, ${streams.stepsPerEpoch} steps per epoch` +
         `${training.replicas > 1 ? ` on ${training.replicas} threads (data-parallel)` : ''}` +
-        `${training.precision === 'bfloat16' ? ', bfloat16 backward matmuls' : ''}; seed ${training.seed}`,
+        `${training.precision === 'bfloat16' ? ', mixed precision (bfloat16 matmuls)' : ''}; seed ${training.seed}`,
     );
     const advice = sizeAdvice(parameters, trainIds.length);
     if (advice) reporter.info(advice);
