@@ -11,13 +11,13 @@ import { Rng } from '../src/random.js';
 const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
 const seqLen = 4;
 const batchSize = 2;
-const dataRng = new Rng(11);
-const batch: Batch = {
-  inputs: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * shape.vocabSize)),
-  targets: Int32Array.from({ length: seqLen * batchSize }, () => Math.floor(dataRng.next() * shape.vocabSize)),
-  seqLen,
-  batchSize,
-};
+/** Random inputs and targets. */
+function randomBatch(seed: number, vocabSize: number, steps: number, streams: number): Batch {
+  const rng = new Rng(seed);
+  const draw = () => Int32Array.from({ length: steps * streams }, () => Math.floor(rng.next() * vocabSize));
+  return { inputs: draw(), targets: draw(), seqLen: steps, batchSize: streams };
+}
+const batch = randomBatch(11, shape.vocabSize, seqLen, batchSize);
 // Larger weights than at initialisation, so that the gates saturate unevenly and errors show.
 function testWeights(config: ModelConfig): Map<string, Float32Array> {
   return new Map([...initialWeights(config, new Rng(3))].map(([name, values]) => [name, values.map((v) => 4 * v)]));
@@ -132,14 +132,7 @@ describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bf
   // state), while layer 1 (a 64-wide input) keeps BlockLSTMV2: both paths, with every kind of dropout.
   const big = { cell: 'lstm' as const, vocabSize: 5, embeddingSize: 64, hiddenSize: 512, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
   const streams = 32;
-  const steps = 3;
-  const rng = new Rng(12);
-  const chunk: Batch = {
-    inputs: Int32Array.from({ length: steps * streams }, () => Math.floor(rng.next() * big.vocabSize)),
-    targets: Int32Array.from({ length: steps * streams }, () => Math.floor(rng.next() * big.vocabSize)),
-    seqLen: steps,
-    batchSize: streams,
-  };
+  const chunk = randomBatch(12, big.vocabSize, 3, streams);
 
   it("gives float32's loss, gradients and carried state to within bfloat16's rounding", () => {
     const weights = initialWeights(big, new Rng(4));
