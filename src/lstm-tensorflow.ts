@@ -264,7 +264,7 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const [batch, hidden] = state.h.shape;
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   // Only for large steps whose input is as wide as the state; elsewhere the per-step ops cost more
-  // than the bfloat16 products save (measured with 2 replicas: 2×512 at batch 64 +10 % on layer 2
+  // than the bfloat16 products save (measured with 2 replicas: 2×512 at batch 64 +7–10 % on layer 2
   // alone, nothing on both layers; 2×256 at batch 48 and 2×128 at batch 50, −15 %).
   if (precision === 'bfloat16' && x.shape[1] >= hidden && !isSmallStep('lstm', batch, x.shape[1], hidden)) {
     const { output, state: next, steps } = lstmForwardBfloat16(backend, w, x, state, seqLen);
