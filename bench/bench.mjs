@@ -10,7 +10,7 @@
 // --no-layers skips the tfjs-layers peer (one round per config, after rnn-train's and PyTorch's).
 // --replicas sets the data-parallel replicas of every training measurement; by default each config
 // gets rnn-train's own choice (2 for small layers on 2+ cores, else 1).
-// --precisions lists the backward-matmul precisions (rnn-train --precision) measured in each round;
+// --precisions lists the matmul precisions (rnn-train --precision) measured in each round;
 // the first is the headline; bfloat16 is measured only on the tensorflow backend.
 //
 // RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
@@ -29,6 +29,7 @@ import { CharRnn, initialWeights, preferredIntraOpThreads } from '../dist/model.
 import { createOptimizer } from '../dist/optimizer.js';
 import { Rng } from '../dist/random.js';
 import { sampleText } from '../dist/sampler.js';
+import { MATMUL_PRECISIONS } from '../dist/native.js';
 import { ParallelEngine, preferredReplicas, trainingIntraOpThreads } from '../dist/data-parallel.js';
 import { LocalEngine } from '../dist/engine.js';
 
@@ -55,6 +56,9 @@ function parseArgs(argv) {
   }
   for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure.replace(LAYERS, '')] : [])]) {
     if (!CONFIGS[name]) throw new Error(`unknown config ${name}`);
+  }
+  for (const precision of args.precisions) {
+    if (!MATMUL_PRECISIONS.includes(precision)) throw new Error(`unknown precision ${precision}; choose from ${MATMUL_PRECISIONS.join(', ')}`);
   }
   return args;
 }

@@ -145,8 +145,8 @@ function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 
 /**
  * A float32 matrix product on raw handles with bfloat16 operands (oneDNN runs it with float32
  * accumulation, at about twice the float32 rate on CPUs with AVX512-BF16 or AMX), the result rounded
- * to bfloat16 and back. `bOperand` may be given already in bfloat16, for a product repeated with the
- * same matrix. Returns a new float32 handle.
+ * to bfloat16 and back. `b` may be given already in bfloat16, for a product repeated with the same
+ * matrix. Returns a new float32 handle.
  */
 export function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
   const { binding } = backend;
