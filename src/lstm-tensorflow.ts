@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isSmallStep, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
-import { bfloat16Handle, columnSums, floatAttr, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
+import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name: BlockLSTMV2 runs a
@@ -240,11 +240,11 @@ function lstmBackwardFused(
   // The GEMMs run in the kernels' i,c,f,o order; only the (smaller) weight gradients are swapped back.
   const dIcfo = backend.createOutputTensor({ id: joined, shape: [seqLen * batch, 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
   const hPrev = seqLen === 1 ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [(seqLen - 1) * batch, hidden])], 0) as tf.Tensor2D);
-  const matMul = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D =>
-    precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : tf.matMul(a, b, transposeA, transposeB);
-  const backToIfco = (input: tf.Tensor2D) => swapMiddleGates(matMul(input, dIcfo, true, false), hidden);
+  const product = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D =>
+    precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
+  const backToIfco = (input: tf.Tensor2D) => swapMiddleGates(product(input, dIcfo, true, false), hidden);
   return {
-    dx: matMul(dIcfo, swapMiddleGates(w.kernel, hidden), false, true),
+    dx: product(dIcfo, swapMiddleGates(w.kernel, hidden), false, true),
     kernel: backToIfco(x),
     recurrentKernel: backToIfco(hPrev),
     bias: swapMiddleGates(columnSums(dIcfo), hidden),

@@ -4,7 +4,7 @@ import { gruForward } from './gru.js';
 import { lstmBackward, lstmForward, type LstmState } from './lstm.js';
 import { rnnForward } from './rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './lstm-tensorflow.js';
-import { columnSums, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend, type MatmulPrecision, type TensorflowBackend } from './native.js';
+import { columnSums, matMul, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend, type MatmulPrecision, type TensorflowBackend } from './native.js';
 import type { Batch } from './batches.js';
 import { flatten } from './optimizer.js';
 import { tidy } from './tidy.js';
@@ -205,6 +205,7 @@ export class CharRnn {
       }
     }
     tape.top = x;
+    // tf.matMul, not native.ts's matMul: the gradient test differentiates this forward pass automatically.
     const logits = tf.add(tf.matMul(x, this.params.get('dense/kernel')!), this.params.get('dense/bias')!) as tf.Tensor2D;
     return { logits, state: nextState, tape };
   }
@@ -221,9 +222,9 @@ export class CharRnn {
 
     const gradients: NamedTensors = new Map();
     const dLogits = tf.div(dLogitsSummed, count) as tf.Tensor2D;
-    gradients.set('dense/kernel', tf.matMul(tape.top, dLogits, true, false));
+    gradients.set('dense/kernel', matMul(tape.top, dLogits, true, false));
     gradients.set('dense/bias', columnSums(dLogits));
-    let dx = tf.matMul(dLogits, this.params.get('dense/kernel')!, false, true) as tf.Tensor2D;
+    let dx = matMul(dLogits, this.params.get('dense/kernel') as tf.Tensor2D, false, true);
     for (let l = this.config.layers - 1; l >= 0; l--) {
       const mask = tape.masks[l];
       if (mask) dx = tf.mul(dx, mask);
@@ -237,7 +238,7 @@ export class CharRnn {
     if (tape.inputMask) dx = tf.mul(dx, tape.inputMask);
     // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
     // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
-    gradients.set('embedding/embeddings', tf.matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
+    gradients.set('embedding/embeddings', matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
     return { loss, gradients, state: nextState };
   }
 

@@ -68,6 +68,22 @@ export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
 }
 
 /**
+ * A 2-D matrix product. On TensorFlow, its MatMul kernel rather than the BatchMatMulV2 that
+ * tf.matMul runs: 10–15 % faster at a chunk's gradient shapes ([1250, 512]ᵀ·[1250, 128] and the
+ * like, one thread). No gradient is recorded, which the hand-written backward passes do not need.
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+  const backend = tensorflowBackend();
+  if (!backend) return tf.matMul(a, b, transposeA, transposeB);
+  const attrs = [
+    { name: 'transpose_a', type: backend.binding.TF_ATTR_BOOL, value: transposeA },
+    { name: 'transpose_b', type: backend.binding.TF_ATTR_BOOL, value: transposeB },
+    floatAttr(backend),
+  ];
+  return backend.executeMultipleOutputs('MatMul', attrs, [a, b], 1)[0] as tf.Tensor2D;
+}
+
+/**
  * Softmax cross-entropy of logits [N, V] against integer targets: each row's negative
  * log-likelihood (nats) and its gradient with respect to the logits, softmax − one-hot. One fused
  * op on TensorFlow instead of a dozen over [N, V].
