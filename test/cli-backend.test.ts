@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { precisionAdvice } from '../src/cli/advice.js';
+import { cpuHasBfloat16 } from '../src/native.js';
 import { nestedBrackets } from '../src/synthetic.js';
 import { ROOT, cli, tempDir } from './helpers.js';
 
@@ -73,6 +75,30 @@ describe('backend selection', () => {
       expect(refused.status).toBe(1);
       expect(refused.stderr).toContain(`rnn-train: error: ${message}\n`);
       expect(fs.existsSync(path.join(work, `refused-${extra[1]}`, 'latest'))).toBe(false);
+    }
+  });
+
+  it('suggests --precision bfloat16 for large LSTM steps on a CPU with bfloat16 instructions, unless a precision was chosen', () => {
+    const large = ['--layers', '1', '--hidden', '512', '--embedding', '8', '--seq-len', '5', '--batch-size', '64', '--replicas', '1', '--steps', '1', '--eval-every', '1'];
+    const suggested = cli('rnn-train', [corpus, '--out', path.join(work, 'large-steps'), ...large]);
+    expect(suggested.status, suggested.stderr).toBe(0);
+    const hint = 'hint: this CPU multiplies bfloat16 natively; --precision bfloat16';
+    if (cpuHasBfloat16()) expect(suggested.stderr).toContain(hint);
+    else expect(suggested.stderr).not.toContain(hint);
+    const chosen = cli('rnn-train', [corpus, '--out', path.join(work, 'large-steps-float32'), ...large, '--precision', 'float32']);
+    expect(chosen.status, chosen.stderr).toBe(0);
+    expect(chosen.stderr).not.toContain(hint);
+    // The defaults' steps are small: bfloat16 products do not pay there.
+    expect(cli('rnn-train', [corpus, '--out', path.join(work, 'small-steps'), ...tiny]).stderr).not.toContain(hint);
+  });
+});
+
+describe('precisionAdvice', () => {
+  const pays = { precisionChosen: false, backend: 'tensorflow', cell: 'lstm', cpuBfloat16: true, smallSteps: false } as const;
+  it('speaks only where bfloat16 pays and the user left the precision alone', () => {
+    expect(precisionAdvice(pays)).toMatch(/^hint: this CPU multiplies bfloat16 natively; --precision bfloat16/);
+    for (const change of [{ precisionChosen: true }, { backend: 'wasm' }, { cell: 'gru' }, { cpuBfloat16: false }, { cpuBfloat16: undefined }, { smallSteps: true }] as const) {
+      expect(precisionAdvice({ ...pays, ...change }), JSON.stringify(change)).toBeUndefined();
     }
   });
 });

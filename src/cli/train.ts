@@ -8,7 +8,7 @@ import { preferredReplicas, threadSafeTensorflow, trainingIntraOpThreads } from 
 import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
-import { parameterCount, type ModelConfig } from '../model.js';
+import { parameterCount, preferredIntraOpThreads, type ModelConfig } from '../model.js';
 import { MATMUL_PRECISIONS, cpuHasBfloat16, type MatmulPrecision } from '../native.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
@@ -22,6 +22,7 @@ import { isEnsembleRun } from '../ensemble-run.js';
 import { duration, integerAtLeast, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 import { isEnsembleMember, memberReporter, trainEnsemble, type EnsemblePlan } from './ensemble-training.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
+import { precisionAdvice, sizeAdvice } from './advice.js';
 
 interface TrainFlags {
   out?: string;
@@ -185,22 +186,6 @@ function checkpointBytes(config: ModelConfig, training: Omit<TrainingConfig, 're
   return 4 * (parameterCount(config) * (1 + slots) + carried) + 24 * Math.min(plannedSteps, 1e6) + 64_000;
 }
 
-/**
- * char-rnn's rule of thumb: a model learns best with about as many parameters as the training text
- * has characters. More than ten times as many and it memorises; less than a tenth and it underfits.
- */
-export function sizeAdvice(parameters: number, characters: number): string | undefined {
-  const ratio = parameters / characters;
-  const sizes = `${formatCount(parameters)} parameters for ${formatCount(characters)} training characters`;
-  if (ratio > 10) return `hint: ${sizes}; a model this large for the text will overfit: use a smaller --preset or --hidden, or more --dropout`;
-  if (ratio < 0.1) return `hint: ${sizes}; the model is small for this much text: a larger --preset or --hidden will learn more of it`;
-  return undefined;
-}
-
-function formatCount(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : String(n);
-}
-
 /** Flags that the ensemble's trainer sets for each member itself, or keeps for itself. */
 const ENSEMBLE_FLAGS = new Set<string>(['out', 'resume', 'preset', 'members', 'seed', 'tensorboard']);
 
@@ -343,8 +328,19 @@ async function main(argv: string[]): Promise<number> {
         `${training.replicas > 1 ? ` on ${training.replicas} threads (data-parallel)` : ''}` +
         `${training.precision === 'bfloat16' ? ', mixed precision (bfloat16 matmuls)' : ''}; seed ${training.seed}`,
     );
-    const advice = sizeAdvice(parameters, trainIds.length);
-    if (advice) reporter.info(advice);
+    const advice = [
+      sizeAdvice(parameters, trainIds.length),
+      resume
+        ? undefined
+        : precisionAdvice({
+            precisionChosen: given(command, 'precision'),
+            backend: backend.name,
+            cell: model.cell,
+            cpuBfloat16: cpuHasBfloat16(),
+            smallSteps: preferredIntraOpThreads(model, training.batchSize / training.replicas) === 1,
+          }),
+    ];
+    for (const line of advice) if (line) reporter.info(line);
     if (resume) reporter.info(`resuming ${outDir} at step ${resume.progress.step} (epoch ${resume.progress.epoch})`);
     reporter.info(`checkpoints: ${outDir}/latest and ${outDir}/best; log: ${outDir}/${METRICS_FILE}, plot: ${outDir}/${LOSS_PLOT_FILE}`);
     const tensorboard = flags.tensorboard === undefined ? undefined : await tensorboardEvents(flags.tensorboard, backend.name);
