@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isSmallStep, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
-import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
+import { bfloat16Handle, columnSums, floatAttr, matMul, matMulAttrs, matMulBfloat16, matMulBfloat16Handles, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name: BlockLSTMV2 runs a
@@ -208,7 +208,6 @@ function lstmBackwardFused(
   const run = runner(backend);
   // Plain matmuls per step: ~1.5× faster than one with transpose_b, so transposed once here.
   const recurrentT = tf.transpose(swapMiddleGates(w.recurrentKernel, hidden));
-  const noTranspose = ['transpose_a', 'transpose_b'].map((name) => ({ name, type: binding.TF_ATTR_BOOL, value: false }));
   // The kernel reads only the shapes of x, h_prev and W, and no peepholes; placeholders serve every step.
   const noPeephole = tf.zeros([hidden]);
   const [xShape, noPeepholeId, hPrevId, cInitial, WId, bId, recurrentId, zeroDc, dOut3] = backend.getInputTensorIds([
@@ -216,6 +215,7 @@ function lstmBackwardFused(
   ]);
   const dOutputs = splitHandle(backend, run, dOut3, seqLen, 0, 'Unpack');
   const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
+  const plainMatMul = matMulAttrs(backend, false, false, binding.TF_FLOAT);
   const dGates: number[] = new Array(seqLen);
   let dh: number | undefined;
   let dc = zeroDc;
@@ -231,7 +231,7 @@ function lstmBackwardFused(
     // Freed at once, so that the next step's outputs reuse memory that is still in cache.
     for (const id of [...peepholeGrads, ...(dh === undefined ? [] : [hGrad, dh]), ...(dc === zeroDc ? [] : [dc])]) binding.deleteTensor(id);
     dGates[t] = dicfo;
-    dh = recurrent16 ? matMulBfloat16Handles(backend, dicfo, recurrent16, false, false) : run('MatMul', [dicfo, recurrentId], noTranspose, 1)[0];
+    dh = recurrent16 ? matMulBfloat16Handles(backend, dicfo, recurrent16, false, false) : binding.executeOp('MatMul', plainMatMul, [dicfo, recurrentId], 1)[0].id;
     dc = csPrevGrad;
   }
   const joined = concatHandles(backend, run, dGates);

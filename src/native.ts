@@ -75,12 +75,16 @@ export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
   const backend = tensorflowBackend();
   if (!backend) return tf.matMul(a, b, transposeA, transposeB);
-  const attrs = [
-    { name: 'transpose_a', type: backend.binding.TF_ATTR_BOOL, value: transposeA },
-    { name: 'transpose_b', type: backend.binding.TF_ATTR_BOOL, value: transposeB },
-    floatAttr(backend),
+  return backend.executeMultipleOutputs('MatMul', matMulAttrs(backend, transposeA, transposeB, backend.binding.TF_FLOAT), [a, b], 1)[0] as tf.Tensor2D;
+}
+
+/** The attributes of TensorFlow's MatMul: which operands to transpose, and their type. */
+export function matMulAttrs({ binding }: TensorflowBackend, transposeA: boolean, transposeB: boolean, type: number): OpAttr[] {
+  return [
+    { name: 'transpose_a', type: binding.TF_ATTR_BOOL, value: transposeA },
+    { name: 'transpose_b', type: binding.TF_ATTR_BOOL, value: transposeB },
+    { name: 'T', type: binding.TF_ATTR_TYPE, value: type },
   ];
-  return backend.executeMultipleOutputs('MatMul', attrs, [a, b], 1)[0] as tf.Tensor2D;
 }
 
 /**
@@ -168,12 +172,7 @@ export function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: 
   const { binding } = backend;
   const a16 = castHandle(backend, a, 'bfloat16');
   const b16 = typeof b === 'number' ? castHandle(backend, b, 'bfloat16') : b.bfloat16;
-  const attrs = [
-    { name: 'transpose_a', type: binding.TF_ATTR_BOOL, value: transposeA },
-    { name: 'transpose_b', type: binding.TF_ATTR_BOOL, value: transposeB },
-    { name: 'T', type: binding.TF_ATTR_TYPE, value: TF_BFLOAT16 },
-  ];
-  const [product] = binding.executeOp('MatMul', attrs, [a16, b16], 1);
+  const [product] = binding.executeOp('MatMul', matMulAttrs(backend, transposeA, transposeB, TF_BFLOAT16), [a16, b16], 1);
   const result = castHandle(backend, product.id, 'float32');
   for (const id of [a16, product.id, ...(typeof b === 'number' ? [b16] : [])]) binding.deleteTensor(id);
   return result;
