@@ -88,7 +88,7 @@ describe('backend selection', () => {
     const chosen = cli('rnn-train', [corpus, '--out', path.join(work, 'large-steps-float32'), ...large, '--precision', 'float32']);
     expect(chosen.status, chosen.stderr).toBe(0);
     expect(chosen.stderr).not.toContain(hint);
-    // The defaults' steps are small: bfloat16 products do not pay there.
+    // A small model's steps are small: bfloat16 products do not pay there.
     expect(cli('rnn-train', [corpus, '--out', path.join(work, 'small-steps'), ...tiny]).stderr).not.toContain(hint);
   });
 });
