@@ -11,7 +11,7 @@ import { streamSlice, type Batch } from './batches.js';
 import { carriedRows, carriedState, joinCarried, readCarried } from './carried.js';
 import type { NamedArrays, TrainingConfig } from './checkpoint.js';
 import { chunkGradients, update, type Engine, type StepSettings } from './engine.js';
-import { disposeState, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState } from './model.js';
+import { disposeState, hasSmallSteps, preferredIntraOpThreads, type CharRnn, type LstmKernels, type ModelConfig, type ModelState } from './model.js';
 import type { MatmulPrecision } from './native.js';
 import type { Optimizer } from './optimizer.js';
 import type { Rng } from './random.js';
@@ -53,7 +53,7 @@ function replicasPay(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number):
   if (!threadSafeTensorflow() || batchSize < 2 || os.availableParallelism() < 2) return false;
   const { hiddenSize: H, embeddingSize, cell } = config;
   const widestWeightBytes = 4 * (Math.max(embeddingSize, H) + H) * GATE_BLOCKS[cell] * H;
-  return preferredIntraOpThreads(config, batchSize) === 1 || (batchSize / 2 >= REPLICA_MIN_STREAMS && widestWeightBytes <= REPLICA_MAX_WEIGHT_BYTES);
+  return hasSmallSteps(config, batchSize) || (batchSize / 2 >= REPLICA_MIN_STREAMS && widestWeightBytes <= REPLICA_MAX_WEIGHT_BYTES);
 }
 
 /**

@@ -37,13 +37,18 @@ export interface ModelConfig {
  */
 export type LstmKernels = 'auto' | 'reference';
 
+/** Whether even the widest layer's time steps are small (isSmallStep) at this batch size. */
+export function hasSmallSteps(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): boolean {
+  return isSmallStep(config.cell, batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize);
+}
+
 /**
  * TensorFlow intra-op threads for training (or sampling) this model at this batch size: 1 when its
  * steps are small (measured on 2 cores, interleaved: 2×128 batch 50 +30 %, 2×256 batch 32 +17 %),
  * else undefined, TensorFlow's default of one per core (2×512 batch 64: one thread is −25 %).
  */
 export function preferredIntraOpThreads(config: Omit<ModelConfig, 'vocabSize'>, batchSize: number): number | undefined {
-  return isSmallStep(config.cell, batchSize, Math.max(config.embeddingSize, config.hiddenSize), config.hiddenSize) ? 1 : undefined;
+  return hasSmallSteps(config, batchSize) ? 1 : undefined;
 }
 
 /** One entry per recurrent layer, bottom first. */

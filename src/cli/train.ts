@@ -3,12 +3,12 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
 import { BatchStreams } from '../batches.js';
-import { CELL_TYPES, isSmallStep, type CellType } from '../cell.js';
+import { CELL_TYPES, type CellType } from '../cell.js';
 import { preferredReplicas, threadSafeTensorflow, trainingIntraOpThreads } from '../data-parallel.js';
 import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../checkpoint.js';
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
-import { parameterCount, type ModelConfig } from '../model.js';
+import { hasSmallSteps, parameterCount, type ModelConfig } from '../model.js';
 import { MATMUL_PRECISIONS, cpuHasBfloat16, type MatmulPrecision } from '../native.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
@@ -337,7 +337,7 @@ async function main(argv: string[]): Promise<number> {
             backend: backend.name,
             cell: model.cell,
             cpuBfloat16: cpuHasBfloat16(),
-            smallSteps: isSmallStep(model.cell, training.batchSize / training.replicas, Math.max(model.embeddingSize, model.hiddenSize), model.hiddenSize),
+            smallSteps: hasSmallSteps(model, training.batchSize / training.replicas),
           }),
     ];
     for (const line of advice) if (line) reporter.info(line);
