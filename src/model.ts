@@ -33,7 +33,8 @@ export interface ModelConfig {
 
 /**
  * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels
- * (lstm-tensorflow.ts), elsewhere lstm.ts; `reference`: always lstm.ts.
+ * (lstm-tensorflow.ts; to train, with the addon rnn-train's install builds), elsewhere lstm.ts;
+ * `reference`: always lstm.ts.
  */
 export type LstmKernels = 'auto' | 'reference';
 
@@ -149,9 +150,14 @@ export class CharRnn {
     });
   }
 
-  /** TensorFlow's fused LSTM kernels, when they are available and wanted. */
-  private native(): TensorflowBackend | undefined {
-    return this.kernels === 'reference' || this.config.cell !== 'lstm' ? undefined : tensorflowBackend();
+  /**
+   * TensorFlow's fused LSTM kernels, when they are available and wanted; for training, only with
+   * the binding's lstmBackward, which an addon not built by rnn-train's install lacks.
+   */
+  private native(training: boolean): TensorflowBackend | undefined {
+    if (this.kernels === 'reference' || this.config.cell !== 'lstm') return undefined;
+    const backend = tensorflowBackend();
+    return backend && (!training || backend.binding.lstmBackward) ? backend : undefined;
   }
 
   /** Layer `l`'s weights, with its recurrent kernel masked when a weight-drop mask is given. */
@@ -171,7 +177,7 @@ export class CharRnn {
     if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
-    const native = this.native();
+    const native = this.native(record);
     if (native && prepared) return lstmForwardFused(native, prepared[l], x, lstmState, seqLen);
     // Validation runs in float32, and without a backward pass to free what training's forward keeps.
     if (native) return lstmSequenceFused(native, w, x, lstmState, seqLen, record ? this.precision : 'float32');
@@ -259,7 +265,7 @@ export class CharRnn {
    * Dispose with disposePrepared().
    */
   prepareFusedWeights(): FusedWeights[] | undefined {
-    if (!this.native()) return undefined;
+    if (!this.native(false)) return undefined;
     return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
   }
 

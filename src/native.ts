@@ -22,6 +22,14 @@ export interface RawTensor {
   dtype: number;
 }
 
+/**
+ * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
+ * and tanh(c), each as runs of time steps covering the chunk in order; the initial cell state; the
+ * gradient of the layer's output [T·B, H]; the transposed recurrent kernel [4H, H], float32 or
+ * bfloat16. Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
+ */
+export type LstmBackward = (gates: number[][], cInitial: number, dOutput: number, recurrentT: number) => number;
+
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
@@ -39,6 +47,10 @@ export interface TensorflowBackend {
     executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): RawTensor[];
     createTensor(shape: number[], dtype: number, values: Int32Array): number;
     deleteTensor(id: number): void;
+    /** How many tensor handles the binding holds, whether or not a tfjs tensor wraps them. */
+    getNumOfTensors(): number;
+    /** rnn-train's addition to the binding (src/install/lstm_backward.cc); absent from addons built elsewhere. */
+    lstmBackward?: LstmBackward;
   };
 }
 

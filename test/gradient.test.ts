@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../src/batches.js';
 import { stateParts, type CellType, type LayerState } from '../src/cell.js';
 import { CharRnn, initialWeights, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
+import { tensorflowBackend } from '../src/native.js';
 import { Rng } from '../src/random.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
@@ -124,6 +125,21 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
       const first = batch.inputs.subarray(0, batchSize);
       close(read(fused.forward(first, 1, initialState, undefined, prepared)), read(reference.forward(first, 1, initialState)));
     });
+  });
+});
+
+describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (not built by rnn-train)', () => {
+  it('trains with the reference kernels, and gives their gradients exactly', () => {
+    const backend = tensorflowBackend()!;
+    const { binding } = backend;
+    backend.binding = Object.create(binding, { lstmBackward: { value: undefined } });
+    try {
+      const fallback = analyticGradients(models.get('lstm auto')!);
+      const reference = analyticGradients(models.get('lstm reference')!);
+      for (const [name, values] of reference) expect(fallback.get(name), name).toEqual(values);
+    } finally {
+      backend.binding = binding;
+    }
   });
 });
 

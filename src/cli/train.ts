@@ -9,7 +9,7 @@ import type { Checkpoint, NanPolicy, RunOptions, TrainingConfig } from '../check
 import { loadCorpus, splitCorpus } from '../corpus.js';
 import { UserError } from '../errors.js';
 import { hasSmallSteps, parameterCount, type ModelConfig } from '../model.js';
-import { MATMUL_PRECISIONS, cpuHasBfloat16, type MatmulPrecision } from '../native.js';
+import { MATMUL_PRECISIONS, cpuHasBfloat16, tensorflowBackend, type MatmulPrecision } from '../native.js';
 import { OPTIMIZERS, type OptimizerName } from '../optimizer.js';
 import { createReporter, formatDuration, formatLoss } from '../progress.js';
 import { RunDirectory, alreadyHoldsRun, loadCheckpoint } from '../run-directory.js';
@@ -304,6 +304,9 @@ async function main(argv: string[]): Promise<number> {
     };
     if (training.precision === 'bfloat16' && backend.name !== 'tensorflow') {
       throw new UserError(`--precision bfloat16 needs the tensorflow backend (this run has ${backend.name}); use --precision float32`);
+    }
+    if (training.precision === 'bfloat16' && !tensorflowBackend()?.binding.lstmBackward) {
+      throw new UserError("--precision bfloat16 needs the tfjs-node addon that rnn-train's install builds, and this one was downloaded prebuilt; run `npm run setup-native`, or use --precision float32");
     }
     if (training.precision === 'bfloat16' && cpuHasBfloat16() === false) {
       reporter.warn('this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here');

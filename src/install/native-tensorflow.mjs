@@ -210,16 +210,16 @@ function nodeGypCommand() {
 }
 
 /**
- * Fixes made to tfjs-node's binding source before it is built here, each a list of [from, to]
- * replacements in one file of binding/. All of them must apply, or none is claimed.
+ * Fixes made to tfjs-node's binding source before it is built here: replacements [file, from, to]
+ * in files of the package, and sources of rnn-train's own (in this directory) copied into its
+ * binding/. All of them must apply, or none is claimed.
  */
 const BINDING_FIXES = {
   // The binding's only process-wide mutable state, a std::set that every op call writes to, becomes
   // per-thread, so that worker threads (data-parallel replicas, each with its own TensorFlow
   // context) can run ops at the same time without corrupting it.
   [THREAD_SAFETY_FIX]: {
-    file: 'tfjs_backend.cc',
-    edits: [['static std::set<std::string> ATTR_NAME_SET;', 'static thread_local std::set<std::string> ATTR_NAME_SET;']],
+    edits: [['binding/tfjs_backend.cc', 'static std::set<std::string> ATTR_NAME_SET;', 'static thread_local std::set<std::string> ATTR_NAME_SET;']],
   },
   // oneDNN's JIT sgemm kernels, which TensorFlow's matrix products run on, point the stack pointer
   // into a heap buffer while they run (uxlfoundation/oneDNN#4845; the tensorflow-cpu 2.21 wheel
@@ -230,10 +230,10 @@ const BINDING_FIXES = {
   // before, still take them, and libuv passes them to the event loop as before. (Node's worker
   // threads block all signals already.)
   'signals-off-tensorflow-threads': {
-    file: 'tfjs_binding.cc',
     edits: [
-      ['#include <node_api.h>\n', '#include <node_api.h>\n#include <pthread.h>\n#include <signal.h>\n'],
+      ['binding/tfjs_binding.cc', '#include <node_api.h>\n', '#include <node_api.h>\n#include <pthread.h>\n#include <signal.h>\n'],
       [
+        'binding/tfjs_binding.cc',
         'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n',
         'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n' +
           '  {\n' +
@@ -248,25 +248,56 @@ const BINDING_FIXES = {
       ],
     ],
   },
+  // binding.lstmBackward: an LSTM layer's backward pass through a chunk in one call (lstm_backward.cc).
+  'native-lstm-backward': {
+    sources: ['lstm_backward.cc'],
+    edits: [
+      [
+        'binding/tfjs_backend.h',
+        '  napi_value GetNumOfTensors(napi_env env);\n',
+        '  napi_value GetNumOfTensors(napi_env env);\n\n' +
+          '  // rnn-train: lstm_backward.cc.\n' +
+          '  napi_value LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value,\n' +
+          '                          napi_value d_output_value, napi_value recurrent_value);\n',
+      ],
+      [
+        'binding/tfjs_binding.cc',
+        'static napi_value InitTFNodeJSBinding(',
+        'napi_value LstmBackwardCallback(napi_env env, napi_callback_info info);\n\nstatic napi_value InitTFNodeJSBinding(',
+      ],
+      [
+        'binding/tfjs_binding.cc',
+        '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
+        '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n' +
+          '      {"lstmBackward", nullptr, LstmBackwardCallback, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
+      ],
+      ['binding.gyp', "'binding/tfjs_binding.cc'\n", "'binding/tfjs_binding.cc',\n      'binding/lstm_backward.cc'\n"],
+    ],
+  },
 };
 
-/** What the marker beside an addon built here says: the fixes it was built with, one per line. */
-const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n`;
+/** The sources BINDING_FIXES adds, by name, with their contents. */
+const ADDED_SOURCES = Object.values(BINDING_FIXES).flatMap((fix) => ('sources' in fix ? fix.sources : []))
+  .map((name) => ({ name, text: fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), name), 'utf8') }));
 
-/** Applies BINDING_FIXES to the binding's source; false if the source is not the one they were written for. */
+/** What identifies the fixes: their edits and the added sources' contents. */
+const FIXES_DIGEST = createHash('sha256').update(JSON.stringify([BINDING_FIXES, ADDED_SOURCES])).digest('hex').slice(0, 16);
+
+/** What the marker beside an addon built here says: the fixes it was built with, one per line, then their digest. */
+const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n${FIXES_DIGEST}\n`;
+
+/** Applies BINDING_FIXES to the package's source; false if the source is not the one they were written for. */
 function patchBinding(/** @type {string} */ packageDir) {
   const patched = new Map();
-  for (const { file, edits } of Object.values(BINDING_FIXES)) {
-    const source = path.join(packageDir, 'binding', file);
+  for (const [file, from, to] of Object.values(BINDING_FIXES).flatMap((fix) => fix.edits)) {
+    const source = path.join(packageDir, file);
     let text = patched.get(source) ?? fs.readFileSync(source, 'utf8');
-    for (const [from, to] of edits) {
-      if (text.includes(to)) continue;
-      if (!text.includes(from)) return false;
-      text = text.replace(from, to);
-    }
-    patched.set(source, text);
+    if (text.includes(to)) continue;
+    if (!text.includes(from)) return false;
+    patched.set(source, text.replace(from, to));
   }
   for (const [source, text] of patched) fs.writeFileSync(source, text);
+  for (const { name, text } of ADDED_SOURCES) fs.writeFileSync(path.join(packageDir, 'binding', name), text);
   return true;
 }
 
@@ -278,7 +309,7 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
   // Keyed on the exact libraries and fixes too: an addon is only reused with the libtensorflow it was built against.
   const libs = fs.readdirSync(path.join(libtensorflow, 'lib')).sort();
   const identity = libs.map((name) => `${name}:${fs.statSync(path.join(libtensorflow, 'lib', name)).size}`).join(',');
-  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}|${JSON.stringify(BINDING_FIXES)}`).digest('hex').slice(0, 16);
+  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}|${FIXES_DIGEST}`).digest('hex').slice(0, 16);
   const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
   fs.mkdirSync(path.dirname(addonPath), { recursive: true });
   if (!fs.existsSync(cachedAddon)) {
