@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isSmallStep, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
-import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, matMulBfloat16Handles, type LstmBackward, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
+import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, type LstmBackward, type LstmForward, type MatmulPrecision, type OpAttr, type TensorflowBackend } from './native.js';
 
 /**
  * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name, and on rnn-train's
@@ -93,77 +93,43 @@ function int64Scalar(backend: TensorflowBackend, value: number): number {
 /** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
 type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
-type Run = (name: string, inputs: number[], attrs: OpAttr[], count: number) => number[];
-
-/** Runs an op on raw handles with the float32 `T` attribute; returns the output handles. */
-function runner(backend: TensorflowBackend): Run {
-  const T = floatAttr(backend);
-  return (name, inputs, attrs, count) => backend.binding.executeOp(name, [...attrs, T], inputs, count).map((o) => o.id);
-}
-
-/** Splits a handle into `count` equal parts along `axis`. */
-function splitHandle(backend: TensorflowBackend, run: Run, id: number, count: number, axis: number): number[] {
-  const [axisId] = backend.getInputTensorIds([tf.scalar(axis, 'int32')]);
-  return run('Split', [axisId, id], [{ name: 'num_split', type: backend.binding.TF_ATTR_INT, value: count }], count);
-}
-
-/** Joins handles along axis 0 (ConcatV2) into a new handle. */
-function concatHandles(backend: TensorflowBackend, run: Run, ids: number[]): number {
-  const { binding } = backend;
-  const attrs = [
-    { name: 'N', type: binding.TF_ATTR_INT, value: ids.length },
-    { name: 'Tidx', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
-  ];
-  return run('ConcatV2', [...ids, ...backend.getInputTensorIds([tf.scalar(0, 'int32')])], attrs, 1)[0];
-}
-
 /**
- * Forward with bfloat16 matmuls (--precision bfloat16), which BlockLSTMV2 cannot do: one product
- * for the input projections of the whole chunk, then per step the recurrent product and the gates,
- * a dozen small float32 ops on raw handles. The cell state and every non-linearity stay float32.
- * Returns, for the backward pass to delete, each step's i, c, f, o, g and tanh(c) handles.
+ * Forward through the binding's lstmForward (rnn-train's addition, src/install/lstm_recurrence.cc):
+ * one product for the input projections of the whole chunk, then per step the recurrent product
+ * and the gates, with `precision` operands for both products; the cell state and every
+ * non-linearity stay float32. Returns the layer's outputs and the forward pass's i, c, f, o, g and
+ * tanh(c), each [T·B, H], as the backward pass takes them.
  */
-function lstmForwardBfloat16(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number): { output: tf.Tensor2D; state: LstmState; gates: number[][] } {
+function lstmForwardNative(
+  backend: TensorflowBackend,
+  lstmForward: LstmForward,
+  w: CellWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  precision: MatmulPrecision,
+): { output: tf.Tensor2D; state: LstmState; gates: tf.Tensor2D[] } {
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
-  const run = runner(backend);
-  const projected = tf.add(matMulBfloat16(backend, x, w.kernel, false, false), w.bias);
-  const inputs = splitHandle(backend, run, backend.getInputTensorIds([projected])[0], seqLen, 0);
-  const recurrent16 = bfloat16Handle(backend, w.recurrentKernel);
-  const gates: number[][] = [[], [], [], [], [], []];
-  const hs: number[] = [];
-  let [h, c] = backend.getInputTensorIds([state.h, state.c]);
-  for (let t = 0; t < seqLen; t++) {
-    const recurrent = matMulBfloat16Handles(backend, h, recurrent16, false, false);
-    const [preactivations] = run('AddV2', [inputs[t], recurrent], [], 1);
-    const [iIn, fIn, gIn, oIn] = splitHandle(backend, run, preactivations, 4, 1);
-    const [i] = run('Sigmoid', [iIn], [], 1);
-    const [f] = run('Sigmoid', [fIn], [], 1);
-    const [g] = run('Tanh', [gIn], [], 1);
-    const [o] = run('Sigmoid', [oIn], [], 1);
-    const [kept] = run('Mul', [f, c], [], 1);
-    const [written] = run('Mul', [i, g], [], 1);
-    [c] = run('AddV2', [kept, written], [], 1);
-    const [tanhC] = run('Tanh', [c], [], 1);
-    [h] = run('Mul', [o, tanhC], [], 1);
-    for (const id of [recurrent, inputs[t], preactivations, iIn, fIn, gIn, oIn, kept, written]) binding.deleteTensor(id);
-    [i, c, f, o, g, tanhC].forEach((id, k) => gates[k].push(id));
-    hs.push(h);
-  }
-  binding.deleteTensor(recurrent16.bfloat16);
-  const output = backend.createOutputTensor({ id: concatHandles(backend, run, hs), shape: [seqLen * batch, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
-  // The carried state gets handles of its own: the backward pass deletes the steps' handles.
-  const own = (id: number): tf.Tensor2D => backend.createOutputTensor({ id: run('Identity', [id], [], 1)[0], shape: [batch, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
-  const next = { h: own(h), c: own(c) };
-  for (const id of hs) binding.deleteTensor(id);
-  return { output, state: next, gates };
+  const projected = tf.add(product(backend, precision, x, w.kernel, false, false), w.bias);
+  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, w.recurrentKernel) : undefined;
+  const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
+  const ids = lstmForward(projectedId, h, c, recurrent16?.bfloat16 ?? recurrent);
+  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
+  const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const last = (t: tf.Tensor2D) => tf.slice(t, [x.shape[0] - batch, 0], [batch, hidden]);
+  return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
+}
+
+/** A matrix product in float32, or with bfloat16 operands. */
+function product(backend: TensorflowBackend, precision: MatmulPrecision, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
 }
 
 /**
  * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
  * src/install/lstm_backward.cc), which reads the forward pass's buffers in place and runs only the
  * recurrent product per step as an op; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
- * throughout. `gates` are ids of i, c, f, o, g, tanh(c), each as runs of time steps.
+ * throughout. `gates` are the forward pass's i, c, f, o, g and tanh(c) over the chunk.
  */
 function lstmBackwardNative(
   backend: TensorflowBackend,
@@ -171,7 +137,7 @@ function lstmBackwardNative(
   w: CellWeights,
   x: tf.Tensor2D,
   state: LstmState,
-  gates: number[][],
+  gates: tf.Tensor[],
   h: tf.Tensor2D,
   dOutput: tf.Tensor2D,
   precision: MatmulPrecision,
@@ -181,16 +147,14 @@ function lstmBackwardNative(
   const recurrentT = tf.transpose(w.recurrentKernel) as tf.Tensor2D;
   const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
   const [cInitial, dOutputId, recurrentId] = backend.getInputTensorIds([state.c, dOutput, recurrentT]);
-  const id = lstmBackward(gates, cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
+  const id = lstmBackward(backend.getInputTensorIds(gates), cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
   if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
   const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
   const hPrev = x.shape[0] === batch ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [x.shape[0] - batch, hidden])], 0) as tf.Tensor2D);
-  const product = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D =>
-    precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
   return {
-    dx: product(dGates, w.kernel, false, true),
-    kernel: product(x, dGates, true, false),
-    recurrentKernel: product(hPrev, dGates, true, false),
+    dx: product(backend, precision, dGates, w.kernel, false, true),
+    kernel: product(backend, precision, x, dGates, true, false),
+    recurrentKernel: product(backend, precision, hPrev, dGates, true, false),
     bias: columnSums(dGates),
   };
 }
@@ -206,18 +170,15 @@ function lstmBackwardNative(
  */
 export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, seqLen: number, precision: MatmulPrecision): LayerPass {
   const [batch, hidden] = state.h.shape;
-  const { lstmBackward } = backend.binding;
-  // Only for large steps whose input is as wide as the state; elsewhere the per-step ops cost more
-  // than the bfloat16 products save (measured with 2 replicas: 2×512 at batch 64 +7–10 % on layer 2
-  // alone, nothing on both layers; 2×256 at batch 48 and 2×128 at batch 50, −15 %).
-  if (lstmBackward && precision === 'bfloat16' && x.shape[1] >= hidden && !isSmallStep('lstm', batch, x.shape[1], hidden)) {
-    const { output, state: next, gates } = lstmForwardBfloat16(backend, w, x, state, seqLen);
-    const backward = (dOutput: tf.Tensor2D): CellGradients => {
-      const gradients = lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, 'bfloat16');
-      for (const id of gates.flat()) backend.binding.deleteTensor(id);
-      return gradients;
-    };
-    return { output, state: next, backward };
+  const { lstmForward, lstmBackward } = backend.binding;
+  const backward = (gates: tf.Tensor[], output: tf.Tensor2D) =>
+    lstmBackward && ((dOutput: tf.Tensor2D) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision));
+  // Only for large steps: for small ones BlockLSTMV2's float32 forward is as fast (in alternating
+  // steps, one thread: 2×512 at 32 streams 423 against 447 ms a step, 2×768 at 16 streams 510
+  // against 544; 2×512 at 16 streams, 2×256 at 24 and 2×128 at 25, equal or slower).
+  if (lstmForward && precision === 'bfloat16' && !isSmallStep('lstm', batch, x.shape[1], hidden)) {
+    const { output, state: next, gates } = lstmForwardNative(backend, lstmForward, w, x, state, precision);
+    return { output, state: next, backward: backward(gates, output) };
   }
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   const noPeephole = tf.zeros([hidden]);
@@ -226,10 +187,5 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
   const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
   const output = tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D;
-  const gates = backend.getInputTensorIds(outputs.slice(0, 6)).map((id) => [id]);
-  return {
-    output,
-    state: { h: last(outputs[6]), c: last(outputs[1]) },
-    backward: lstmBackward && ((dOutput) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision)),
-  };
+  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward: backward(outputs.slice(0, 6), output) };
 }

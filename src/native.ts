@@ -24,11 +24,18 @@ export interface RawTensor {
 
 /**
  * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
- * and tanh(c), each as runs of time steps covering the chunk in order; the initial cell state; the
+ * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
  * gradient of the layer's output [T·B, H]; the transposed recurrent kernel [4H, H], float32 or
  * bfloat16. Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
  */
-export type LstmBackward = (gates: number[][], cInitial: number, dOutput: number, recurrentT: number) => number;
+export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrentT: number) => number;
+
+/**
+ * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
+ * [T·B, 4H]; the initial h and c; the recurrent kernel [H, 4H], float32 or bfloat16. Returns the
+ * ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
+ */
+export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number) => number[];
 
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
@@ -49,7 +56,8 @@ export interface TensorflowBackend {
     deleteTensor(id: number): void;
     /** How many tensor handles the binding holds, whether or not a tfjs tensor wraps them. */
     getNumOfTensors(): number;
-    /** rnn-train's addition to the binding (src/install/lstm_backward.cc); absent from addons built elsewhere. */
+    /** rnn-train's additions to the binding (src/install/lstm_recurrence.cc); absent from addons built elsewhere. */
+    lstmForward?: LstmForward;
     lstmBackward?: LstmBackward;
   };
 }
@@ -180,7 +188,7 @@ function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 
  * to bfloat16 and back. `b` may be given already in bfloat16, for a product repeated with the same
  * matrix. Returns a new float32 handle.
  */
-export function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
+function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
   const { binding } = backend;
   const a16 = castHandle(backend, a, 'bfloat16');
   const b16 = typeof b === 'number' ? castHandle(backend, b, 'bfloat16') : b.bfloat16;

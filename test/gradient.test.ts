@@ -128,6 +128,29 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
   });
 });
 
+describe.runIf(kernelChoices.includes('auto'))('fused backward pass at odd sizes', () => {
+  // 3 streams × 5 units: the backward pass's per-step views into its buffers are not 64-byte
+  // aligned, which TensorFlow handles by copying them.
+  it('gives the reference gradients', () => {
+    const odd = { ...shape, cell: 'lstm' as const, hiddenSize: 5 };
+    const chunk = randomBatch(13, odd.vocabSize, 6, 3);
+    const gradientsOf = (kernels: LstmKernels) => {
+      const model = new CharRnn(odd, testWeights(odd), kernels);
+      const result = tf.tidy(() => {
+        const start = model.zeroState(3);
+        const { gradients } = model.lossAndGradients(chunk, start, new Rng(DROPOUT_SEED));
+        return new Map([...gradients].map(([name, g]) => [name, g.dataSync() as Float32Array]));
+      });
+      model.dispose();
+      return result;
+    };
+    const fused = gradientsOf('auto');
+    for (const [name, values] of gradientsOf('reference')) {
+      fused.get(name)!.forEach((v, i) => expect(Math.abs(v - values[i]), `${name}[${i}]`).toBeLessThan(1e-5 + 1e-4 * Math.abs(values[i])));
+    }
+  });
+});
+
 describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (not built by rnn-train)', () => {
   it('trains with the reference kernels, and gives their gradients exactly', () => {
     const backend = tensorflowBackend()!;
@@ -144,10 +167,10 @@ describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (n
 });
 
 describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bfloat16)', () => {
-  // Steps large enough for the written-out bfloat16 forward on layer 2 (its input is as wide as its
-  // state), while layer 1 (a 64-wide input) keeps BlockLSTMV2: both paths, with every kind of dropout.
+  // Layer 2's steps are large enough for the binding's bfloat16 forward (2·24·1024·2048 FLOPs),
+  // layer 1's (a 64-wide input) small enough to keep BlockLSTMV2: both paths, with every kind of dropout.
   const big = { cell: 'lstm' as const, vocabSize: 5, embeddingSize: 64, hiddenSize: 512, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
-  const streams = 32;
+  const streams = 24;
   const chunk = randomBatch(12, big.vocabSize, 3, streams);
 
   it("gives float32's loss, gradients and carried state to within bfloat16's rounding", () => {

@@ -39,9 +39,11 @@ function run(/** @type {string} */ command, /** @type {string[]} */ args, /** @t
   const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
   if (result.error) throw new InstallError(`${command} could not be run: ${result.error.message}`);
   if (result.status !== 0) {
-    const tail = String(result.stderr ?? '').trim().split('\n')
-      .filter((line) => !/gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/.test(line))
-      .slice(-6).join('\n');
+    const lines = String(result.stderr ?? '').trim().split('\n')
+      .filter((line) => !/gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/.test(line));
+    // A compiler's errors say more than make's summary after them.
+    const errors = lines.filter((line) => /\berror:/.test(line));
+    const tail = (errors.length > 0 ? errors : lines).slice(-6).join('\n');
     throw new InstallError(`${command} ${args.slice(0, 3).join(' ')} failed (exit ${result.status}):\n${tail}`);
   }
   return String(result.stdout ?? '');
@@ -248,30 +250,38 @@ const BINDING_FIXES = {
       ],
     ],
   },
-  // binding.lstmBackward: an LSTM layer's backward pass through a chunk in one call (lstm_backward.cc).
-  'native-lstm-backward': {
-    sources: ['lstm_backward.cc'],
+  // binding.lstmForward and binding.lstmBackward: an LSTM layer's recurrence over a chunk, forward
+  // or backward, in one call (lstm_recurrence.cc).
+  'native-lstm-recurrence': {
+    sources: ['lstm_recurrence.cc'],
     edits: [
+      ['binding/tfjs_backend.h', '#include <unordered_map>\n', '#include <unordered_map>\n#include <vector>\n'],
       [
         'binding/tfjs_backend.h',
         '  napi_value GetNumOfTensors(napi_env env);\n',
         '  napi_value GetNumOfTensors(napi_env env);\n\n' +
-          '  // rnn-train: lstm_backward.cc.\n' +
+          '  // rnn-train: lstm_recurrence.cc.\n' +
+          '  napi_value LstmForward(napi_env env, napi_value projected_value, napi_value h_initial_value,\n' +
+          '                         napi_value c_initial_value, napi_value recurrent_value);\n' +
           '  napi_value LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value,\n' +
-          '                          napi_value d_output_value, napi_value recurrent_value);\n',
+          '                          napi_value d_output_value, napi_value recurrent_value);\n' +
+          '  TFE_TensorHandle *HandleOf(napi_env env, napi_value id_value);\n' +
+          '  napi_value Register(napi_env env, const std::vector<TFE_TensorHandle *> &handles);\n',
       ],
       [
         'binding/tfjs_binding.cc',
         'static napi_value InitTFNodeJSBinding(',
-        'napi_value LstmBackwardCallback(napi_env env, napi_callback_info info);\n\nstatic napi_value InitTFNodeJSBinding(',
+        'napi_value LstmForwardCallback(napi_env env, napi_callback_info info);\n' +
+          'napi_value LstmBackwardCallback(napi_env env, napi_callback_info info);\n\nstatic napi_value InitTFNodeJSBinding(',
       ],
       [
         'binding/tfjs_binding.cc',
         '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
         '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n' +
+          '      {"lstmForward", nullptr, LstmForwardCallback, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n' +
           '      {"lstmBackward", nullptr, LstmBackwardCallback, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
       ],
-      ['binding.gyp', "'binding/tfjs_binding.cc'\n", "'binding/tfjs_binding.cc',\n      'binding/lstm_backward.cc'\n"],
+      ['binding.gyp', "'binding/tfjs_binding.cc'\n", "'binding/tfjs_binding.cc',\n      'binding/lstm_recurrence.cc'\n"],
     ],
   },
 };
@@ -286,15 +296,24 @@ const FIXES_DIGEST = createHash('sha256').update(JSON.stringify([BINDING_FIXES, 
 /** What the marker beside an addon built here says: the fixes it was built with, one per line, then their digest. */
 const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n${FIXES_DIGEST}\n`;
 
-/** Applies BINDING_FIXES to the package's source; false if the source is not the one they were written for. */
+/**
+ * Applies BINDING_FIXES to the package's source; false if the source is not the one they were
+ * written for. Each file is edited from the copy of it kept before its first edit, so that fixes
+ * that changed since apply cleanly; edits found already made (by an install that kept no copy) are
+ * left as they are.
+ */
 function patchBinding(/** @type {string} */ packageDir) {
   const patched = new Map();
   for (const [file, from, to] of Object.values(BINDING_FIXES).flatMap((fix) => fix.edits)) {
     const source = path.join(packageDir, file);
-    let text = patched.get(source) ?? fs.readFileSync(source, 'utf8');
-    if (text.includes(to)) continue;
-    if (!text.includes(from)) return false;
-    patched.set(source, text.replace(from, to));
+    const original = `${source}.before-rnn-train`;
+    if (!fs.existsSync(original)) fs.copyFileSync(source, original);
+    let text = patched.get(source) ?? fs.readFileSync(original, 'utf8');
+    if (!text.includes(to)) {
+      if (!text.includes(from)) return false;
+      text = text.replace(from, to);
+    }
+    patched.set(source, text);
   }
   for (const [source, text] of patched) fs.writeFileSync(source, text);
   for (const { name, text } of ADDED_SOURCES) fs.writeFileSync(path.join(packageDir, 'binding', name), text);
