@@ -5,9 +5,10 @@ import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, type Lst
 
 /**
  * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name, and on rnn-train's
- * addition to its binding: BlockLSTMV2 runs a whole chunk forward in one op, the binding's
- * lstmBackward the chunk's backward pass in one call, LSTMBlockCell one forward step (sampling), so
- * a step costs arithmetic rather than the dispatch of a dozen small ops. Same maths as lstm.ts,
+ * additions to its binding: BlockLSTMV2 (or, in mixed precision, the binding's lstmForward) runs a
+ * whole chunk forward in one call, the binding's lstmBackward its backward pass, LSTMBlockCell one
+ * forward step (sampling), so a step costs arithmetic rather than the dispatch of a dozen small
+ * ops per time step. Same maths as lstm.ts,
  * which remains the portable reference. BlockLSTMV2 orders gates i, f, c, o as our weights do;
  * LSTMBlockCell orders them i, c, f, o, so weights going into it have their middle gate blocks swapped.
  */

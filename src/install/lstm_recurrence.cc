@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "tfjs_backend.h"
@@ -96,7 +97,22 @@ Tensor Allocate(int64_t rows, int64_t columns) {
 
 float *Data(const Tensor &tensor) { return static_cast<float *>(TF_TensorData(tensor.get())); }
 
+// B and H from a state [B, H], and T from a chunk tensor [T·B, blocks·H].
+std::tuple<int64_t, int64_t, int64_t> ChunkShape(TFE_TensorHandle *state, TFE_TensorHandle *chunk, int64_t blocks, TF_Status *status) {
+  const int64_t batch = TFE_TensorHandleDim(state, 0, status), hidden = TFE_TensorHandleDim(state, 1, status);
+  return {batch, hidden, TFE_TensorHandleNumElements(chunk, status) / (batch * blocks * hidden)};
+}
+
 }  // namespace
+
+// Looks up each (id, where to put its handle); false, with a JavaScript exception pending, if one is not referenced.
+bool TFJSBackend::HandlesOf(napi_env env, std::initializer_list<std::pair<napi_value, TFE_TensorHandle **>> wanted) {
+  for (const auto &[id, handle] : wanted) {
+    *handle = HandleOf(env, id);
+    if (!*handle) return false;
+  }
+  return true;
+}
 
 // The handle a JavaScript tensor id refers to; null, with a JavaScript exception pending, if none.
 TFE_TensorHandle *TFJSBackend::HandleOf(napi_env env, napi_value id_value) {
@@ -130,14 +146,11 @@ napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandl
 napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value h_initial_value,
                                     napi_value c_initial_value, napi_value recurrent_value) {
   TF_AutoStatus status;
-  TFE_TensorHandle *projected = HandleOf(env, projected_value);
-  TFE_TensorHandle *h_initial = projected ? HandleOf(env, h_initial_value) : nullptr;
-  TFE_TensorHandle *c_initial = h_initial ? HandleOf(env, c_initial_value) : nullptr;
-  TFE_TensorHandle *recurrent = c_initial ? HandleOf(env, recurrent_value) : nullptr;
-  if (!recurrent) return nullptr;
-  const int64_t batch = TFE_TensorHandleDim(c_initial, 0, status.status);
-  const int64_t hidden = TFE_TensorHandleDim(c_initial, 1, status.status);
-  const int64_t steps = TFE_TensorHandleNumElements(projected, status.status) / (batch * 4 * hidden);
+  TFE_TensorHandle *projected, *h_initial, *c_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {c_initial_value, &c_initial}, {recurrent_value, &recurrent}})) {
+    return nullptr;
+  }
+  const auto [batch, hidden, steps] = ChunkShape(c_initial, projected, 4, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   const int64_t state = batch * hidden, width = 4 * hidden;
   std::vector<Tensor> keep;
@@ -216,13 +229,9 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
 napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value,
                                      napi_value d_output_value, napi_value recurrent_value) {
   TF_AutoStatus status;
-  TFE_TensorHandle *c_initial = HandleOf(env, c_initial_value);
-  TFE_TensorHandle *d_output = c_initial ? HandleOf(env, d_output_value) : nullptr;
-  TFE_TensorHandle *recurrent = d_output ? HandleOf(env, recurrent_value) : nullptr;
-  if (!recurrent) return nullptr;
-  const int64_t batch = TFE_TensorHandleDim(c_initial, 0, status.status);
-  const int64_t hidden = TFE_TensorHandleDim(c_initial, 1, status.status);
-  const int64_t steps = TFE_TensorHandleNumElements(d_output, status.status) / (batch * hidden);
+  TFE_TensorHandle *c_initial, *d_output, *recurrent;
+  if (!HandlesOf(env, {{c_initial_value, &c_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
+  const auto [batch, hidden, steps] = ChunkShape(c_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   const int64_t state = batch * hidden, width = 4 * hidden;
 

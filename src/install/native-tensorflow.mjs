@@ -266,6 +266,7 @@ const BINDING_FIXES = {
           '  napi_value LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value,\n' +
           '                          napi_value d_output_value, napi_value recurrent_value);\n' +
           '  TFE_TensorHandle *HandleOf(napi_env env, napi_value id_value);\n' +
+          '  bool HandlesOf(napi_env env, std::initializer_list<std::pair<napi_value, TFE_TensorHandle **>> wanted);\n' +
           '  napi_value Register(napi_env env, const std::vector<TFE_TensorHandle *> &handles);\n',
       ],
       [
