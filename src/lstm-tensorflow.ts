@@ -128,7 +128,7 @@ function product(backend: TensorflowBackend, precision: MatmulPrecision, a: tf.T
 
 /**
  * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
- * src/install/lstm_backward.cc), which reads the forward pass's buffers in place and runs only the
+ * src/install/lstm_recurrence.cc), which reads the forward pass's buffers in place and runs only the
  * recurrent product per step as an op; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
  * throughout. `gates` are the forward pass's i, c, f, o, g and tanh(c) over the chunk.
  */

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // @ts-check
 // Makes @tensorflow/tfjs-node usable with native TensorFlow kernels, whatever happened to its own
-// install script, and builds its addon with two fixes rnn-train needs (BINDING_FIXES: several
-// threads may run ops at once; a signal during training cannot corrupt the heap). tfjs-node's script
+// install script, and builds its addon with what rnn-train needs (BINDING_FIXES: several threads
+// may run ops at once; a signal during training cannot corrupt the heap; an LSTM layer's recurrence
+// in one call, lstm_recurrence.cc). tfjs-node's script
 // downloads libtensorflow and a prebuilt addon from Google's CDN; where the CDN cannot be reached it
 // fails, and npm then removes the optional package altogether. Newer npm versions may not run
 // dependencies' install scripts at all. So this root postinstall step:
