@@ -162,7 +162,7 @@ function lstmBackwardNative(
 
 /**
  * A chunk on the fused kernels: forward in one BlockLSTMV2 op (with --precision bfloat16 and large
- * steps, in lstmForwardBfloat16), backward in lstmBackwardNative on the forward pass's buffers; no
+ * steps, in lstmForwardNative), backward in lstmBackwardNative on the forward pass's buffers; no
  * backward where the addon lacks lstmBackward (then train with lstm.ts). Not BlockLSTMGrad: it
  * accumulates the weight gradients with small GEMMs at every step, and took 1.4–1.6× as long as
  * the written-out backward for 2×128 at batch 25 (2× for 2×256 and 2×512). Measured against

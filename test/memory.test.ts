@@ -38,9 +38,9 @@ describe('memory', () => {
     model.dispose();
   });
 
-  // The fused kernels work partly on TensorFlow handles that no tfjs tensor wraps, which
-  // tf.memory() cannot see: count every handle the binding holds.
-  // 1024 units make layer 2's steps large enough for the written-out bfloat16 forward pass.
+  // The fused kernels' bfloat16 products work on TensorFlow handles that no tfjs tensor wraps,
+  // which tf.memory() cannot see: count every handle the binding holds.
+  // 1024 units make layer 2's steps large enough for the binding's bfloat16 forward pass.
   const handleCases = [...CELL_TYPES.map((cell) => [cell, 'float32', 8] as const), ['lstm', 'bfloat16', 8] as const, ['lstm', 'bfloat16', 1024] as const];
   it.runIf(tensorflowBackend() !== undefined).each(handleCases)('training steps (%s, %s matmuls, %i units) leave the number of TensorFlow tensor handles unchanged', async (cell, precision, hiddenSize) => {
     const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
