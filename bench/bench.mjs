@@ -22,16 +22,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '../dist/backend.js';
-import { BatchStreams } from '../dist/batches.js';
-import { loadCorpus, splitCorpus } from '../dist/corpus.js';
-import { CharRnn, initialWeights, preferredIntraOpThreads } from '../dist/model.js';
-import { createOptimizer } from '../dist/optimizer.js';
-import { Rng } from '../dist/random.js';
-import { sampleText } from '../dist/sampler.js';
-import { MATMUL_PRECISIONS } from '../dist/native.js';
-import { ParallelEngine, preferredReplicas, trainingIntraOpThreads } from '../dist/data-parallel.js';
-import { LocalEngine } from '../dist/engine.js';
+import { useBackend, BatchStreams, loadCorpus, splitCorpus, CharRnn, initialWeights, preferredIntraOpThreads, createOptimizer, Rng, sampleText, MATMUL_PRECISIONS, ParallelEngine, preferredReplicas, trainingIntraOpThreads, LocalEngine } from '../dist/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {

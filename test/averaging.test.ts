@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WeightAverage } from '../src/averaging.js';
-import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
-import { Rng } from '../src/random.js';
+import { WeightAverage, CharRnn, initialWeights, type ModelConfig, Rng } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 1, dropout: 0, weightDrop: 0, inputDropout: 0 };
 

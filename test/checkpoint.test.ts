@@ -3,11 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
-import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
-import { Rng } from '../src/random.js';
-import { RunDirectory, loadCheckpoint } from '../src/run-directory.js';
-import { Vocabulary } from '../src/vocabulary.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, CharRnn, initialWeights, type ModelConfig, Rng, RunDirectory, loadCheckpoint, Vocabulary } from '../src/index.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');

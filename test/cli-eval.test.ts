@@ -1,10 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/checkpoint.js';
-import { splitCorpus } from '../src/corpus.js';
-import { nestedBrackets } from '../src/synthetic.js';
-import { Vocabulary } from '../src/vocabulary.js';
+import { readCheckpoint, splitCorpus, nestedBrackets, Vocabulary } from '../src/index.js';
 import { cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();

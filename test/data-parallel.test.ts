@@ -1,12 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendName } from '../src/backend.js';
-import { BatchStreams } from '../src/batches.js';
-import { ParallelEngine, preferredReplicas, threadSafeTensorflow } from '../src/data-parallel.js';
-import { LocalEngine, type Engine } from '../src/engine.js';
-import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
-import { createOptimizer, type Optimizer } from '../src/optimizer.js';
-import { Rng } from '../src/random.js';
+import { type BackendName, BatchStreams, ParallelEngine, preferredReplicas, threadSafeTensorflow, LocalEngine, type Engine, CharRnn, initialWeights, type ModelConfig, createOptimizer, type Optimizer, Rng } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
 const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7 + (i >> 3)) % 7);

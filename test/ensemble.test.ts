@@ -1,10 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { meanNll } from '../src/evaluate.js';
-import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
-import { Rng } from '../src/random.js';
-import { sampleText } from '../src/sampler.js';
-import { Vocabulary } from '../src/vocabulary.js';
+import { meanNll, CharRnn, initialWeights, type ModelConfig, Rng, sampleText, Vocabulary } from '../src/index.js';
 
 const vocabulary = Vocabulary.fromText('abcdef\n');
 const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 3, hiddenSize: 6, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };

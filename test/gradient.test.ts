@@ -2,11 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Only this test uses automatic differentiation; tfjs-core registers no gradients by itself.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/batches.js';
-import { stateParts, type CellType, type LayerState } from '../src/cell.js';
-import { CharRnn, initialWeights, type LstmKernels, type ModelConfig, type ModelState } from '../src/model.js';
-import { tensorflowBackend } from '../src/native.js';
-import { Rng } from '../src/random.js';
+import { type Batch, stateParts, type CellType, type LayerState, CharRnn, initialWeights, type ModelState, type LstmKernels, type ModelConfig, tensorflowBackend, Rng } from '../src/index.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
 const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
@@ -92,7 +88,7 @@ describe.each(variants)('%s backward pass (%s kernels)', (cell, kernels) => {
   it.runIf(autodiffAvailable)('agrees with automatic differentiation of the reference forward pass to float32 precision', () => {
     const analytic = analyticGradients(model);
     const { grads } = tf.variableGrads(() => {
-      const { logits } = reference.forward(batch.inputs, seqLen, state, new Rng(DROPOUT_SEED));
+      const { logits } = reference.forward(batch.inputs, seqLen, state, { mode: 'train', dropoutRng: new Rng(DROPOUT_SEED) });
       const targets = tf.cast(tf.oneHot(tf.tensor1d(batch.targets, 'int32'), shape.vocabSize), 'float32') as tf.Tensor2D;
       return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), targets), 1))) as tf.Scalar;
     }, [...reference.params.values()]);
@@ -123,7 +119,7 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
       const prepared = fused.prepareFusedWeights();
       expect(prepared).toBeDefined();
       const first = batch.inputs.subarray(0, batchSize);
-      close(read(fused.forward(first, 1, initialState, undefined, prepared)), read(reference.forward(first, 1, initialState)));
+      close(read(fused.forward(first, 1, initialState, { mode: 'sample', prepared })), read(reference.forward(first, 1, initialState)));
     });
   });
 });

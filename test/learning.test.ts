@@ -1,13 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import type { CellType } from '../src/cell.js';
-import type { LstmKernels } from '../src/model.js';
-import type { MatmulPrecision } from '../src/native.js';
-import { splitCorpus } from '../src/corpus.js';
-import { RunDirectory } from '../src/run-directory.js';
-import { nestedBrackets } from '../src/synthetic.js';
-import { train } from '../src/trainer.js';
-import { Vocabulary } from '../src/vocabulary.js';
+import { type CellType, type LstmKernels, type MatmulPrecision, splitCorpus, RunDirectory, nestedBrackets, train, Vocabulary } from '../src/index.js';
 import { quietEvents, tempDir, trainingConfig } from './helpers.js';
 
 /**

@@ -1,13 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { WeightAverage } from '../src/averaging.js';
-import { BatchStreams } from '../src/batches.js';
-import { CELL_TYPES } from '../src/cell.js';
-import { CharRnn, initialWeights, type ModelConfig } from '../src/model.js';
-import { createOptimizer } from '../src/optimizer.js';
-import { Rng } from '../src/random.js';
-import { trainStep } from '../src/engine.js';
-import { tensorflowBackend } from '../src/native.js';
+import { WeightAverage, BatchStreams, CELL_TYPES, CharRnn, initialWeights, type ModelConfig, createOptimizer, Rng, trainStep, tensorflowBackend } from '../src/index.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));

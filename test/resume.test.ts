@@ -1,14 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BatchStreams } from '../src/batches.js';
-import type { CellType } from '../src/cell.js';
-import { readCheckpoint, type Checkpoint, type RunOptions } from '../src/checkpoint.js';
-import { splitCorpus } from '../src/corpus.js';
-import { RunDirectory } from '../src/run-directory.js';
-import { nestedBrackets } from '../src/synthetic.js';
-import { train, type StopSignal, type TrainEvents } from '../src/trainer.js';
-import { Vocabulary } from '../src/vocabulary.js';
+import { BatchStreams, type CellType, readCheckpoint, type Checkpoint, type RunOptions, splitCorpus, RunDirectory, nestedBrackets, train, type StopSignal, type TrainEvents, Vocabulary } from '../src/index.js';
 import { cli, quietEvents, tempDir, testBackend, trainingConfig } from './helpers.js';
 
 const text = nestedBrackets(4000, 3);

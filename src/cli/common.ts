@@ -1,10 +1,10 @@
 import { CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { Checkpoint } from '../checkpoint.js';
-import { checkEnsemble } from '../ensemble.js';
-import { expandEnsembles } from '../ensemble-run.js';
-import { UserError } from '../errors.js';
-import { CharRnn } from '../model.js';
-import { loadCheckpoint } from '../run-directory.js';
+import type { Checkpoint } from '../train/config.js';
+import { checkEnsemble } from '../run/ensemble-run.js';
+import { expandEnsembles } from '../run/ensemble-run.js';
+import { UserError } from '../util/errors.js';
+import { CharRnn } from '../model/char-rnn.js';
+import { loadCheckpoint } from '../run/run-directory.js';
 
 /** Option parsers that reject bad values with a message naming what is allowed. */
 export function integerAtLeast(minimum: number): (value: string) => number {

@@ -3,14 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { useBackend, type BackendChoice } from '../backend.js';
-import { loadCorpus, splitCorpus } from '../corpus.js';
-import { ensembleHasCheckpoints, memberNames, readEnsemble, writeEnsemble } from '../ensemble-run.js';
-import { UserError } from '../errors.js';
-import { meanNll } from '../evaluate.js';
-import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../progress.js';
-import { RunDirectory, alreadyHoldsRun } from '../run-directory.js';
-import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../trainer.js';
+import { useBackend, type BackendChoice } from '../native/backend.js';
+import { loadCorpus, splitCorpus } from '../data/corpus.js';
+import { ensembleHasCheckpoints, readEnsemble, writeEnsemble } from '../run/ensemble-run.js';
+import { memberNames } from '../run/files.js';
+import { UserError } from '../util/errors.js';
+import { meanNll } from '../model/evaluate.js';
+import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../report/progress.js';
+import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
+import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/trainer.js';
 import { createModels, loadCheckpoints, randomSeed } from './common.js';
 
 /**

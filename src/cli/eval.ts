@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { loadCorpus } from '../corpus.js';
-import { UserError } from '../errors.js';
-import { meanNll } from '../evaluate.js';
-import { preferredIntraOpThreads } from '../model.js';
-import { Vocabulary } from '../vocabulary.js';
+import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
+import { loadCorpus } from '../data/corpus.js';
+import { UserError } from '../util/errors.js';
+import { meanNll } from '../model/evaluate.js';
+import { preferredIntraOpThreads } from '../model/policy.js';
+import { Vocabulary } from '../data/vocabulary.js';
 import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, oneLine, runCommand } from './common.js';
 
 interface EvalFlags {

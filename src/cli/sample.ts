@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { BACKENDS, useBackend, type BackendChoice } from '../backend.js';
-import { preferredIntraOpThreads } from '../model.js';
-import { UserError } from '../errors.js';
-import { checkPrime, sampleText, type SampleOptions } from '../sampler.js';
-import { Vocabulary } from '../vocabulary.js';
+import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
+import { preferredIntraOpThreads } from '../model/policy.js';
+import { UserError } from '../util/errors.js';
+import { checkPrime, sampleText, type SampleOptions } from '../sample/sampler.js';
+import { Vocabulary } from '../data/vocabulary.js';
 import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
 
 interface SampleFlags {

@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { columnSums } from '../../native/ops.js';
+
+/** The recurrent cells a model can stack: LSTM, GRU and the vanilla (Elman) tanh RNN. */
+export const CELL_TYPES = ['lstm', 'gru', 'rnn'] as const;
+export type CellType = (typeof CELL_TYPES)[number];
+
+/** Blocks of H columns in a cell's kernels: LSTM i,f,c,o; GRU z,r,h; RNN one. */
+export const GATE_BLOCKS: Record<CellType, number> = { lstm: 4, gru: 3, rnn: 1 };
+
+/**
+ * The operands of the LSTM's matrix products in training: float32, or bfloat16 with float32
+ * accumulation (mixed precision), which only the tensorflow backend runs.
+ */
+export const MATMUL_PRECISIONS = ['float32', 'bfloat16'] as const;
+export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
+
+/**
+ * One layer's weights in the layout of the matching tf.layers cell (lstm, gru with reset_after
+ * false, simpleRNN): kernel [in, G·H], recurrentKernel [H, G·H], bias [G·H].
+ */
+export interface CellWeights {
+  kernel: tf.Tensor2D;
+  recurrentKernel: tf.Tensor2D;
+  bias: tf.Tensor1D;
+}
+
+/** A layer's recurrent state: h, and for the LSTM the cell state c. */
+export interface LayerState {
+  h: tf.Tensor2D;
+  c?: tf.Tensor2D;
+}
+
+export type StatePart = keyof LayerState;
+
+export function mapLayerState(state: LayerState, f: (part: tf.Tensor2D) => tf.Tensor2D): LayerState {
+  return state.c ? { h: f(state.h), c: f(state.c) } : { h: f(state.h) };
+}
+
+export function stateParts(cell: CellType): StatePart[] {
+  return cell === 'lstm' ? ['h', 'c'] : ['h'];
+}
+
+export interface CellGradients {
+  dx: tf.Tensor2D;
+  kernel: tf.Tensor2D;
+  recurrentKernel: tf.Tensor2D;
+  bias: tf.Tensor1D;
+}
+
+/**
+ * A layer run over a time-major chunk [seqLen·B, in]. When the pass was recorded for training,
+ * `backward` maps the gradient of the output to the gradients of the input and the weights
+ * (truncated BPTT: nothing flows into the carried initial state).
+ */
+export interface LayerPass {
+  output: tf.Tensor2D;
+  state: LayerState;
+  backward?: (dOutput: tf.Tensor2D) => CellGradients;
+}
+
+export function splitSteps(x: tf.Tensor2D, seqLen: number): tf.Tensor2D[] {
+  return seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
+}
+
+export function joinSteps(steps: tf.Tensor2D[]): tf.Tensor2D {
+  return steps.length === 1 ? steps[0] : (tf.concat(steps, 0) as tf.Tensor2D);
+}
+
+/**
+ * Given the pre-activation gradients of every step, time-major [seqLen·B, G·H], the input, kernel
+ * and bias gradients are single large GEMMs over the whole chunk (as in torch-rnn).
+ */
+export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D): Omit<CellGradients, 'recurrentKernel'> {
+  return {
+    dx: tf.matMul(dA, w.kernel, false, true) as tf.Tensor2D,
+    kernel: tf.matMul(x, dA, true, false) as tf.Tensor2D,
+    bias: columnSums(dA),
+  };
+}

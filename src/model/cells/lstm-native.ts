@@ -1,0 +1,201 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CellGradients, CellWeights, LayerPass } from './cell.js';
+import type { LstmState } from './lstm.js';
+import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, type LstmBackward, type LstmForward, type OpAttr, type TensorflowBackend } from '../../native/ops.js';
+import type { MatmulPrecision } from './cell.js';
+
+/**
+ * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name, and on rnn-train's
+ * additions to its binding: BlockLSTMV2 (or, in mixed precision, the binding's lstmForward) runs a
+ * whole chunk forward in one call, the binding's lstmBackward its backward pass, LSTMBlockCell one
+ * forward step (sampling), so a step costs arithmetic rather than the dispatch of a dozen small
+ * ops per time step. Same maths as lstm.ts,
+ * which remains the portable reference. BlockLSTMV2 orders gates i, f, c, o as our weights do;
+ * LSTMBlockCell orders them i, c, f, o, so weights going into it have their middle gate blocks swapped.
+ */
+
+/**
+ * Swaps the f and c gate blocks of the last axis ([…, 4H]): i,f,c,o ↔ i,c,f,o; its own inverse.
+ * A gather of whole H-wide blocks, which copies contiguous rows, is an order of magnitude faster
+ * than gathering the 4H columns one by one (7.5 ms against 0.27 ms for 1024×2048).
+ */
+function swapMiddleGates<T extends tf.Tensor1D | tf.Tensor2D>(t: T, hidden: number): T {
+  const rows = t.rank === 1 ? 1 : t.shape[0];
+  return tf.reshape(tf.gather(tf.reshape(t, [rows, 4, hidden]), tf.tensor1d([0, 2, 1, 3], 'int32'), 1), t.shape) as T;
+}
+
+function noPeepholeAttr({ binding }: TensorflowBackend): OpAttr {
+  return { name: 'use_peephole', type: binding.TF_ATTR_BOOL, value: false };
+}
+
+/** The forward kernels' attributes: no cell clipping, no peepholes (and for LSTMBlockCell, whose forget-gate offset is ours, in the bias, none). */
+function forwardAttrs(backend: TensorflowBackend, forgetBias: boolean): OpAttr[] {
+  return [
+    ...(forgetBias ? [{ name: 'forget_bias', type: backend.binding.TF_ATTR_FLOAT, value: 0 }] : []),
+    { name: 'cell_clip', type: backend.binding.TF_ATTR_FLOAT, value: -1 },
+    noPeepholeAttr(backend),
+    floatAttr(backend),
+  ];
+}
+
+/** Weights as LSTMBlockCell wants them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
+export interface FusedWeights {
+  W: tf.Tensor2D;
+  b: tf.Tensor1D;
+  noPeephole: tf.Tensor1D;
+}
+
+/** Rearranges a layer's weights for LSTMBlockCell; keep the result to reuse it across calls. */
+export function fusedWeights(w: CellWeights, hidden: number): FusedWeights {
+  return {
+    W: swapMiddleGates(tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D, hidden),
+    b: swapMiddleGates(w.bias, hidden),
+    noPeephole: tf.zeros([hidden]) as tf.Tensor1D,
+  };
+}
+
+/**
+ * Forward, one LSTMBlockCell op per step, with weights rearranged once beforehand: for sampling,
+ * where single steps cannot amortise rearranging them, and BlockLSTMV2's per-call setup would cost more.
+ */
+export function lstmForwardFused(
+  backend: TensorflowBackend,
+  { W, b, noPeephole }: FusedWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  seqLen: number,
+): { output: tf.Tensor2D; state: LstmState } {
+  const outputs: tf.Tensor2D[] = [];
+  let { h, c } = state;
+  const steps = seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
+  for (const xt of steps) {
+    const [, cs, , , , , hNext] = backend.executeMultipleOutputs('LSTMBlockCell', forwardAttrs(backend, true), [xt, c, h, W, noPeephole, noPeephole, noPeephole, b], 7) as tf.Tensor2D[];
+    h = hNext;
+    c = cs;
+    outputs.push(h);
+  }
+  return { output: outputs.length === 1 ? outputs[0] : (tf.concat(outputs, 0) as tf.Tensor2D), state: { h, c } };
+}
+
+/**
+ * The sequence length BlockLSTMV2 takes, an int64 scalar, which tfjs cannot make: one handle per
+ * length, made once and kept for the life of the process (tfjs-node's own Int64Scalar would leave
+ * a new one behind on every call).
+ */
+const int64Scalars = new Map<number, number>();
+function int64Scalar(backend: TensorflowBackend, value: number): number {
+  let id = int64Scalars.get(value);
+  if (id === undefined) {
+    id = backend.binding.createTensor([], backend.binding.TF_INT64, new Int32Array([value, 0]));
+    int64Scalars.set(value, id);
+  }
+  return id;
+}
+
+/** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
+type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+
+/**
+ * Forward through the binding's lstmForward (rnn-train's addition, src/install/lstm_recurrence.cc):
+ * one product for the input projections of the whole chunk, then per step the recurrent product
+ * and the gates, with `precision` operands for both products; the cell state and every
+ * non-linearity stay float32. Returns the layer's outputs and the forward pass's i, c, f, o, g and
+ * tanh(c), each [T·B, H], as the backward pass takes them.
+ */
+function lstmForwardNative(
+  backend: TensorflowBackend,
+  lstmForward: LstmForward,
+  w: CellWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  precision: MatmulPrecision,
+): { output: tf.Tensor2D; state: LstmState; gates: tf.Tensor2D[] } {
+  const [batch, hidden] = state.h.shape;
+  const { binding } = backend;
+  const projected = tf.add(product(backend, precision, x, w.kernel, false, false), w.bias);
+  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, w.recurrentKernel) : undefined;
+  const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
+  const ids = lstmForward(projectedId, h, c, recurrent16?.bfloat16 ?? recurrent);
+  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
+  const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const last = (t: tf.Tensor2D) => tf.slice(t, [x.shape[0] - batch, 0], [batch, hidden]);
+  return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
+}
+
+/** A matrix product in float32, or with bfloat16 operands. */
+function product(backend: TensorflowBackend, precision: MatmulPrecision, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
+}
+
+/**
+ * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
+ * src/install/lstm_recurrence.cc), which reads the forward pass's buffers in place and runs only the
+ * recurrent product per step as an op; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
+ * throughout. `gates` are the forward pass's i, c, f, o, g and tanh(c) over the chunk.
+ */
+function lstmBackwardNative(
+  backend: TensorflowBackend,
+  lstmBackward: LstmBackward,
+  w: CellWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  gates: tf.Tensor[],
+  h: tf.Tensor2D,
+  dOutput: tf.Tensor2D,
+  precision: MatmulPrecision,
+): CellGradients {
+  const [batch, hidden] = state.h.shape;
+  const { binding } = backend;
+  const recurrentT = tf.transpose(w.recurrentKernel) as tf.Tensor2D;
+  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
+  const [cInitial, dOutputId, recurrentId] = backend.getInputTensorIds([state.c, dOutput, recurrentT]);
+  const id = lstmBackward(backend.getInputTensorIds(gates), cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
+  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
+  const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+  const hPrev = x.shape[0] === batch ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [x.shape[0] - batch, hidden])], 0) as tf.Tensor2D);
+  return {
+    dx: product(backend, precision, dGates, w.kernel, false, true),
+    kernel: product(backend, precision, x, dGates, true, false),
+    recurrentKernel: product(backend, precision, hPrev, dGates, true, false),
+    bias: columnSums(dGates),
+  };
+}
+
+/** How lstmSequenceFused runs a chunk; model/policy.ts's selectLstmKernel chooses the forward pass. */
+export interface FusedSequenceOptions {
+  /** BlockLSTMV2, or the binding's lstmForward. */
+  forward: 'block' | 'recurrence';
+  /** Of the matrix products; float32 for anything but training. */
+  precision: MatmulPrecision;
+  /** Whether to return a backward pass (training). */
+  backward: boolean;
+}
+
+/**
+ * A chunk on the fused kernels: forward in one BlockLSTMV2 op or in lstmForwardNative, backward in
+ * lstmBackwardNative on the forward pass's buffers. Not BlockLSTMGrad: it
+ * accumulates the weight gradients with small GEMMs at every step, and took 1.4–1.6× as long as
+ * the written-out backward for 2×128 at batch 25 (2× for 2×256 and 2×512). Measured against
+ * lstm.ts's forward (one big input-projection GEMM, then a matmul and a dozen small ops per step),
+ * BlockLSTMV2 is as fast or faster at every size tried, 2×128 to 2×1024 (bench/bench.mjs), in float32.
+ */
+export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, options: FusedSequenceOptions): LayerPass {
+  const [batch, hidden] = state.h.shape;
+  const seqLen = x.shape[0] / batch;
+  const { lstmForward, lstmBackward } = backend.binding;
+  const { precision } = options;
+  const backward = (gates: tf.Tensor[], output: tf.Tensor2D) =>
+    options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision) : undefined;
+  if (options.forward === 'recurrence' && lstmForward) {
+    const { output, state: next, gates } = lstmForwardNative(backend, lstmForward, w, x, state, precision);
+    return { output, state: next, backward: backward(gates, output) };
+  }
+  const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
+  const noPeephole = tf.zeros([hidden]);
+  const [x3] = backend.getInputTensorIds([tf.reshape(x, [seqLen, batch, x.shape[1]])]);
+  const inputs = [int64Scalar(backend, seqLen), x3, ...backend.getInputTensorIds([state.c, state.h, W, noPeephole, noPeephole, noPeephole, w.bias])];
+  const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
+  const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
+  const output = tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D;
+  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward: backward(outputs.slice(0, 6), output) };
+}

@@ -1,0 +1,333 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
+import type { LstmKernels, ModelConfig } from './config.js';
+import { isSmallStep, selectLstmKernel } from './policy.js';
+import { lstmCapabilities } from '../native/capabilities.js';
+import { gruForward } from './cells/gru.js';
+import { lstmBackward, lstmForward, type LstmState } from './cells/lstm.js';
+import { rnnForward } from './cells/rnn.js';
+import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './cells/lstm-native.js';
+import { columnSums, matMul, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend } from '../native/ops.js';
+import type { MatmulPrecision } from './cells/cell.js';
+import type { Batch } from '../data/batches.js';
+import { tidy } from '../util/tidy.js';
+import { Rng } from '../util/random.js';
+
+/** One entry per recurrent layer, bottom first. */
+export type ModelState = LayerState[];
+
+export type NamedTensors = Map<string, tf.Tensor>;
+
+/** Parameter names and shapes, in the fixed order used for checkpoints. */
+export function parameterShapes(config: ModelConfig): Map<string, number[]> {
+  const { vocabSize: V, embeddingSize: D, hiddenSize: H } = config;
+  const G = GATE_BLOCKS[config.cell];
+  const shapes = new Map<string, number[]>([['embedding/embeddings', [V, D]]]);
+  for (let l = 1; l <= config.layers; l++) {
+    shapes.set(`${layerName(config.cell, l - 1)}/kernel`, [l === 1 ? D : H, G * H]);
+    shapes.set(`${layerName(config.cell, l - 1)}/recurrent_kernel`, [H, G * H]);
+    shapes.set(`${layerName(config.cell, l - 1)}/bias`, [G * H]);
+  }
+  shapes.set('dense/kernel', [H, V]);
+  shapes.set('dense/bias', [V]);
+  return shapes;
+}
+
+/** The name of recurrent layer `l` (from 0), as in the weight names: lstm_1, gru_2, rnn_1, … */
+export function layerName(cell: CellType, l: number): string {
+  return `${cell}_${l + 1}`;
+}
+
+export function parameterCount(config: ModelConfig): number {
+  let count = 0;
+  for (const shape of parameterShapes(config).values()) count += shape.reduce((a, b) => a * b, 1);
+  return count;
+}
+
+/**
+ * Initial weights: uniform ±1/√H for the recurrent layers (as PyTorch and torch-rnn do),
+ * Glorot-uniform for the output layer, ±0.05 for the embedding (the Keras default), zero biases
+ * except the LSTM forget gate's, which starts at 1 so that early on the cell remembers rather than
+ * forgets (Jozefowicz et al. 2015).
+ */
+export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float32Array> {
+  const H = config.hiddenSize;
+  const weights = new Map<string, Float32Array>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('/bias')) {
+      if (config.cell === 'lstm' && name !== 'dense/bias') values.fill(1, H, 2 * H);
+    } else {
+      const limit = name.startsWith('embedding')
+        ? 0.05
+        : name.startsWith('dense')
+          ? Math.sqrt(6 / (shape[0] + shape[1]))
+          : 1 / Math.sqrt(H);
+      for (let i = 0; i < values.length; i++) values[i] = rng.uniform(-limit, limit);
+    }
+    weights.set(name, values);
+  }
+  return weights;
+}
+
+/**
+ * What a forward pass is for: training (dropout on, the tape kept for the backward pass), scoring,
+ * or sampling one step at a time with weights prepared once by prepareFusedWeights().
+ */
+export type ForwardPass = TrainPass | { mode: 'score' } | SamplePass;
+interface TrainPass {
+  mode: 'train';
+  dropoutRng: Rng;
+}
+interface SamplePass {
+  mode: 'sample';
+  prepared?: FusedWeights[];
+}
+
+/** What one recurrent layer runs over: its input chunk, its state, and a weight-drop mask while training. */
+interface LayerInput {
+  x: tf.Tensor2D;
+  state: LayerState;
+  seqLen: number;
+  recurrentMask?: tf.Tensor2D;
+}
+
+interface ForwardTape {
+  /** Per layer, bottom first: the gradients of its input and weights from those of its output. */
+  backward: ((dOutput: tf.Tensor2D) => CellGradients)[];
+  masks: (tf.Tensor2D | undefined)[];
+  inputMask?: tf.Tensor2D;
+  top: tf.Tensor2D;
+}
+
+/**
+ * A character-level language model: embedding → stacked recurrent layers (LSTM, GRU or vanilla
+ * RNN) → dense → softmax. The backward pass is written out by hand (lstm.ts, gru.ts, rnn.ts), so a
+ * training step records only what it needs.
+ */
+export class CharRnn {
+  readonly params: Map<string, tf.Variable>;
+
+  constructor(
+    readonly config: ModelConfig,
+    weights: Map<string, Float32Array>,
+    private readonly kernels: LstmKernels = 'auto',
+    /** Of the fused LSTM kernels' matmuls in training; the other kernels, validation and sampling are always float32. */
+    private readonly precision: MatmulPrecision = 'float32',
+  ) {
+    this.params = new Map();
+    for (const [name, shape] of parameterShapes(config)) {
+      const initial = tf.zeros(shape);
+      this.params.set(name, tf.variable(initial, true));
+      initial.dispose();
+    }
+    this.assignWeights(weights);
+  }
+
+  zeroState(batchSize: number): ModelState {
+    const { hiddenSize, layers, cell } = this.config;
+    return Array.from({ length: layers }, () => {
+      const state: LayerState = { h: tf.zeros([batchSize, hiddenSize]) };
+      for (const part of stateParts(cell)) state[part] ??= tf.zeros([batchSize, hiddenSize]);
+      return state;
+    });
+  }
+
+  /** Layer `l`'s weights, with its recurrent kernel masked when a weight-drop mask is given. */
+  private layer(l: number, recurrentMask?: tf.Tensor2D): CellWeights {
+    const name = layerName(this.config.cell, l);
+    const recurrentKernel = this.params.get(`${name}/recurrent_kernel`) as tf.Tensor2D;
+    return {
+      kernel: this.params.get(`${name}/kernel`) as tf.Tensor2D,
+      recurrentKernel: recurrentMask ? tf.mul(recurrentKernel, recurrentMask) : recurrentKernel,
+      bias: this.params.get(`${name}/bias`) as tf.Tensor1D,
+    };
+  }
+
+  /** Runs recurrent layer `l` over a chunk, with the implementation that suits its cell and size. */
+  private runLayer(l: number, { x, state, seqLen, recurrentMask }: LayerInput, pass: ForwardPass): LayerPass {
+    const w = this.layer(l, recurrentMask);
+    const record = pass.mode === 'train';
+    if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
+    if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
+    const lstmState = state as LstmState;
+    const kernel = selectLstmKernel({
+      kernels: this.kernels,
+      capabilities: lstmCapabilities(),
+      training: record,
+      stepwise: pass.mode === 'sample' && pass.prepared !== undefined,
+      precision: this.precision,
+      smallSteps: isSmallStep('lstm', state.h.shape[0], x.shape[1], this.config.hiddenSize),
+    });
+    const backend = tensorflowBackend();
+    switch (kernel) {
+      case 'cell':
+        return lstmForwardFused(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
+      case 'block':
+      case 'recurrence':
+        // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
+        return lstmSequenceFused(backend!, w, x, lstmState, { forward: kernel, precision: record ? this.precision : 'float32', backward: record });
+      case 'reference': {
+        const { output, state: next, tape } = lstmForward(w, x, lstmState, seqLen, record);
+        return { output, state: next, backward: record ? (dOutput) => lstmBackward(w, tape!, dOutput) : undefined };
+      }
+    }
+    throw new Error(`unknown LSTM kernel ${String(kernel)}`);
+  }
+
+  /** Logits [seqLen·B, V] for a time-major chunk; a training pass draws dropout and keeps the tape. */
+  forward(inputs: Int32Array, seqLen: number, state: ModelState, pass: ForwardPass = { mode: 'score' }): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
+    const dropoutRng = pass.mode === 'train' ? pass.dropoutRng : undefined;
+    const ids = tf.tensor1d(inputs, 'int32');
+    let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
+    const tape: ForwardTape = { backward: [], masks: [], top: x };
+    const nextState: ModelState = [];
+    const { hiddenSize: H, weightDrop, inputDropout } = this.config;
+    if (dropoutRng && inputDropout > 0) {
+      tape.inputMask = dropoutMask(x.shape, inputDropout, dropoutRng);
+      x = tf.mul(x, tape.inputMask);
+    }
+    for (let l = 0; l < this.config.layers; l++) {
+      const recurrentMask = dropoutRng && weightDrop > 0 ? dropoutMask([H, GATE_BLOCKS[this.config.cell] * H], weightDrop, dropoutRng) : undefined;
+      const result = this.runLayer(l, { x, state: state[l], seqLen, recurrentMask }, pass);
+      nextState.push(result.state);
+      x = result.output;
+      if (dropoutRng) {
+        tape.backward.push(recurrentMask ? maskedRecurrentGradient(result.backward!, recurrentMask) : result.backward!);
+        const mask = this.config.dropout > 0 ? dropoutMask(x.shape, this.config.dropout, dropoutRng) : undefined;
+        if (mask) x = tf.mul(x, mask);
+        tape.masks.push(mask);
+      }
+    }
+    tape.top = x;
+    // tf.matMul, not native/ops.ts's matMul: the gradient test differentiates this forward pass automatically.
+    const logits = tf.add(tf.matMul(x, this.params.get('dense/kernel')!), this.params.get('dense/bias')!) as tf.Tensor2D;
+    return { logits, state: nextState, tape };
+  }
+
+  /**
+   * Mean cross-entropy over the chunk (nats/char) and its gradient for every parameter, with dropout
+   * drawn from `dropoutRng`. Call inside tf.tidy and keep what you need.
+   */
+  lossAndGradients(batch: Batch, state: ModelState, dropoutRng: Rng): { loss: tf.Scalar; gradients: NamedTensors; state: ModelState } {
+    const { logits, state: nextState, tape } = this.forward(batch.inputs, batch.seqLen, state, { mode: 'train', dropoutRng });
+    const count = batch.inputs.length;
+    const { nll, dLogits: dLogitsSummed } = softmaxCrossEntropy(logits, batch.targets);
+    const loss = tf.div(tf.sum(nll), count) as tf.Scalar;
+
+    const gradients: NamedTensors = new Map();
+    const dLogits = tf.div(dLogitsSummed, count) as tf.Tensor2D;
+    gradients.set('dense/kernel', matMul(tape.top, dLogits, true, false));
+    gradients.set('dense/bias', columnSums(dLogits));
+    let dx = matMul(dLogits, this.params.get('dense/kernel') as tf.Tensor2D, false, true);
+    for (let l = this.config.layers - 1; l >= 0; l--) {
+      const mask = tape.masks[l];
+      if (mask) dx = tf.mul(dx, mask);
+      const grads = tape.backward[l](dx);
+      const name = layerName(this.config.cell, l);
+      gradients.set(`${name}/kernel`, grads.kernel);
+      gradients.set(`${name}/recurrent_kernel`, grads.recurrentKernel);
+      gradients.set(`${name}/bias`, grads.bias);
+      dx = grads.dx;
+    }
+    if (tape.inputMask) dx = tf.mul(dx, tape.inputMask);
+    // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
+    // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
+    gradients.set('embedding/embeddings', matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
+    return { loss, gradients, state: nextState };
+  }
+
+  /** The log-probability (nats) of each of the chunk's targets, in their order, without dropout. Call inside tf.tidy. */
+  targetLogProbs(batch: Batch, state: ModelState): { logProbs: tf.Tensor1D; state: ModelState } {
+    const { logits, state: nextState } = this.forward(batch.inputs, batch.seqLen, state);
+    return { logProbs: tf.neg(softmaxCrossEntropy(logits, batch.targets).nll), state: nextState };
+  }
+
+  /**
+   * For many single-step forward calls with fixed weights (sampling): the fused kernels' weights,
+   * rearranged once, to pass to forward(); undefined where those kernels are not available.
+   * Dispose with disposePrepared().
+   */
+  prepareFusedWeights(): FusedWeights[] | undefined {
+    if (this.config.cell !== 'lstm' || this.kernels === 'reference' || !lstmCapabilities().fusedOps) return undefined;
+    return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
+  }
+
+  /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */
+  assignWeights(weights: Map<string, Float32Array>): void {
+    for (const [name, variable] of this.params) {
+      const values = weights.get(name);
+      if (!values) throw new Error(`missing weight ${name}`);
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+    }
+  }
+
+  /** Every weight in one vector, in the order of `params`: one read from the backend instead of one per parameter. */
+  async readFlatWeights(): Promise<Float32Array> {
+    const flat = tidy(() => flatten(this.params, this.params));
+    const values = (await flat.data()) as Float32Array;
+    flat.dispose();
+    return values;
+  }
+
+  /** Replaces every weight from one vector laid out as readFlatWeights gives it. */
+  assignFlatWeights(flat: Float32Array): void {
+    const weights = new Map<string, Float32Array>();
+    let offset = 0;
+    for (const [name, variable] of this.params) {
+      weights.set(name, flat.subarray(offset, offset + variable.size));
+      offset += variable.size;
+    }
+    this.assignWeights(weights);
+  }
+
+  /** Copies the weights out of the backend, e.g. for a checkpoint. */
+  async readWeights(): Promise<Map<string, Float32Array>> {
+    const weights = new Map<string, Float32Array>();
+    for (const [name, variable] of this.params) weights.set(name, (await variable.data()) as Float32Array);
+    return weights;
+  }
+
+  dispose(): void {
+    for (const variable of this.params.values()) variable.dispose();
+  }
+}
+
+/**
+ * Inverted dropout: keep with probability 1−rate and scale by 1/(1−rate), so inference needs no
+ * change. On TensorFlow the uniform draws come from its stateless generator, seeded from `rng`
+ * (as repeatable, and as exactly resumable, as drawing them here): drawing and uploading a fresh
+ * mask of the defaults' size from JavaScript took longer than the step's arithmetic.
+ */
+function dropoutMask(shape: [number, number], rate: number, rng: Rng): tf.Tensor2D {
+  const scale = 1 / (1 - rate);
+  const uniform = statelessUniform(shape, rng);
+  if (uniform) return tf.mul(tf.cast(tf.greaterEqual(uniform, rate), 'float32'), scale);
+  const values = new Float32Array(shape[0] * shape[1]);
+  for (let i = 0; i < values.length; i++) values[i] = rng.next() < rate ? 0 : scale;
+  return tf.tensor2d(values, shape);
+}
+
+/** The gradient of the unmasked recurrent kernel, through the weight-drop mask (scale included). */
+function maskedRecurrentGradient(backward: (dOutput: tf.Tensor2D) => CellGradients, mask: tf.Tensor2D): (dOutput: tf.Tensor2D) => CellGradients {
+  return (dOutput) => {
+    const gradients = backward(dOutput);
+    return { ...gradients, recurrentKernel: tf.mul(gradients.recurrentKernel, mask) as tf.Tensor2D };
+  };
+}
+
+/**
+ * Tensors named like the parameters (their gradients, or the parameters themselves), flattened and
+ * joined in the order of `params`. Call inside tf.tidy.
+ */
+export function flatten(params: Map<string, tf.Variable>, tensors: NamedTensors): tf.Tensor1D {
+  return tf.concat([...params.keys()].map((name) => tf.reshape(tensors.get(name)!, [-1]))) as tf.Tensor1D;
+}
+
+export function disposePrepared(prepared: FusedWeights[] | undefined): void {
+  if (prepared) tf.dispose(prepared.flatMap(({ W, b, noPeephole }) => [W, b, noPeephole]));
+}
+
+export function disposeState(state: ModelState): void {
+  for (const layer of state) tf.dispose(Object.values(layer));
+}

@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../util/errors.js';
+
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+export interface ActiveBackend {
+  name: BackendName;
+  /** Set when `auto` could not have native TensorFlow and fell back to something much slower. */
+  warning?: string;
+}
+
+// A variable, so that TypeScript does not require the optional native package to be installed.
+const TFJS_NODE = '@tensorflow/tfjs-node';
+
+export interface BackendOptions {
+  /** TensorFlow intra-op threads; read once, when TensorFlow loads. A user's TF_NUM_INTRAOP_THREADS wins. */
+  intraOpThreads?: number;
+}
+
+async function activate(name: BackendName, options: BackendOptions): Promise<void> {
+  if (name === 'tensorflow') {
+    // TensorFlow's C++ logging would otherwise print several INFO lines on every start.
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    if (options.intraOpThreads !== undefined) process.env.TF_NUM_INTRAOP_THREADS ??= String(options.intraOpThreads);
+    await import(TFJS_NODE);
+  } else if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } else {
+    await import('@tensorflow/tfjs-backend-cpu');
+  }
+  if (!(await tf.setBackend(name)) || tf.getBackend() !== name) throw new Error(`backend ${name} did not initialise`);
+}
+
+function reason(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+/**
+ * Selects the compute backend. `auto` prefers native TensorFlow, then wasm, then plain JavaScript,
+ * and says so when it had to fall back; an explicit choice that cannot be had is an error.
+ */
+export async function useBackend(choice: BackendChoice, options: BackendOptions = {}): Promise<ActiveBackend> {
+  if (choice !== 'auto') {
+    try {
+      await activate(choice, options);
+      return { name: choice };
+    } catch (error) {
+      const hint = choice === 'tensorflow' ? '; run `npm run setup-native` to build it, or use --backend wasm' : '';
+      throw new UserError(`the ${choice} backend is not available (${reason(error)})${hint}`);
+    }
+  }
+  let why = '';
+  try {
+    await activate('tensorflow', options);
+    return { name: 'tensorflow' };
+  } catch (error) {
+    why = reason(error);
+  }
+  for (const fallback of ['wasm', 'cpu'] as const) {
+    try {
+      await activate(fallback, options);
+      return {
+        name: fallback,
+        warning: `native TensorFlow is not available (${why}); using the ${fallback} backend, which is much slower. Run \`npm run setup-native\` to fix.`,
+      };
+    } catch (error) {
+      why = `${why}; ${fallback}: ${reason(error)}`;
+    }
+  }
+  throw new UserError(`no compute backend could be loaded: ${why}`);
+}

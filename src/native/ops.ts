@@ -1,0 +1,192 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '../util/random.js';
+
+/**
+ * Direct access to TensorFlow's own kernels on the tensorflow backend, for the fused ops tfjs has
+ * no name for (the LSTM kernels in lstm-tensorflow.ts, and the two below), and for running ops on
+ * the binding's raw handles where wrapping every output in a tfjs tensor would cost more than the
+ * arithmetic. Every function here has a portable equivalent for the other backends.
+ */
+
+export interface OpAttr {
+  name: string;
+  type: number;
+  value: boolean | number | string;
+}
+
+/** An op's output as the binding returns it: a TensorFlow handle, not (yet) a tfjs tensor. */
+export interface RawTensor {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+
+/**
+ * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
+ * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
+ * gradient of the layer's output [T·B, H]; the transposed recurrent kernel [4H, H], float32 or
+ * bfloat16. Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
+ */
+export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrentT: number) => number;
+
+/**
+ * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
+ * [T·B, 4H]; the initial h and c; the recurrent kernel [H, 4H], float32 or bfloat16. Returns the
+ * ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
+ */
+export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number) => number[];
+
+/** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
+export interface TensorflowBackend {
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
+  getInputTensorIds(tensors: tf.Tensor[]): number[];
+  createOutputTensor(output: RawTensor): tf.Tensor;
+  binding: {
+    TF_ATTR_BOOL: number;
+    TF_ATTR_FLOAT: number;
+    TF_ATTR_INT: number;
+    TF_ATTR_STRING: number;
+    TF_ATTR_TYPE: number;
+    TF_FLOAT: number;
+    TF_INT32: number;
+    TF_INT64: number;
+    executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): RawTensor[];
+    createTensor(shape: number[], dtype: number, values: Int32Array): number;
+    deleteTensor(id: number): void;
+    /** How many tensor handles the binding holds, whether or not a tfjs tensor wraps them. */
+    getNumOfTensors(): number;
+    /** rnn-train's additions to the binding (src/install/lstm_recurrence.cc); absent from addons built elsewhere. */
+    lstmForward?: LstmForward;
+    lstmBackward?: LstmBackward;
+  };
+}
+
+/** The tensorflow backend if it is the active one, else undefined (then use the portable ops). */
+export function tensorflowBackend(): TensorflowBackend | undefined {
+  if (tf.getBackend() !== 'tensorflow') return undefined;
+  const backend = tf.backend() as unknown as Partial<TensorflowBackend>;
+  return typeof backend.executeMultipleOutputs === 'function' && typeof backend.createOutputTensor === 'function' && backend.binding
+    ? (backend as TensorflowBackend)
+    : undefined;
+}
+
+/** The float32 `T` attribute most kernels take. */
+export function floatAttr({ binding }: TensorflowBackend): OpAttr {
+  return { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+}
+
+/**
+ * The sum over rows of [N, C], i.e. a bias gradient: TensorFlow's BiasAddGrad is 4–12× faster at
+ * it than the generic Sum reduction (which took 15 ms for 6400×2048 on one thread).
+ */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  const backend = tensorflowBackend();
+  if (!backend) return tf.sum(x, 0);
+  const format = { name: 'data_format', type: backend.binding.TF_ATTR_STRING, value: 'NHWC' };
+  return backend.executeMultipleOutputs('BiasAddGrad', [floatAttr(backend), format], [x], 1)[0] as tf.Tensor1D;
+}
+
+/**
+ * A 2-D matrix product. On TensorFlow, its MatMul kernel rather than the BatchMatMulV2 that
+ * tf.matMul runs: 10–15 % faster at a chunk's gradient shapes ([1250, 512]ᵀ·[1250, 128] and the
+ * like, one thread). No gradient is recorded, which the hand-written backward passes do not need.
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+  const backend = tensorflowBackend();
+  if (!backend) return tf.matMul(a, b, transposeA, transposeB);
+  return backend.executeMultipleOutputs('MatMul', matMulAttrs(backend, transposeA, transposeB, backend.binding.TF_FLOAT), [a, b], 1)[0] as tf.Tensor2D;
+}
+
+/** The attributes of TensorFlow's MatMul: which operands to transpose, and their type. */
+export function matMulAttrs({ binding }: TensorflowBackend, transposeA: boolean, transposeB: boolean, type: number): OpAttr[] {
+  return [
+    { name: 'transpose_a', type: binding.TF_ATTR_BOOL, value: transposeA },
+    { name: 'transpose_b', type: binding.TF_ATTR_BOOL, value: transposeB },
+    { name: 'T', type: binding.TF_ATTR_TYPE, value: type },
+  ];
+}
+
+/**
+ * Softmax cross-entropy of logits [N, V] against integer targets: each row's negative
+ * log-likelihood (nats) and its gradient with respect to the logits, softmax − one-hot. One fused
+ * op on TensorFlow instead of a dozen over [N, V].
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: Int32Array): { nll: tf.Tensor1D; dLogits: tf.Tensor2D } {
+  const backend = tensorflowBackend();
+  if (backend) {
+    const labels = tf.tensor1d(targets, 'int32');
+    const labelType = { name: 'Tlabels', type: backend.binding.TF_ATTR_TYPE, value: backend.binding.TF_INT32 };
+    const [nll, dLogits] = backend.executeMultipleOutputs('SparseSoftmaxCrossEntropyWithLogits', [floatAttr(backend), labelType], [logits, labels], 2);
+    return { nll: nll as tf.Tensor1D, dLogits: dLogits as tf.Tensor2D };
+  }
+  const logProbs = tf.logSoftmax(logits);
+  const oneHot = oneHotRows(targets, logits.shape[1]);
+  return { nll: tf.neg(tf.sum(tf.mul(logProbs, oneHot), 1)) as tf.Tensor1D, dLogits: tf.sub(tf.exp(logProbs), oneHot) as tf.Tensor2D };
+}
+
+/**
+ * Uniform draws in [0, 1) of the given shape from TensorFlow's stateless generator, seeded with two
+ * draws from `rng`; undefined on other backends (then draw them in JavaScript), where `rng` is left
+ * untouched.
+ */
+export function statelessUniform(shape: [number, number], rng: Rng): tf.Tensor2D | undefined {
+  const backend = tensorflowBackend();
+  if (!backend) return undefined;
+  const seed = [rng.int(), rng.int()];
+  const { binding } = backend;
+  const attrs = [
+    { name: 'dtype', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+    { name: 'Tseed', type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 },
+  ];
+  return backend.executeMultipleOutputs('StatelessRandomUniform', attrs, [tf.tensor1d(shape, 'int32'), tf.tensor1d(seed, 'int32')], 1)[0] as tf.Tensor2D;
+}
+
+/** Rows of one-hot float32 vectors, one per id. */
+export function oneHotRows(ids: Int32Array, depth: number): tf.Tensor2D {
+  // Cast rather than ask oneHot for float32: the wasm backend writes int32 bits into that buffer.
+  return tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
+}
+
+/** TensorFlow's DT_BFLOAT16, which the binding does not name. */
+const TF_BFLOAT16 = 14;
+
+/** Converts a raw handle between float32 and bfloat16; the caller deletes both. */
+function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 'bfloat16'): number {
+  const [from, into] = to === 'bfloat16' ? [binding.TF_FLOAT, TF_BFLOAT16] : [TF_BFLOAT16, binding.TF_FLOAT];
+  const attrs = [
+    { name: 'SrcT', type: binding.TF_ATTR_TYPE, value: from },
+    { name: 'DstT', type: binding.TF_ATTR_TYPE, value: into },
+    { name: 'Truncate', type: binding.TF_ATTR_BOOL, value: false },
+  ];
+  return binding.executeOp('Cast', attrs, [id], 1)[0].id;
+}
+
+/**
+ * A float32 matrix product on raw handles with bfloat16 operands (oneDNN runs it with float32
+ * accumulation, at about twice the float32 rate on CPUs with AVX512-BF16 or AMX), the result rounded
+ * to bfloat16 and back. `b` may be given already in bfloat16, for a product repeated with the same
+ * matrix. Returns a new float32 handle.
+ */
+function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
+  const { binding } = backend;
+  const a16 = castHandle(backend, a, 'bfloat16');
+  const b16 = typeof b === 'number' ? castHandle(backend, b, 'bfloat16') : b.bfloat16;
+  const [product] = binding.executeOp('MatMul', matMulAttrs(backend, transposeA, transposeB, TF_BFLOAT16), [a16, b16], 1);
+  const result = castHandle(backend, product.id, 'float32');
+  for (const id of [a16, product.id, ...(typeof b === 'number' ? [b16] : [])]) binding.deleteTensor(id);
+  return result;
+}
+
+/** A bfloat16 copy of a float32 tensor, as a raw handle to pass to matMulBfloat16Handles; delete it after. */
+export function bfloat16Handle(backend: TensorflowBackend, t: tf.Tensor): { bfloat16: number } {
+  return { bfloat16: castHandle(backend, backend.getInputTensorIds([t])[0], 'bfloat16') };
+}
+
+/** matMulBfloat16Handles on tfjs tensors. */
+export function matMulBfloat16(backend: TensorflowBackend, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  const [aId, bId] = backend.getInputTensorIds([a, b]);
+  const id = matMulBfloat16Handles(backend, aId, bId, transposeA, transposeB);
+  const shape = [transposeA ? a.shape[1] : a.shape[0], transposeB ? b.shape[0] : b.shape[1]];
+  return backend.createOutputTensor({ id, shape, dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
+}

@@ -1,0 +1,209 @@
+import { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
+import cliProgress from 'cli-progress';
+import type { LoadProgress } from '../data/corpus.js';
+import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/trainer.js';
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function formatLoss(nats: number): string {
+  // Bits are nats divided by ln 2.
+  return `${nats.toFixed(4)} nats/char (${(nats / Math.LN2).toFixed(3)} bits/char)`;
+}
+
+/** Training output on stderr, so stdout stays free for the user. */
+export interface Reporter extends TrainEvents {
+  info(message: string): void;
+  /** A progress callback for loading a corpus: a bar on a terminal for large files, else nothing. */
+  loading(): LoadProgress;
+  close(): void;
+}
+
+/** What one run of an ensemble reports (a member's evaluation carries no loss history). */
+export interface RunReporter extends Omit<TrainEvents, 'evaluation'> {
+  info(message: string): void;
+  evaluation(info: Omit<EvaluationInfo, 'history'>): void;
+}
+
+/** Progress in thousandths, so that a run bounded by time and one bounded by steps share one bar. */
+const BAR_UNITS = 1000;
+/** Files smaller than this load too fast for a bar to be worth drawing. */
+const LOADING_BAR_BYTES = 16 << 20;
+
+/** The terminal (or log) that one or more runs report to: one set of bars, lines logged above them. */
+interface Display {
+  stream: NodeJS.WriteStream;
+  interactive: boolean;
+  color: ChalkInstance;
+  write(line: string): void;
+  /** The bars, created with the first one. */
+  bars(): cliProgress.MultiBar;
+  close(): void;
+}
+
+/**
+ * A progress bar on an interactive terminal; elsewhere (CI logs, files) or with NO_COLOR set, plain
+ * lines without escape codes.
+ */
+function createDisplay(stream: NodeJS.WriteStream): Display {
+  const interactive = Boolean(stream.isTTY) && process.env.NO_COLOR === undefined;
+  const color: ChalkInstance = new Chalk({ level: interactive ? Math.max(1, chalkStderr.level) as 1 | 2 | 3 : 0 });
+  let multi: cliProgress.MultiBar | undefined;
+  return {
+    stream,
+    interactive,
+    color,
+    write(line) {
+      // cli-progress clears only the first bar's line before logging, so a line logged over a
+      // second bar would keep that bar's tail: each line erases its own first.
+      if (multi) multi.log(`\x1b[2K${line}\n`);
+      else stream.write(`${line}\n`);
+    },
+    bars() {
+      multi ??= new cliProgress.MultiBar(
+        {
+          stream,
+          format:
+            // Most important first: a narrow terminal cuts the line at its right end.
+            `{label}${color.cyan('{bar}')} {percentage}% | ETA {remaining} | step {steps} | loss ${color.bold('{loss}')} | ` +
+            `val ${color.green('{val}')} | {speed} chars/s | lr {lr} | epoch {epoch}`,
+          barsize: 20,
+          hideCursor: true,
+          clearOnComplete: false,
+          // A bar is otherwise redrawn only when its text changes, so a finished member's bar
+          // would vanish under the lines logged above the bars.
+          forceRedraw: true,
+          // Bars are cut to the terminal's width; logged lines wrap, rather than lose their ends.
+          linewrap: true,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      return multi;
+    },
+    close() {
+      // Lines logged since the last redraw go out with one last one; stop() alone would drop them.
+      multi?.update();
+      multi?.stop();
+      multi = undefined;
+    },
+  };
+}
+
+/**
+ * One run's bar (or, off a terminal, a plain line every `plainIntervalSeconds` and one per
+ * evaluation); `label` names the run when several share the display.
+ */
+function runReporter(display: Display, plainIntervalSeconds: number, label = ''): RunReporter {
+  const { color } = display;
+  const prefix = label === '' ? '' : `${label}: `;
+  const write = (line: string): void => display.write(`${prefix}${line}`);
+  let bar: cliProgress.SingleBar | undefined;
+  let startedAt = 0;
+  let startProgress = 0;
+  let lastPlain = 0;
+  let lastValidation = Number.NaN;
+
+  /** Seconds left, from the rate at which this session has moved the run's progress. */
+  const eta = (info: StepInfo): number => {
+    const elapsed = (performance.now() - startedAt) / 1000;
+    return (elapsed / (info.progress - startProgress)) * (1 - info.progress);
+  };
+  const stepText = (info: StepInfo): string => (info.totalSteps === undefined ? `${info.step}` : `${info.step}/${info.totalSteps}`);
+
+  const plainLine = (info: StepInfo): string => {
+    const validation = Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4);
+    return (
+      `step ${stepText(info)} epoch ${info.epoch} train loss ${info.trainLoss.toFixed(4)} val loss ${validation} ` +
+      `lr ${info.learningRate.toExponential(2)} ${Math.round(info.charsPerSecond)} chars/s ETA ${formatDuration(eta(info))}`
+    );
+  };
+
+  return {
+    info: (message) => write(message),
+    warn: (message) => write(color.yellow(`warning: ${message}`)),
+    start(info: StartInfo) {
+      startedAt = performance.now();
+      startProgress = info.progress;
+      if (!display.interactive) return;
+      bar = display.bars().create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), {
+        label: label === '' ? '' : `${label} `,
+        epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', remaining: '-',
+      });
+    },
+    step(info: StepInfo) {
+      if (bar) {
+        bar.update(Math.round(info.progress * BAR_UNITS), {
+          epoch: info.epoch,
+          steps: stepText(info),
+          loss: info.trainLoss.toFixed(4),
+          val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
+          lr: info.learningRate.toExponential(1),
+          speed: Math.round(info.charsPerSecond).toLocaleString('en-US'),
+          remaining: formatDuration(eta(info)),
+        });
+        return;
+      }
+      const now = performance.now();
+      if (lastPlain === 0 || now - lastPlain >= plainIntervalSeconds * 1000 || info.progress >= 1) {
+        lastPlain = now;
+        write(plainLine(info));
+      }
+    },
+    evaluation(info) {
+      lastValidation = info.validationLoss;
+      bar?.update({ val: info.validationLoss.toFixed(4) });
+      const best = info.isBest ? color.green(' (best so far)') : '';
+      write(`step ${info.step}: validation loss ${formatLoss(info.validationLoss)}${best} [${info.seconds.toFixed(1)}s]`);
+    },
+    checkpoint(dir: string, reason) {
+      if (reason !== 'eval') write(`checkpoint saved: ${dir}`);
+    },
+  };
+}
+
+/** The reporter of one training run (or of rnn-eval's corpus loading). */
+export function createReporter(stream: NodeJS.WriteStream = process.stderr, plainIntervalSeconds = 10): Reporter {
+  const display = createDisplay(stream);
+  const { color } = display;
+  return {
+    ...runReporter(display, plainIntervalSeconds),
+    loading() {
+      let loadBar: cliProgress.SingleBar | undefined;
+      return (done, total, pass) => {
+        if (!display.interactive || total < LOADING_BAR_BYTES) return;
+        if (!loadBar) {
+          loadBar = new cliProgress.SingleBar(
+            { stream, format: `loading corpus ${color.cyan('{bar}')} {percentage}% | pass {pass} of 2`, barsize: 24, hideCursor: true, clearOnComplete: true },
+            cliProgress.Presets.shades_classic,
+          );
+          loadBar.start(2 * total, 0, { pass });
+        }
+        loadBar.update((pass - 1) * total + done, { pass });
+        if (pass === 2 && done === total) loadBar.stop();
+      };
+    },
+    close: () => display.close(),
+  };
+}
+
+/** Reporters for the members of an ensemble trained side by side: a bar (or labelled lines) each. */
+export function createEnsembleReporter(
+  labels: string[],
+  stream: NodeJS.WriteStream = process.stderr,
+  plainIntervalSeconds = 10,
+): { info(message: string): void; warn(message: string): void; members: RunReporter[]; close(): void } {
+  const display = createDisplay(stream);
+  const { info, warn } = runReporter(display, plainIntervalSeconds);
+  return {
+    info,
+    warn,
+    members: labels.map((label) => runReporter(display, plainIntervalSeconds, label)),
+    close: () => display.close(),
+  };
+}

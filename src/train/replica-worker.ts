@@ -1,0 +1,47 @@
+// A data-parallel replica (data-parallel.ts): a copy of the model in a worker thread that computes
+// the loss and gradients of its streams with the weights it is sent, and carries their state.
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '../native/backend.js';
+import { carriedState, readCarried } from './carried.js';
+import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
+import { chunkGradients } from './engine.js';
+import { CharRnn, disposeState } from '../model/char-rnn.js';
+import { Rng } from '../util/random.js';
+
+const setup = workerData as ReplicaSetup;
+const port = parentPort!;
+await useBackend(setup.backend);
+const model = new CharRnn(setup.config, setup.weights, setup.kernels, setup.precision);
+let state = model.zeroState(setup.streams);
+
+async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {
+  switch (request.kind) {
+    case 'step': {
+      model.assignFlatWeights(request.weights);
+      const result = chunkGradients(model, request.batch, state, new Rng(request.seed));
+      state = result.state;
+      const gradient = (await result.gradient.data()) as Float32Array;
+      const loss = (await result.loss.data())[0];
+      tf.dispose([result.loss, result.gradient]);
+      return { kind: 'step', loss, gradient };
+    }
+    case 'read-carried':
+      return { kind: 'carried', arrays: await readCarried(state, model.config) };
+    case 'restore-carried':
+      disposeState(state);
+      state = carriedState(request.arrays, model.config, setup.streams);
+      return undefined;
+  }
+}
+
+// One request at a time, in the order sent: the main thread relies on that order.
+let queue = Promise.resolve();
+port.on('message', (request: ReplicaRequest) => {
+  queue = queue
+    .then(() => handle(request))
+    // The gradient is moved, not copied: a fresh megabyte costs more than the copy itself.
+    .then((reply) => reply && port.postMessage(reply, reply.kind === 'step' ? [reply.gradient.buffer as ArrayBuffer] : []))
+    .catch((error: unknown) => port.postMessage({ kind: 'error', message: error instanceof Error ? error.message : String(error) } satisfies ReplicaReply));
+});
+port.postMessage({ kind: 'ready' } satisfies ReplicaReply);
