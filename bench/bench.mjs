@@ -22,7 +22,23 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, BatchStreams, loadCorpus, splitCorpus, CharRnn, initialWeights, preferredIntraOpThreads, createOptimizer, Rng, sampleText, MATMUL_PRECISIONS, ParallelEngine, preferredReplicas, trainingIntraOpThreads, LocalEngine } from '../dist/index.js';
+import {
+  useBackend,
+  BatchStreams,
+  loadCorpus,
+  splitCorpus,
+  CharRnn,
+  initialWeights,
+  preferredIntraOpThreads,
+  createOptimizer,
+  Rng,
+  sampleText,
+  MATMUL_PRECISIONS,
+  ParallelEngine,
+  preferredReplicas,
+  trainingIntraOpThreads,
+  LocalEngine,
+} from '../dist/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
@@ -32,7 +48,16 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const args = { json: false, configs: ['small', 'large', 'default'], seconds: 20, rounds: 3, measure: undefined, replicas: undefined, layers: true, precisions: ['float32', 'bfloat16'] };
+  const args = {
+    json: false,
+    configs: ['small', 'large', 'default'],
+    seconds: 20,
+    rounds: 3,
+    measure: undefined,
+    replicas: undefined,
+    layers: true,
+    precisions: ['float32', 'bfloat16'],
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--json') args.json = true;
@@ -57,7 +82,15 @@ function parseArgs(argv) {
 const EMBEDDING = 64;
 /** `--measure layers-<config>` measures the tfjs-layers peer at that config. */
 const LAYERS = 'layers-';
-const modelConfig = (config) => ({ cell: 'lstm', embeddingSize: EMBEDDING, hiddenSize: config.hidden, layers: config.layers, dropout: 0, weightDrop: 0, inputDropout: 0 });
+const modelConfig = (config) => ({
+  cell: 'lstm',
+  embeddingSize: EMBEDDING,
+  hiddenSize: config.hidden,
+  layers: config.layers,
+  dropout: 0,
+  weightDrop: 0,
+  inputDropout: 0,
+});
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -222,11 +255,33 @@ function benchTorch(config, corpus, seconds) {
   }
   const result = spawnSync(
     python,
-    [script, '--data', corpus, '--hidden', String(config.hidden), '--layers', String(config.layers), '--seq', String(config.seqLen),
-      '--batch', String(config.batchSize), '--minutes', String(seconds / 60), '--window', String(Math.max(1, seconds / 4)), '--eval', 'none', '--json'],
+    [
+      script,
+      '--data',
+      corpus,
+      '--hidden',
+      String(config.hidden),
+      '--layers',
+      String(config.layers),
+      '--seq',
+      String(config.seqLen),
+      '--batch',
+      String(config.batchSize),
+      '--minutes',
+      String(seconds / 60),
+      '--window',
+      String(Math.max(1, seconds / 4)),
+      '--eval',
+      'none',
+      '--json',
+    ],
     { encoding: 'utf8' },
   );
-  const final = result.stdout.trim().split('\n').map((line) => JSON.parse(line)).find((rec) => rec.event === 'final');
+  const final = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line))
+    .find((rec) => rec.event === 'final');
   if (!final) return { skipped: `the reference trainer failed: ${result.stderr.trim().split('\n').pop()}` };
   return { charsPerSecond: final.chars_per_s_median_window ?? final.chars_per_s_mean, torch: true };
 }
@@ -250,14 +305,19 @@ async function measure(what, seconds, replicasWanted, precision) {
     console.log(JSON.stringify({ ...result, backend: backend.name }));
     return;
   }
-  const threads = what === 'sampling' ? preferredIntraOpThreads(SAMPLING_MODEL, 1) : trainingIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize, replicasWanted);
+  const threads =
+    what === 'sampling'
+      ? preferredIntraOpThreads(SAMPLING_MODEL, 1)
+      : trainingIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize, replicasWanted);
   const backend = await useBackend('auto', { intraOpThreads: threads });
   const replicas = what === 'sampling' ? 1 : (replicasWanted ?? preferredReplicas(backend.name, modelConfig(CONFIGS[what]), CONFIGS[what].batchSize));
   const result =
     what === 'sampling'
       ? benchSampling(vocabulary)
       : { ...(await benchTraining(CONFIGS[what], train, vocabulary.size, seconds, replicas, precision)), matmulGflops: matmulRoofline(CONFIGS[what]) };
-  console.log(JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', replicas, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(
+    JSON.stringify({ ...result, backend: backend.name, intraOpThreads: threads ?? 'default', replicas, peakRssMiB: process.resourceUsage().maxRSS / 1024 }),
+  );
 }
 
 function inChild(what, seconds, { replicas, precision } = {}) {
@@ -319,15 +379,18 @@ async function main() {
       layersCharsPerSecond: layers?.charsPerSecond ?? null,
       ratioToLayers: layers ? headline / layers.charsPerSecond : null,
       otherPrecisions: Object.fromEntries(
-        [...ours].slice(1).filter(([, rounds]) => rounds.length).map(([precision, rounds]) => [
-          precision,
-          {
-            charsPerSecond: median(rounds),
-            roundsCharsPerSecond: rounds,
-            ratioToTorch: torchMedian ? median(rounds) / torchMedian : null,
-            ratioToLayers: layers ? median(rounds) / layers.charsPerSecond : null,
-          },
-        ]),
+        [...ours]
+          .slice(1)
+          .filter(([, rounds]) => rounds.length)
+          .map(([precision, rounds]) => [
+            precision,
+            {
+              charsPerSecond: median(rounds),
+              roundsCharsPerSecond: rounds,
+              ratioToTorch: torchMedian ? median(rounds) / torchMedian : null,
+              ratioToLayers: layers ? median(rounds) / layers.charsPerSecond : null,
+            },
+          ]),
       ),
     };
     report.configs[name] = entry;

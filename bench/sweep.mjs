@@ -28,8 +28,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Candidates: rnn-train flags on top of the defaults. */
 const CANDIDATES = {
-  'default': [],
-  'lr3': ['--lr', '3e-3'],
+  default: [],
+  lr3: ['--lr', '3e-3'],
   'lr3-d0.1': ['--lr', '3e-3', '--dropout', '0.1'],
   'lr3-d0.2': ['--lr', '3e-3', '--dropout', '0.2'],
   'lr4-d0.1': ['--lr', '4e-3', '--dropout', '0.1'],
@@ -41,9 +41,9 @@ const CANDIDATES = {
   'h384-lr3-d0.2': ['--hidden', '384', '--lr', '3e-3', '--dropout', '0.2'],
   '3x256-lr3-d0.1': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1'],
   'h512-lr2-d0.3': ['--hidden', '512', '--lr', '2e-3', '--dropout', '0.3', '--batch-size', '64'],
-  'constant': ['--schedule', 'constant'],
+  constant: ['--schedule', 'constant'],
   // For hour-long runs: the small preset with stronger regularisation.
-  'small': ['--preset', 'small'],
+  small: ['--preset', 'small'],
   'small-d0.4': ['--preset', 'small', '--dropout', '0.4'],
   'small-d0.5': ['--preset', 'small', '--dropout', '0.5'],
   'small-d0.4-wd0.1': ['--preset', 'small', '--dropout', '0.4', '--weight-decay', '0.1'],
@@ -66,11 +66,17 @@ const CANDIDATES = {
   // Dropout on the embeddings too (Zaremba et al.'s placement), on the best hour so far.
   'h768-d0.4-in0.2-ema': ['--preset', 'small', '--hidden', '768', '--dropout', '0.4', '--input-dropout', '0.2', '--ema', '0.999'],
   // Two h768-d0.4-ema models side by side, one core each, predicting together.
-  'ensemble': ['--preset', 'ensemble'],
+  ensemble: ['--preset', 'ensemble'],
 };
 
 function parseArgs(argv) {
-  const args = { budget: '10m', candidates: Object.keys(CANDIDATES), parallel: 1, evalEvery: '1000000', results: path.join(root, 'bench', 'sweep-results.jsonl') };
+  const args = {
+    budget: '10m',
+    candidates: Object.keys(CANDIDATES),
+    parallel: 1,
+    evalEvery: '1000000',
+    results: path.join(root, 'bench', 'sweep-results.jsonl'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--budget') args.budget = argv[++i];
@@ -99,7 +105,12 @@ function command(name, bin, flags) {
 /** What a run directory's best checkpoint and metrics log say. */
 function runResult(out) {
   const { progress, training } = JSON.parse(fs.readFileSync(path.join(out, 'best', 'checkpoint.json'), 'utf8'));
-  const evaluations = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'evaluation');
+  const evaluations = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line))
+    .filter((e) => e.event === 'evaluation');
   const bestWithin = (minutes) => {
     const losses = evaluations.filter((e) => e.trainingSeconds <= minutes * 60 + 1).map((e) => e.validationLoss);
     return losses.length > 0 ? Math.min(...losses) : null;
@@ -116,7 +127,18 @@ function runResult(out) {
 
 /** One rnn-train run (of one model, or of an ensemble's members); resolves with what it saved. */
 async function train(name, flags, args, corpus, out) {
-  const stderr = await command(name, 'rnn-train', [corpus, '--out', out, '--time-budget', args.budget, '--seed', '1', '--eval-every', args.evalEvery, ...flags]);
+  const stderr = await command(name, 'rnn-train', [
+    corpus,
+    '--out',
+    out,
+    '--time-budget',
+    args.budget,
+    '--seed',
+    '1',
+    '--eval-every',
+    args.evalEvery,
+    ...flags,
+  ]);
   // An ensemble's members each print their own count.
   const parameters = [...stderr.matchAll(/([\d,]+) parameters/g)].reduce((sum, match) => sum + Number(match[1].replaceAll(',', '')), 0);
   const common = { name, flags: flags.join(' '), budget: args.budget, parameters };

@@ -3,11 +3,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, CharRnn, initialWeights, type ModelConfig, Rng, RunDirectory, loadCheckpoint, Vocabulary } from '../src/index.js';
+import {
+  readCheckpoint,
+  writeCheckpoint,
+  type Checkpoint,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  Rng,
+  RunDirectory,
+  loadCheckpoint,
+  Vocabulary,
+} from '../src/index.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');
-const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 5, hiddenSize: 7, layers: 2, dropout: 0.1, weightDrop: 0.2, inputDropout: 0.3 };
+const config: ModelConfig = {
+  cell: 'lstm',
+  vocabSize: vocabulary.size,
+  embeddingSize: 5,
+  hiddenSize: 7,
+  layers: 2,
+  dropout: 0.1,
+  weightDrop: 0.2,
+  inputDropout: 0.3,
+};
 
 function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint {
   return {
@@ -16,11 +36,27 @@ function checkpointOf(weights: Map<string, Float32Array>, step = 12): Checkpoint
     options: { evalEvery: 5, steps: 100, onNan: 'stop', backend: tf.getBackend() },
     vocabulary: [...vocabulary.chars],
     progress: {
-      step, epoch: 2, streamPosition: 3, trainingSeconds: 1.5, rngState: 123456, optimizerStep: step, learningRateScale: 1,
-      bestValidationLoss: 1.5, history: { train: [[1, 3.2], [2, 3.0]], validation: [[2, 3.1]] },
+      step,
+      epoch: 2,
+      streamPosition: 3,
+      trainingSeconds: 1.5,
+      rngState: 123456,
+      optimizerStep: step,
+      learningRateScale: 1,
+      bestValidationLoss: 1.5,
+      history: {
+        train: [
+          [1, 3.2],
+          [2, 3.0],
+        ],
+        validation: [[2, 3.1]],
+      },
     },
     weights,
-    trainingState: new Map([['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)], ['carried/h/1', Float32Array.of(-1, 0.5)]]),
+    trainingState: new Map([
+      ['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)],
+      ['carried/h/1', Float32Array.of(-1, 0.5)],
+    ]),
   };
 }
 
@@ -43,7 +79,10 @@ describe('checkpoints', () => {
     expect(loaded.progress.step).toBe(12);
     expect(loaded.progress.history.validation).toEqual([[2, 3.1]]);
     expect(loaded.progress.rngState).toBe(123456);
-    expect([...loaded.trainingState]).toEqual([['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)], ['carried/h/1', Float32Array.of(-1, 0.5)]]);
+    expect([...loaded.trainingState]).toEqual([
+      ['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)],
+      ['carried/h/1', Float32Array.of(-1, 0.5)],
+    ]);
     const restored = new CharRnn(loaded.model, loaded.weights);
     const before = nextCharProbabilities(original, 'Hello, 😀');
     const after = nextCharProbabilities(restored, 'Hello, 😀');
@@ -67,7 +106,9 @@ describe('checkpoints', () => {
     delete meta.training.precision;
     const text = `${JSON.stringify(meta)}\n`;
     fs.writeFileSync(metaPath, text);
-    const sums = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8').replace(/^\w+(?= {2}checkpoint\.json$)/m, crypto.createHash('sha256').update(text).digest('hex'));
+    const sums = fs
+      .readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8')
+      .replace(/^\w+(?= {2}checkpoint\.json$)/m, crypto.createHash('sha256').update(text).digest('hex'));
     fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums);
     const loaded = readCheckpoint(dir);
     expect(loaded.model.cell).toBe('lstm');

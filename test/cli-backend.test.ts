@@ -77,7 +77,24 @@ describe('backend selection', () => {
   });
 
   it('suggests --precision bfloat16 for large LSTM steps on a CPU with bfloat16 instructions, unless a precision was chosen', () => {
-    const large = ['--layers', '1', '--hidden', '512', '--embedding', '8', '--seq-len', '5', '--batch-size', '64', '--replicas', '1', '--steps', '1', '--eval-every', '1'];
+    const large = [
+      '--layers',
+      '1',
+      '--hidden',
+      '512',
+      '--embedding',
+      '8',
+      '--seq-len',
+      '5',
+      '--batch-size',
+      '64',
+      '--replicas',
+      '1',
+      '--steps',
+      '1',
+      '--eval-every',
+      '1',
+    ];
     const suggested = cli('rnn-train', [corpus, '--out', path.join(work, 'large-steps'), ...large]);
     expect(suggested.status, suggested.stderr).toBe(0);
     const hint = 'hint: this CPU multiplies bfloat16 natively; --precision bfloat16';
@@ -95,7 +112,14 @@ describe('precisionAdvice', () => {
   const pays = { precisionChosen: false, backend: 'tensorflow', cell: 'lstm', cpuBfloat16: true, smallSteps: false } as const;
   it('speaks only where bfloat16 pays and the user left the precision alone', () => {
     expect(precisionAdvice(pays)).toMatch(/^hint: this CPU multiplies bfloat16 natively; --precision bfloat16/);
-    for (const change of [{ precisionChosen: true }, { backend: 'wasm' }, { cell: 'gru' }, { cpuBfloat16: false }, { cpuBfloat16: undefined }, { smallSteps: true }] as const) {
+    for (const change of [
+      { precisionChosen: true },
+      { backend: 'wasm' },
+      { cell: 'gru' },
+      { cpuBfloat16: false },
+      { cpuBfloat16: undefined },
+      { smallSteps: true },
+    ] as const) {
       expect(precisionAdvice({ ...pays, ...change }), JSON.stringify(change)).toBeUndefined();
     }
   });

@@ -47,10 +47,16 @@ describe(`--cell, --weight-decay and the size hint (${backend})`, () => {
 
   it('--schedule, --warmup, --lr-decay and --lr-decay-after set the learning rate of every step (as metrics.jsonl and the progress lines show it)', () => {
     const rates = (out: string) =>
-      fs.readFileSync(path.join(work, out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.event === 'step');
+      fs
+        .readFileSync(path.join(work, out, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+        .filter((e) => e.event === 'step');
     // 5,400 training characters in 8 streams of 20: 33 steps per epoch.
     expect(train('decay-schedule', '--steps', '70', '--lr', '0.01', '--schedule', 'decay', '--lr-decay', '0.5', '--lr-decay-after', '1').status).toBe(0);
-    for (const { step, epoch, learningRate } of rates('decay-schedule')) expect(learningRate, `step ${step}`).toBeCloseTo(0.01 * 0.5 ** Math.max(0, epoch - 1), 12);
+    for (const { step, epoch, learningRate } of rates('decay-schedule'))
+      expect(learningRate, `step ${step}`).toBeCloseTo(0.01 * 0.5 ** Math.max(0, epoch - 1), 12);
     expect(rates('decay-schedule').at(-1).epoch).toBe(3);
     const warm = train('warm-cosine', '--steps', '10', '--lr', '0.01', '--warmup', '4');
     const cosine = rates('warm-cosine').map((e) => e.learningRate);
@@ -60,8 +66,25 @@ describe(`--cell, --weight-decay and the size hint (${backend})`, () => {
   });
 
   it('--preset medium and large fill in their sizes; explicit flags still win', () => {
-    for (const [preset, layers, embedding, dropout, lr] of [['medium', 3, 128, 0.2, 1.5e-3], ['large', 3, 128, 0.1, 1e-3]] as const) {
-      const result = cli('rnn-train', [corpus, '--out', path.join(work, preset), '--preset', preset, '--hidden', '8', '--seq-len', '10', '--steps', '1', '--backend', backend]);
+    for (const [preset, layers, embedding, dropout, lr] of [
+      ['medium', 3, 128, 0.2, 1.5e-3],
+      ['large', 3, 128, 0.1, 1e-3],
+    ] as const) {
+      const result = cli('rnn-train', [
+        corpus,
+        '--out',
+        path.join(work, preset),
+        '--preset',
+        preset,
+        '--hidden',
+        '8',
+        '--seq-len',
+        '10',
+        '--steps',
+        '1',
+        '--backend',
+        backend,
+      ]);
       expect(result.status, result.stderr).toBe(0);
       const checkpoint = readCheckpoint(path.join(work, preset, 'latest'));
       expect(checkpoint.model).toMatchObject({ layers, hiddenSize: 8, embeddingSize: embedding, dropout });

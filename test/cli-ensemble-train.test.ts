@@ -81,7 +81,10 @@ describe(`rnn-train --members (${backend})`, () => {
       [['--resume', copy, '--members', '3'], `${copy} is an ensemble of 2 members, not 3; resume it without --members`],
       [[corpus, '--out', copy, '--members', '2'], `${copy} already holds a training run; continue it with --resume ${copy}`],
       [[corpus, '--out', copy], `${copy} already holds a training run; continue it with --resume ${copy}`],
-      [['--resume', path.join(copy, 'member-1'), '--members', '2'], `${path.join(copy, 'member-1')} holds one model's run, not an ensemble; resume it without --members`],
+      [
+        ['--resume', path.join(copy, 'member-1'), '--members', '2'],
+        `${path.join(copy, 'member-1')} holds one model's run, not an ensemble; resume it without --members`,
+      ],
       [['--resume', copy, '--hidden', '32'], '--resume continues a run as it was configured, but these flags differ: --hidden 32 (the run has 16);'],
       [['--resume', copy, '--out', run], `--out ${run} differs from --resume ${copy}`],
     ] as const;

@@ -37,7 +37,11 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['an empty file', () => [file('empty.txt', '')], /is empty/],
     ['a binary file', () => [file('binary.bin', Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 0, 0]))], /looks like a binary file/],
     ['non-UTF-8 text', () => [file('latin1.txt', Uint8Array.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x6e, 0xe9]))], /is not valid UTF-8 text/],
-    ['a corpus too small for batch × seq', () => [file('small.txt', 'hello world, hello'), '--batch-size', '8', '--seq-len', '10'], /too small for --batch-size 8 × --seq-len 10; it needs at least 81 characters/],
+    [
+      'a corpus too small for batch × seq',
+      () => [file('small.txt', 'hello world, hello'), '--batch-size', '8', '--seq-len', '10'],
+      /too small for --batch-size 8 × --seq-len 10; it needs at least 81 characters/,
+    ],
     ['a non-numeric flag', () => [goodCorpus, '--lr', 'fast'], /option '--lr <rate>' argument 'fast' is invalid\. expected a number > 0/],
     ['a zero size', () => [goodCorpus, '--hidden', '0'], /--hidden <n>' argument '0' is invalid\. expected a whole number ≥ 1/],
     ['a negative size', () => [goodCorpus, '--batch-size', '-4'], /--batch-size <n>' argument '-4' is invalid/],
@@ -46,13 +50,25 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['dropout = 1', () => [goodCorpus, '--dropout', '1'], /--dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['input dropout = 1', () => [goodCorpus, '--input-dropout', '1'], /--input-dropout <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['weight drop = 1', () => [goodCorpus, '--weight-drop', '1'], /--weight-drop <rate>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
-    ['more replicas than streams', () => [goodCorpus, '--replicas', '9', '--batch-size', '8'], /--replicas 9 is more than the 8 streams of --batch-size; each replica needs at least one stream/],
+    [
+      'more replicas than streams',
+      () => [goodCorpus, '--replicas', '9', '--batch-size', '8'],
+      /--replicas 9 is more than the 8 streams of --batch-size; each replica needs at least one stream/,
+    ],
     ['an EMA decay of 1', () => [goodCorpus, '--ema', '1'], /--ema <decay>' argument '1' is invalid\. expected a number ≥ 0 and < 1/],
     ['an unknown optimizer', () => [goodCorpus, '--optimizer', 'lbfgs'], /argument 'lbfgs' is invalid\. Allowed choices are adam, rmsprop, sgd/],
     ['an unknown flag', () => [goodCorpus, '--hiden', '3'], /unknown option '--hiden'/],
     ['no corpus at all', () => [], /missing required argument 'corpus'/],
-    ['an output directory that already holds a run', () => [goodCorpus, '--out', run], /already holds a training run; continue it with --resume .*run, choose another --out, or delete it/],
-    ['a time budget without a unit', () => [goodCorpus, '--time-budget', '10'], /--time-budget <duration>' argument '10' is invalid\. expected a duration such as 10m, 90s or 1h30m/],
+    [
+      'an output directory that already holds a run',
+      () => [goodCorpus, '--out', run],
+      /already holds a training run; continue it with --resume .*run, choose another --out, or delete it/,
+    ],
+    [
+      'a time budget without a unit',
+      () => [goodCorpus, '--time-budget', '10'],
+      /--time-budget <duration>' argument '10' is invalid\. expected a duration such as 10m, 90s or 1h30m/,
+    ],
     ['a zero time budget', () => [goodCorpus, '--time-budget', '0m'], /--time-budget <duration>' argument '0m' is invalid/],
     ['an unknown schedule', () => [goodCorpus, '--schedule', 'linear'], /argument 'linear' is invalid\. Allowed choices are cosine, constant, decay/],
     ['an unknown preset', () => [goodCorpus, '--preset', 'huge'], /argument 'huge' is invalid\. Allowed choices are tiny, small/],
@@ -64,7 +80,10 @@ describe('rnn-train refuses bad input with one clear line', () => {
 
   it('an unwritable output directory, before any training', () => {
     const blocker = file('blocker', 'a file where a directory should be');
-    expectOneLineError(cli('rnn-train', [goodCorpus, '--out', path.join(blocker, 'run'), ...tiny]), /cannot write to output directory .*; choose another --out/);
+    expectOneLineError(
+      cli('rnn-train', [goodCorpus, '--out', path.join(blocker, 'run'), ...tiny]),
+      /cannot write to output directory .*; choose another --out/,
+    );
   });
 });
 

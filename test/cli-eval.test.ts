@@ -16,7 +16,25 @@ const validationText = vocabulary.decode(splitCorpus(vocabulary.encode(text), 0.
 beforeAll(() => {
   fs.writeFileSync(corpus, text);
   fs.writeFileSync(path.join(work, 'validation.txt'), validationText);
-  const args = [corpus, '--out', run, '--steps', '40', '--eval-every', '40', '--seed', '1', '--layers', '1', '--hidden', '16', '--embedding', '4', '--backend', backend];
+  const args = [
+    corpus,
+    '--out',
+    run,
+    '--steps',
+    '40',
+    '--eval-every',
+    '40',
+    '--seed',
+    '1',
+    '--layers',
+    '1',
+    '--hidden',
+    '16',
+    '--embedding',
+    '4',
+    '--backend',
+    backend,
+  ];
   const trained = cli('rnn-train', args);
   if (trained.status !== 0) throw new Error(`rnn-train failed:\n${trained.stderr}`);
 });
@@ -39,7 +57,25 @@ describe(`rnn-eval (${backend})`, () => {
 
   it('with --ema, the checkpoint holds the averaged weights that were validated, and the training weights apart', () => {
     const averaged = path.join(work, 'averaged');
-    const args = [corpus, '--out', averaged, '--steps', '40', '--eval-every', '40', '--seed', '1', '--layers', '1', '--hidden', '16', '--embedding', '4', '--ema', '0.95'];
+    const args = [
+      corpus,
+      '--out',
+      averaged,
+      '--steps',
+      '40',
+      '--eval-every',
+      '40',
+      '--seed',
+      '1',
+      '--layers',
+      '1',
+      '--hidden',
+      '16',
+      '--embedding',
+      '4',
+      '--ema',
+      '0.95',
+    ];
     const trained = cli('rnn-train', [...args, '--backend', backend]);
     expect(trained.status, trained.stderr).toBe(0);
     const result = cli('rnn-eval', [averaged, path.join(work, 'validation.txt'), '--json', '--backend', backend]);
@@ -51,7 +87,10 @@ describe(`rnn-eval (${backend})`, () => {
     for (const [name, values] of checkpoint.weights) {
       const trainingWeights = checkpoint.trainingState.get(`training-weights/${name}`);
       expect(trainingWeights?.length, name).toBe(values.length);
-      expect(values.some((v, i) => v !== trainingWeights![i]), name).toBe(true);
+      expect(
+        values.some((v, i) => v !== trainingWeights![i]),
+        name,
+      ).toBe(true);
     }
   });
 
@@ -70,7 +109,9 @@ describe(`rnn-eval (${backend})`, () => {
     expect(file.unknownCharacters).toBe(count('(') + count('<'));
     expect(file.natsPerChar).toBeCloseTo(expected.natsPerChar, 6);
     const plain = evaluate(dirty);
-    expect(plain.stdout).toMatch(/dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/);
+    expect(plain.stdout).toMatch(
+      /dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/,
+    );
   });
 
   it('--seq-len does not change the score; --batch-size changes only where streams start cold', () => {
@@ -129,7 +170,7 @@ describe(`rnn-eval (${backend})`, () => {
       return JSON.parse(result.stdout).total.natsPerChar as number;
     };
 
-    it('rnn-eval scores under the mean of the models\' distributions: better than the members on average, and --json names them', () => {
+    it("rnn-eval scores under the mean of the models' distributions: better than the members on average, and --json names them", () => {
       const alone = [run, second].map((model) => natsPerChar(cli('rnn-eval', [model, validation, '--json', '--backend', backend])));
       const together = evaluate(validation, '--json', '--ensemble', second);
       expect(natsPerChar(together)).toBeLessThan((alone[0] + alone[1]) / 2);
@@ -155,7 +196,9 @@ describe(`rnn-eval (${backend})`, () => {
       expect(trained.status, trained.stderr).toBe(0);
       for (const result of [evaluate(validation, '--ensemble', other), cli('rnn-sample', [run, '--ensemble', other, '--backend', backend])]) {
         expect(result.status).toBe(1);
-        expect(result.stderr).toMatch(/^rnn-(eval|sample): error: .*other-text\/best has a different vocabulary from .*run\/best; an ensemble needs models trained on the same text\n$/);
+        expect(result.stderr).toMatch(
+          /^rnn-(eval|sample): error: .*other-text\/best has a different vocabulary from .*run\/best; an ensemble needs models trained on the same text\n$/,
+        );
       }
     });
   });

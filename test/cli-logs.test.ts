@@ -18,7 +18,11 @@ beforeAll(() => {
 });
 
 const readMetrics = (dir: string) =>
-  fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  fs
+    .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 describe(`run logs (${backend})`, () => {
   it('metrics.jsonl has one line per event: start, every step, every evaluation and checkpoint', () => {
@@ -39,7 +43,9 @@ describe(`run logs (${backend})`, () => {
   it('a resumed run appends to the same log', () => {
     const resumed = cli('rnn-train', ['--resume', run, '--steps', '16', '--backend', backend]);
     expect(resumed.status, resumed.stderr).toBe(0);
-    const steps = readMetrics(run).filter((l) => l.event === 'step').map((l) => l.step);
+    const steps = readMetrics(run)
+      .filter((l) => l.event === 'step')
+      .map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
   });
 
@@ -79,7 +85,18 @@ describe(`run logs (${backend})`, () => {
   });
 
   it('--tensorboard on a backend other than native TensorFlow is refused with one line', () => {
-    const result = cli('rnn-train', [corpus, '--out', path.join(work, 'tb-wasm'), '--steps', '2', '--tensorboard', path.join(work, 'tb2'), ...small, '--backend', 'wasm']);
+    const result = cli('rnn-train', [
+      corpus,
+      '--out',
+      path.join(work, 'tb-wasm'),
+      '--steps',
+      '2',
+      '--tensorboard',
+      path.join(work, 'tb2'),
+      ...small,
+      '--backend',
+      'wasm',
+    ]);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^rnn-train: error: --tensorboard writes through native TensorFlow, but the backend is wasm;/m);
     expect(fs.existsSync(path.join(work, 'tb2'))).toBe(false);
@@ -119,7 +136,7 @@ function readScalars(file: string): Map<string, [number, number][]> {
       } else throw new Error(`unexpected wire type ${wire}`);
     }
   };
-  for (let offset = 0; offset < bytes.length; ) {
+  for (let offset = 0; offset < bytes.length;) {
     const length = Number(bytes.readBigUInt64LE(offset));
     const event = bytes.subarray(offset + 12, offset + 12 + length);
     offset += 12 + length + 4;

@@ -60,7 +60,10 @@ describe(`rnn-sample controls (${backend})`, () => {
   it('--json writes one object per sample with text, seed, flags, checkpoint and mean log-probability', () => {
     const result = sample('-n', '50', '--count', '2', '--seed', '20', '--json', '--top-k', '3', '--prime', '((');
     expect(result.status, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(2);
     const raw = sample('-n', '50', '--seed', '21', '--top-k', '3', '--prime', '((').stdout;
     expect(lines[1].text).toBe(raw.replace(/\n$/, ''));

@@ -101,7 +101,9 @@ describe(`rnn-train then rnn-sample (${backend})`, () => {
     expect(meta.model).toMatchObject({ layers: 2, hiddenSize: 16, embeddingSize: 4, dropout: 0.25 });
     expect(meta.training).toMatchObject({ batchSize: 32, seqLen: 100, learningRate: 2e-3 });
     const resumed = cli('rnn-train', ['--resume', out, '--preset', 'small', '--steps', '2', '--backend', backend]);
-    expect(resumed.stderr).toMatch(/these flags differ: --hidden 512 from --preset small \(the run has 16\), --embedding 64 from --preset small \(the run has 4\);/);
+    expect(resumed.stderr).toMatch(
+      /these flags differ: --hidden 512 from --preset small \(the run has 16\), --embedding 64 from --preset small \(the run has 4\);/,
+    );
   });
 
   it('saves a checkpoint and exits 130 on Ctrl-C', async () => {

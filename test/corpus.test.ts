@@ -72,7 +72,23 @@ describe('loading a corpus', () => {
   it('trains on a file with a few stray bytes, warning once', () => {
     const bytes = Buffer.concat([Buffer.from('abc abd abe '.repeat(500)), Buffer.from([0xff]), Buffer.from('abc '.repeat(100))]);
     const run = path.join(work, 'stray-run');
-    const args = [write('stray-train.txt', bytes), '--out', run, '--steps', '2', '--hidden', '8', '--embedding', '4', '--seq-len', '10', '--batch-size', '4', '--backend', testBackend()];
+    const args = [
+      write('stray-train.txt', bytes),
+      '--out',
+      run,
+      '--steps',
+      '2',
+      '--hidden',
+      '8',
+      '--embedding',
+      '4',
+      '--seq-len',
+      '10',
+      '--batch-size',
+      '4',
+      '--backend',
+      testBackend(),
+    ];
     const result = cli('rnn-train', args);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/warning: 1 stray bytes \(invalid UTF-8 or NUL\) in .*stray-train\.txt were read as U\+FFFD/);
@@ -104,7 +120,25 @@ describe('a 100 MB corpus', () => {
 
   it('trains end to end', () => {
     const run = path.join(work, 'big-run');
-    const args = [big, '--out', run, '--steps', '2', '--val-frac', '0.0001', '--hidden', '16', '--embedding', '4', '--seq-len', '20', '--batch-size', '8', '--backend', testBackend()];
+    const args = [
+      big,
+      '--out',
+      run,
+      '--steps',
+      '2',
+      '--val-frac',
+      '0.0001',
+      '--hidden',
+      '16',
+      '--embedding',
+      '4',
+      '--seq-len',
+      '20',
+      '--batch-size',
+      '8',
+      '--backend',
+      testBackend(),
+    ];
     const result = cli('rnn-train', args);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/corpus: .*big\.txt, 100,000,000 characters/);

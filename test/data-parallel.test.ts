@@ -1,6 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BackendName, BatchStreams, ParallelEngine, preferredReplicas, threadSafeTensorflow, LocalEngine, type Engine, CharRnn, initialWeights, type ModelConfig, createOptimizer, type Optimizer, Rng } from '../src/index.js';
+import {
+  type BackendName,
+  BatchStreams,
+  ParallelEngine,
+  preferredReplicas,
+  threadSafeTensorflow,
+  LocalEngine,
+  type Engine,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  createOptimizer,
+  type Optimizer,
+  Rng,
+} from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
 const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
@@ -17,7 +31,9 @@ async function engineOf(replicas: number): Promise<{ model: CharRnn; engine: Eng
   const model = new CharRnn(config, initialWeights(config, new Rng(1)));
   const optimizer: Optimizer = createOptimizer('adam');
   const engine =
-    replicas > 1 ? await ParallelEngine.start(model, optimizer, { batchSize, replicas, precision: 'float32' }, tf.getBackend() as BackendName) : new LocalEngine(model, optimizer, batchSize);
+    replicas > 1
+      ? await ParallelEngine.start(model, optimizer, { batchSize, replicas, precision: 'float32' }, tf.getBackend() as BackendName)
+      : new LocalEngine(model, optimizer, batchSize);
   cleanup.push(() => {
     engine.dispose();
     optimizer.dispose();

@@ -3,7 +3,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { meanNll, CharRnn, initialWeights, type ModelConfig, Rng, sampleText, Vocabulary } from '../src/index.js';
 
 const vocabulary = Vocabulary.fromText('abcdef\n');
-const config: ModelConfig = { cell: 'lstm', vocabSize: vocabulary.size, embeddingSize: 3, hiddenSize: 6, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
+const config: ModelConfig = {
+  cell: 'lstm',
+  vocabSize: vocabulary.size,
+  embeddingSize: 3,
+  hiddenSize: 6,
+  layers: 2,
+  dropout: 0,
+  weightDrop: 0,
+  inputDropout: 0,
+};
 
 /** A model with confident, seed-dependent predictions, so that two of them disagree. */
 function model(seed: number): CharRnn {
@@ -28,7 +37,7 @@ describe('an ensemble', () => {
   const text = 'abcabfed\ncafe\nbad\nface\ndeaf\nfad\n'.repeat(3);
   const ids = vocabulary.encode(text);
 
-  it('scores each character by the mean of its members\' probabilities, carrying every member\'s state across chunks', async () => {
+  it("scores each character by the mean of its members' probabilities, carrying every member's state across chunks", async () => {
     const [pa, pb] = members.map((m) => nextCharProbabilities(m, ids));
     const expected = -pa.reduce((sum, p, t) => sum + Math.log((p + pb[t]) / 2), 0) / pa.length;
     const single = -pa.reduce((sum, p) => sum + Math.log(p), 0) / pa.length;
@@ -39,7 +48,7 @@ describe('an ensemble', () => {
     expect(expected).toBeLessThan((each[0] + each[1]) / 2);
   });
 
-  it('samples from the mean of its members\' distributions, each member primed and carried along the text', () => {
+  it("samples from the mean of its members' distributions, each member primed and carried along the text", () => {
     const prime = 'cab';
     const pieces = [...sampleText(members, vocabulary, { prime, length: 30, temperature: 1, seed: 3 })];
     const generated = pieces.slice(1);

@@ -19,7 +19,29 @@ let base = '';
 beforeAll(async () => {
   fs.writeFileSync(corpus, text);
   for (const cell of CELL_TYPES) {
-    const args = [corpus, '--out', path.join(work, cell), '--cell', cell, '--steps', '8', '--eval-every', '8', '--layers', '2', '--hidden', '12', '--embedding', '5', '--lr', '3e-2', '--seed', '1', '--backend', backend];
+    const args = [
+      corpus,
+      '--out',
+      path.join(work, cell),
+      '--cell',
+      cell,
+      '--steps',
+      '8',
+      '--eval-every',
+      '8',
+      '--layers',
+      '2',
+      '--hidden',
+      '12',
+      '--embedding',
+      '5',
+      '--lr',
+      '3e-2',
+      '--seed',
+      '1',
+      '--backend',
+      backend,
+    ];
     const trained = cli('rnn-train', args);
     if (trained.status !== 0) throw new Error(`rnn-train --cell ${cell} failed:\n${trained.stderr}`);
   }

@@ -92,7 +92,9 @@ describe('signals', () => {
     const { code } = await trainer.exited;
     expect(code).toBe(143);
     const { stderr } = trainer.output();
-    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^stopped by SIGTERM after \\d+ steps .*; not validated yet; continue with: npx rnn-train --resume ${run}$`));
+    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(
+      new RegExp(`^stopped by SIGTERM after \\d+ steps .*; not validated yet; continue with: npx rnn-train --resume ${run}$`),
+    );
     expect(latest(run).progress.step).toBeGreaterThanOrEqual(1);
   });
 
@@ -101,11 +103,9 @@ describe('signals', () => {
     // thread used to corrupt the heap from ("corrupted size vs. prev_size" within a few signals).
     const run = path.join(work, 'signalled');
     const listener = path.join(import.meta.dirname, 'fixtures', 'signal-listener.cjs');
-    const trainer = startCli(
-      'rnn-train',
-      [corpus, '--out', run, '--steps', '100000', '--eval-every', '100000', '--seed', '5', '--backend', testBackend()],
-      { NODE_OPTIONS: `--require ${listener}` },
-    );
+    const trainer = startCli('rnn-train', [corpus, '--out', run, '--steps', '100000', '--eval-every', '100000', '--seed', '5', '--backend', testBackend()], {
+      NODE_OPTIONS: `--require ${listener}`,
+    });
     await trainer.waitFor(/step 1\//);
     for (let sent = 0; sent < 1000 && trainer.child.exitCode === null; sent++) {
       trainer.child.kill('SIGUSR2');
@@ -152,7 +152,9 @@ describe('NaN or infinite loss', () => {
     const run = path.join(work, 'nan-rollback');
     const result = train([corpus, '--out', run, '--steps', '10', '--eval-every', '2', '--on-nan', 'rollback'], { RNN_TRAIN_NAN_AT_STEP: '5' });
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/warning: training diverged at step 5 \(loss NaN\); rolled back to step 4 and halved the learning rate \(now 0\.5 × the schedule's\)/);
+    expect(result.stderr).toMatch(
+      /warning: training diverged at step 5 \(loss NaN\); rolled back to step 4 and halved the learning rate \(now 0\.5 × the schedule's\)/,
+    );
     const saved = latest(run);
     expect(saved.progress.step).toBe(10);
     expect(saved.progress.learningRateScale).toBe(0.5);
@@ -167,7 +169,11 @@ describe('two trainers, one directory', () => {
     await first.waitFor(/step 1\//);
     const second = train([corpus, '--out', run, '--steps', '5']);
     expect(second.status).toBe(1);
-    expect(second.stderr.trim()).toMatch(new RegExp(`^rnn-train: error: ${run} is in use by another rnn-train \\(pid ${first.child.pid}, since .*\\); wait for it to finish, stop it, or choose another --out$`));
+    expect(second.stderr.trim()).toMatch(
+      new RegExp(
+        `^rnn-train: error: ${run} is in use by another rnn-train \\(pid ${first.child.pid}, since .*\\); wait for it to finish, stop it, or choose another --out$`,
+      ),
+    );
     const resume = cli('rnn-train', ['--resume', run]);
     expect(resume.status).toBe(1);
     first.child.kill('SIGINT');
@@ -241,7 +247,9 @@ describe.runIf(mounted)('a full disk', () => {
   it('is detected before training when the checkpoints cannot fit', () => {
     const result = train([corpus, '--out', path.join(mountPoint, 'big'), '--hidden', '256', '--steps', '2']);
     expect(result.status).toBe(1);
-    expect(lastLine(result)).toMatch(/^rnn-train: error: not enough free space for checkpoints in .*big: they need about [\d.]+ MB, [\d.]+ MB is free; free some space or choose another --out$/);
+    expect(lastLine(result)).toMatch(
+      /^rnn-train: error: not enough free space for checkpoints in .*big: they need about [\d.]+ MB, [\d.]+ MB is free; free some space or choose another --out$/,
+    );
   });
 
   it('a checkpoint write that fails keeps the previous checkpoint intact and says so', async () => {
@@ -261,10 +269,14 @@ describe.runIf(mounted)('a full disk', () => {
     trainer.child.kill('SIGINT');
     const { code } = await trainer.exited;
     const { stderr } = trainer.output();
-    expect(stderr).toMatch(/warning: could not write checkpoint .* \(ENOSPC: no space left on device\); the previous checkpoint checkpoints\/step-\d+ is intact; training goes on/);
+    expect(stderr).toMatch(
+      /warning: could not write checkpoint .* \(ENOSPC: no space left on device\); the previous checkpoint checkpoints\/step-\d+ is intact; training goes on/,
+    );
     // The save at Ctrl-C fails too: that is an error, and the run exits 1 saying what is kept.
     expect(code).toBe(1);
-    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(/^rnn-train: error: could not write checkpoint .*; the previous checkpoint checkpoints\/step-\d+ is intact$/);
+    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^rnn-train: error: could not write checkpoint .*; the previous checkpoint checkpoints\/step-\d+ is intact$/,
+    );
     fs.rmSync(filler);
     expect(readCheckpoint(path.join(run, 'latest')).progress.step).toBeGreaterThanOrEqual(3);
     expect(fs.readlinkSync(path.join(run, 'latest')).startsWith('checkpoints/step-')).toBe(true);

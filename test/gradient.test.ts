@@ -2,7 +2,19 @@ import * as tf from '@tensorflow/tfjs-core';
 // Only this test uses automatic differentiation; tfjs-core registers no gradients by itself.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Batch, stateParts, type CellType, type LayerState, CharRnn, initialWeights, type ModelState, type LstmKernels, type ModelConfig, tensorflowBackend, Rng } from '../src/index.js';
+import {
+  type Batch,
+  stateParts,
+  type CellType,
+  type LayerState,
+  CharRnn,
+  initialWeights,
+  type ModelState,
+  type LstmKernels,
+  type ModelConfig,
+  tensorflowBackend,
+  Rng,
+} from '../src/index.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
 const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
@@ -74,9 +86,7 @@ describe.each(variants)('%s backward pass (%s kernels)', (cell, kernels) => {
         values[i] = original;
         variable.assign(tf.tensor(values, variable.shape));
         const numeric = (plus - minus) / (2 * eps);
-        expect(Math.abs(numeric - grad[i]), `${name}[${i}]: numeric ${numeric}, analytic ${grad[i]}`).toBeLessThan(
-          2e-3 + 3e-2 * Math.abs(grad[i]),
-        );
+        expect(Math.abs(numeric - grad[i]), `${name}[${i}]: numeric ${numeric}, analytic ${grad[i]}`).toBeLessThan(2e-3 + 3e-2 * Math.abs(grad[i]));
         checked++;
       }
     }
@@ -112,7 +122,8 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
     const fused = models.get('lstm auto')!;
     const reference = models.get('lstm reference')!;
     const initialState = initialStates.get('lstm')!;
-    const read = (result: { logits: tf.Tensor2D; state: ModelState }) => [result.logits, ...result.state.flatMap(({ h, c }) => [h, c!])].map((t) => [...t.dataSync()]);
+    const read = (result: { logits: tf.Tensor2D; state: ModelState }) =>
+      [result.logits, ...result.state.flatMap(({ h, c }) => [h, c!])].map((t) => [...t.dataSync()]);
     const close = (a: number[][], b: number[][]) => a.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - b[k][i])).toBeLessThan(1e-5)));
     tf.tidy(() => {
       close(read(fused.forward(batch.inputs, seqLen, initialState)), read(reference.forward(batch.inputs, seqLen, initialState)));

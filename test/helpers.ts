@@ -72,8 +72,20 @@ export function startCli(command: 'rnn-train' | 'rnn-sample' | 'rnn-eval', args:
 /** A run's training configuration for library-level tests, with the given fields changed. */
 export function trainingConfig(changes: Partial<TrainingConfig> = {}): TrainingConfig {
   return {
-    corpus: 'test', corpusSha256: '', seqLen: 10, batchSize: 4, optimizer: 'adam', learningRate: 2e-3,
-    schedule: { name: 'constant', warmupSteps: 0, decayRate: 0.97, decayAfter: 10 }, clip: 5, weightDecay: 0, emaDecay: 0, replicas: 1, precision: 'float32', validationFraction: 0.1, seed: 1,
+    corpus: 'test',
+    corpusSha256: '',
+    seqLen: 10,
+    batchSize: 4,
+    optimizer: 'adam',
+    learningRate: 2e-3,
+    schedule: { name: 'constant', warmupSteps: 0, decayRate: 0.97, decayAfter: 10 },
+    clip: 5,
+    weightDecay: 0,
+    emaDecay: 0,
+    replicas: 1,
+    precision: 'float32',
+    validationFraction: 0.1,
+    seed: 1,
     ...changes,
   };
 }

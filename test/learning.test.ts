@@ -26,7 +26,12 @@ function bigramLoss(train: Int32Array, validation: Int32Array, vocabSize: number
 }
 
 /** A short run on the nested-brackets corpus; returns the best validation loss and the bigram baseline. */
-async function bracketsRun(steps: number, kernels: LstmKernels = 'auto', cell: CellType = 'lstm', precision: MatmulPrecision = 'float32'): Promise<{ best: number; bigram: number }> {
+async function bracketsRun(
+  steps: number,
+  kernels: LstmKernels = 'auto',
+  cell: CellType = 'lstm',
+  precision: MatmulPrecision = 'float32',
+): Promise<{ best: number; bigram: number }> {
   const text = nestedBrackets(30_000, 1);
   const vocabulary = Vocabulary.fromText(text);
   const { train: trainIds, validation } = splitCorpus(vocabulary.encode(text), 0.1);

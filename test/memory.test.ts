@@ -1,6 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { WeightAverage, BatchStreams, CELL_TYPES, CharRnn, initialWeights, type ModelConfig, createOptimizer, Rng, trainStep, tensorflowBackend } from '../src/index.js';
+import {
+  WeightAverage,
+  BatchStreams,
+  CELL_TYPES,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  createOptimizer,
+  Rng,
+  trainStep,
+  tensorflowBackend,
+} from '../src/index.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));
@@ -35,25 +46,32 @@ describe('memory', () => {
   // which tf.memory() cannot see: count every handle the binding holds.
   // 1024 units make layer 2's steps large enough for the binding's bfloat16 forward pass.
   const handleCases = [...CELL_TYPES.map((cell) => [cell, 'float32', 8] as const), ['lstm', 'bfloat16', 8] as const, ['lstm', 'bfloat16', 1024] as const];
-  it.runIf(tensorflowBackend() !== undefined).each(handleCases)('training steps (%s, %s matmuls, %i units) leave the number of TensorFlow tensor handles unchanged', async (cell, precision, hiddenSize) => {
-    const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
-    const model = new CharRnn(config, initialWeights(config, new Rng(1)), 'auto', precision);
-    const optimizer = createOptimizer('adam');
-    const streams = new BatchStreams(Int32Array.from({ length: 2000 }, (_, i) => (i * 5 + (i >> 2)) % 7), 4, 10);
-    const rng = new Rng(2);
-    let state = model.zeroState(4);
-    const step = async () => {
-      const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 1e-2, weightDecay: 0 });
-      state = result.state;
-      await result.lossAndNorm.data();
-      result.lossAndNorm.dispose();
-    };
-    const { binding } = tensorflowBackend()!;
-    await step(); // the optimizer's slots, and the fused kernels' one-off sequence-length scalar
-    const live = binding.getNumOfTensors();
-    for (let i = 0; i < 10; i++) await step();
-    expect(binding.getNumOfTensors()).toBe(live);
-    optimizer.dispose();
-    model.dispose();
-  });
+  it.runIf(tensorflowBackend() !== undefined).each(handleCases)(
+    'training steps (%s, %s matmuls, %i units) leave the number of TensorFlow tensor handles unchanged',
+    async (cell, precision, hiddenSize) => {
+      const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
+      const model = new CharRnn(config, initialWeights(config, new Rng(1)), 'auto', precision);
+      const optimizer = createOptimizer('adam');
+      const streams = new BatchStreams(
+        Int32Array.from({ length: 2000 }, (_, i) => (i * 5 + (i >> 2)) % 7),
+        4,
+        10,
+      );
+      const rng = new Rng(2);
+      let state = model.zeroState(4);
+      const step = async () => {
+        const result = trainStep(model, optimizer, streams.next(), state, rng, { clip: 5, learningRate: 1e-2, weightDecay: 0 });
+        state = result.state;
+        await result.lossAndNorm.data();
+        result.lossAndNorm.dispose();
+      };
+      const { binding } = tensorflowBackend()!;
+      await step(); // the optimizer's slots, and the fused kernels' one-off sequence-length scalar
+      const live = binding.getNumOfTensors();
+      for (let i = 0; i < 10; i++) await step();
+      expect(binding.getNumOfTensors()).toBe(live);
+      optimizer.dispose();
+      model.dispose();
+    },
+  );
 });

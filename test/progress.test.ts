@@ -19,7 +19,16 @@ function fakeTerminal(columns = 200) {
   return { terminal: terminal as unknown as NodeJS.WriteStream, output: () => output };
 }
 
-const step = (n: number): StepInfo => ({ step: n, totalSteps: 10, progress: n / 10, epoch: 1, trainLoss: 2, gradientNorm: 1, learningRate: 1e-3, charsPerSecond: 1000 });
+const step = (n: number): StepInfo => ({
+  step: n,
+  totalSteps: 10,
+  progress: n / 10,
+  epoch: 1,
+  trainLoss: 2,
+  gradientNorm: 1,
+  learningRate: 1e-3,
+  charsPerSecond: 1000,
+});
 
 describe('the ensemble reporter on a terminal', () => {
   const noColor = process.env.NO_COLOR;

@@ -1,8 +1,20 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BatchStreams, type CellType, readCheckpoint, type Checkpoint, type RunOptions, splitCorpus, RunDirectory, nestedBrackets, train, type StopSignal, type TrainEvents, Vocabulary } from '../src/index.js';
-import { cli, quietEvents, tempDir, testBackend, trainingConfig } from './helpers.js';
+import {
+  BatchStreams,
+  type CellType,
+  readCheckpoint,
+  type Checkpoint,
+  type RunOptions,
+  splitCorpus,
+  RunDirectory,
+  nestedBrackets,
+  train,
+  type StopSignal,
+  type TrainEvents,
+  Vocabulary,
+} from '../src/index.js';
+import { quietEvents, tempDir, testBackend, trainingConfig } from './helpers.js';
 
 const text = nestedBrackets(4000, 3);
 const vocabulary = Vocabulary.fromText(text);
@@ -14,7 +26,14 @@ const setup = {
   train: trainIds,
   validation,
   model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 },
-  training: trainingConfig({ weightDecay: 0.01, emaDecay: 0.9, seqLen: 15, batchSize: 6, learningRate: 1e-2, schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 } }),
+  training: trainingConfig({
+    weightDecay: 0.01,
+    emaDecay: 0.9,
+    seqLen: 15,
+    batchSize: 6,
+    learningRate: 1e-2,
+    schedule: { name: 'cosine', warmupSteps: 4, decayRate: 0.97, decayAfter: 10 },
+  }),
 };
 const options: RunOptions = { steps: 100, evalEvery: 7, onNan: 'stop', backend: testBackend() };
 

@@ -21,7 +21,10 @@ describe('chooseNext', () => {
   it('sharpens with a lower temperature (p^(1/T), renormalised)', () => {
     const squared = probabilities.map((p) => p * p);
     const total = squared.reduce((a, b) => a + b, 0);
-    expectClose(frequencies({ temperature: 0.5 }), squared.map((p) => p / total));
+    expectClose(
+      frequencies({ temperature: 0.5 }),
+      squared.map((p) => p / total),
+    );
   });
 
   it('takes the likeliest at temperature 0, whatever the uniform number', () => {

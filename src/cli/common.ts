@@ -38,7 +38,10 @@ export function duration(value: string): number {
 
 /** rnn-sample's and rnn-eval's --ensemble, which may be given more than once. */
 export function ensembleOption(): Option {
-  return new Option('--ensemble <checkpoint>', 'predict together with this model (or ensemble run) too, from the mean of the models\' distributions; repeat for more (same vocabulary)')
+  return new Option(
+    '--ensemble <checkpoint>',
+    "predict together with this model (or ensemble run) too, from the mean of the models' distributions; repeat for more (same vocabulary)",
+  )
     .argParser((value: string, previous: string[]) => [...previous, value])
     .default([]);
 }

@@ -29,11 +29,11 @@ interface FileScore {
 
 function program(): Command {
   return new Command('rnn-eval')
-    .description("Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.")
+    .description('Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .argument('<files...>', 'UTF-8 text files to score')
-    .option('--batch-size <n>', 'contiguous streams scored in parallel, each from zero state (default: the run\'s)', integerAtLeast(1))
-    .option('--seq-len <n>', 'characters per stream per forward call (default: the run\'s)', integerAtLeast(1))
+    .option('--batch-size <n>', "contiguous streams scored in parallel, each from zero state (default: the run's)", integerAtLeast(1))
+    .option('--seq-len <n>', "characters per stream per forward call (default: the run's)", integerAtLeast(1))
     .option('--json', 'print one JSON object instead of text')
     .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
@@ -55,9 +55,12 @@ function score(file: string, natsPerChar: number, characters: number, unknown: M
 }
 
 function describe(s: FileScore): string {
-  const skipped = s.unknownCharacters > 0
-    ? `; ${s.unknownCharacters.toLocaleString('en-US')} characters outside the vocabulary left out (${Object.keys(s.unknown).map((c) => JSON.stringify(c)).join(', ')})`
-    : '';
+  const skipped =
+    s.unknownCharacters > 0
+      ? `; ${s.unknownCharacters.toLocaleString('en-US')} characters outside the vocabulary left out (${Object.keys(s.unknown)
+          .map((c) => JSON.stringify(c))
+          .join(', ')})`
+      : '';
   return `${s.file}: ${s.natsPerChar.toFixed(4)} nats/char, ${s.bitsPerChar.toFixed(3)} bits/char, perplexity ${s.perplexity.toFixed(2)} over ${s.characters.toLocaleString('en-US')} characters${skipped}`;
 }
 
@@ -93,7 +96,9 @@ async function main(argv: string[]): Promise<number> {
   const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, unknownInAll);
   if (flags.json) {
     const checkpoints = members.map(({ dir }) => dir);
-    process.stdout.write(`${JSON.stringify({ checkpoint: checkpoints[0], ...(checkpoints.length > 1 ? { ensemble: checkpoints } : {}), batchSize, seqLen, files: scores, total })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ checkpoint: checkpoints[0], ...(checkpoints.length > 1 ? { ensemble: checkpoints } : {}), batchSize, seqLen, files: scores, total })}\n`,
+    );
   } else {
     for (const s of scores) process.stdout.write(`${describe(s)}\n`);
     if (scores.length > 1) process.stdout.write(`${describe(total)}\n`);

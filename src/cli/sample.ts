@@ -30,11 +30,15 @@ function program(): Command {
     .option('-n, --length <n>', 'characters to generate, not counting the prime', integerAtLeast(0), 500)
     .option('-t, --temperature <t>', 'softmax temperature: lower is safer, higher more surprising; 0 = always the likeliest', numberInRange(0, Infinity), 0.8)
     .option('-k, --top-k <k>', 'draw only among the k likeliest characters', integerAtLeast(1))
-    .option('--top-p <p>', 'nucleus sampling: draw only among the likeliest characters that together have probability p', numberInRange(0, 1, { minimumExclusive: true }))
+    .option(
+      '--top-p <p>',
+      'nucleus sampling: draw only among the likeliest characters that together have probability p',
+      numberInRange(0, 1, { minimumExclusive: true }),
+    )
     .option('--argmax', 'always take the likeliest character (the same as --temperature 0)')
     .option('-p, --prime <text>', 'text to start from (echoed first); - reads it from standard input', '')
     .option('--prime-file <path>', 'read the prime from this file')
-    .option('--stop <text>', 'end a sample as soon as it produces this text (kept); e.g. $\'\\n\\n\' for one paragraph')
+    .option('--stop <text>', "end a sample as soon as it produces this text (kept); e.g. $'\\n\\n' for one paragraph")
     .option('-c, --count <n>', 'independent samples, separated by a blank line (seeds seed, seed+1, …)', integerAtLeast(1), 1)
     .option('--json', 'write one JSON object per sample and line (text, seed, flags, checkpoint, mean log-probability) instead of raw text')
     .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', integerAtLeast(0))
@@ -112,7 +116,15 @@ async function main(argv: string[]): Promise<number> {
     }
     const { seed, ...sampling } = options;
     const ensemble = members.length > 1 ? { ensemble: members.map((member) => member.dir) } : {};
-    const record = { text, seed, checkpoint: dir, ...ensemble, flags: sampling, characters: generated, meanLogProb: generated > 0 ? logProb / generated : null };
+    const record = {
+      text,
+      seed,
+      checkpoint: dir,
+      ...ensemble,
+      flags: sampling,
+      characters: generated,
+      meanLogProb: generated > 0 ? logProb / generated : null,
+    };
     await out.write(flags.json ? `${JSON.stringify(record)}\n` : '\n');
   }
   models.forEach((model) => model.dispose());

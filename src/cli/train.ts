@@ -72,17 +72,32 @@ const DEFAULT_EPOCHS = 10;
 function program(): Command {
   return new Command('rnn-train')
     .description('Train a character-level language model (stacked LSTM, GRU or vanilla RNN) on a UTF-8 text file.')
-    .argument('[corpus]', 'UTF-8 text file to learn from (with --resume: the run\'s own corpus unless given)')
+    .argument('[corpus]', "UTF-8 text file to learn from (with --resume: the run's own corpus unless given)")
     .option('-o, --out <dir>', 'run directory for checkpoints (default: runs/<corpus name>)')
     .option('--resume <dir>', 'continue the run in this directory exactly where its latest checkpoint left it')
-    .addOption(new Option('--preset <name>', 'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB), medium = 3×768 (~20 MB), large = 3×1024 (~100 MB), ensemble = two 2×768 trained side by side (~1 MB, an hour); explicit flags win').choices(PRESET_NAMES))
+    .addOption(
+      new Option(
+        '--preset <name>',
+        'bundled sizes: tiny = the defaults (for ~1 MB of text), small = 2×512 (~5 MB), medium = 3×768 (~20 MB), large = 3×1024 (~100 MB), ensemble = two 2×768 trained side by side (~1 MB, an hour); explicit flags win',
+      ).choices(PRESET_NAMES),
+    )
     .addOption(new Option('--cell <type>', 'recurrent cell: lstm, gru, or rnn (vanilla tanh)').choices(CELL_TYPES).default('lstm'))
     .option('--layers <n>', 'number of stacked recurrent layers', integerAtLeast(1), 2)
     .option('--hidden <n>', 'units per recurrent layer', integerAtLeast(1), 256)
     .option('--embedding <n>', 'size of the character embedding', integerAtLeast(1), 64)
-    .option('--dropout <rate>', 'dropout on each recurrent layer\'s output while training', numberInRange(0, 1, { maximumExclusive: true }), 0.1)
-    .option('--input-dropout <rate>', 'dropout on the character embeddings that feed the first layer while training', numberInRange(0, 1, { maximumExclusive: true }), 0)
-    .option('--weight-drop <rate>', 'DropConnect on the recurrent weights while training (AWD-LSTM\'s weight drop), e.g. 0.2', numberInRange(0, 1, { maximumExclusive: true }), 0)
+    .option('--dropout <rate>', "dropout on each recurrent layer's output while training", numberInRange(0, 1, { maximumExclusive: true }), 0.1)
+    .option(
+      '--input-dropout <rate>',
+      'dropout on the character embeddings that feed the first layer while training',
+      numberInRange(0, 1, { maximumExclusive: true }),
+      0,
+    )
+    .option(
+      '--weight-drop <rate>',
+      "DropConnect on the recurrent weights while training (AWD-LSTM's weight drop), e.g. 0.2",
+      numberInRange(0, 1, { maximumExclusive: true }),
+      0,
+    )
     .option('--seq-len <n>', 'characters per stream per step (truncated-BPTT length)', integerAtLeast(1), 64)
     .option('--batch-size <n>', 'number of contiguous streams trained in parallel', integerAtLeast(1), 48)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
@@ -93,21 +108,42 @@ function program(): Command {
     .option('--lr-decay-after <epochs>', 'with --schedule decay: start decaying after this many epochs', integerAtLeast(0), 10)
     .option('--clip <norm>', 'clip gradients to this global L2 norm', numberInRange(0, Infinity, { minimumExclusive: true }), 5)
     .option('--weight-decay <rate>', 'decoupled weight decay (AdamW) of the weight matrices, e.g. 0.1', numberInRange(0, Infinity), 0)
-    .option('--ema <decay>', 'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999', numberInRange(0, 1, { maximumExclusive: true }), 0)
-    .option('--replicas <n>', 'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)', integerAtLeast(1))
+    .option(
+      '--ema <decay>',
+      'validate, save and sample an exponential moving average of the weights with this decay, e.g. 0.999',
+      numberInRange(0, 1, { maximumExclusive: true }),
+      0,
+    )
+    .option(
+      '--replicas <n>',
+      'threads that train the streams in parallel, each with a copy of the model (data parallelism; default: 2 for small models on the tensorflow backend and 2+ cores, else 1)',
+      integerAtLeast(1),
+    )
     .addOption(
-      new Option('--precision <type>', "operands of the LSTM's matrix products in training: float32, or bfloat16 with float32 accumulation (mixed precision: tensorflow backend only, faster on CPUs with AVX512-BF16 or AMX)")
+      new Option(
+        '--precision <type>',
+        "operands of the LSTM's matrix products in training: float32, or bfloat16 with float32 accumulation (mixed precision: tensorflow backend only, faster on CPUs with AVX512-BF16 or AMX)",
+      )
         .choices(MATMUL_PRECISIONS)
         .default('float32'),
     )
-    .option('--members <n>', 'train an ensemble of n models side by side, each with its own seed and share of the cores, in <out>/member-1 …; rnn-sample and rnn-eval then predict with their mean', integerAtLeast(1), 1)
+    .option(
+      '--members <n>',
+      'train an ensemble of n models side by side, each with its own seed and share of the cores, in <out>/member-1 …; rnn-sample and rnn-eval then predict with their mean',
+      integerAtLeast(1),
+      1,
+    )
     .option('--epochs <n>', `passes over the training text (default ${DEFAULT_EPOCHS}, unless --steps or --time-budget is given)`, integerAtLeast(1))
     .option('--steps <n>', 'stop after this many steps', integerAtLeast(1))
     .option('--time-budget <duration>', 'stop after this much training time, e.g. 10m or 1h30m; keeps the best checkpoint', duration)
     .option('--eval-every <n>', 'validate and checkpoint every n steps (and at the end)', integerAtLeast(1), 500)
     .option('--val-frac <fraction>', 'fraction of the text, at its end, held out for validation', numberInRange(0, 0.5), 0.1)
     .option('--seed <n>', 'random seed, for a reproducible run (default: random, printed)', integerAtLeast(0))
-    .addOption(new Option('--on-nan <policy>', 'when the loss is NaN or infinite: stop, or roll back to the last checkpoint with half the learning rate').choices(['stop', 'rollback']).default('stop'))
+    .addOption(
+      new Option('--on-nan <policy>', 'when the loss is NaN or infinite: stop, or roll back to the last checkpoint with half the learning rate')
+        .choices(['stop', 'rollback'])
+        .default('stop'),
+    )
     .option('--tensorboard <dir>', 'also write TensorBoard scalars (losses, learning rate, gradient norm, chars/s) to this directory')
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-train', text)) })
@@ -293,7 +329,9 @@ async function main(argv: string[]): Promise<number> {
       seed: flags.seed ?? randomSeed(),
     };
     if (!resume && flags.replicas !== undefined && flags.replicas > configured.batchSize) {
-      throw new UserError(`--replicas ${flags.replicas} is more than the ${configured.batchSize} streams of --batch-size; each replica needs at least one stream`);
+      throw new UserError(
+        `--replicas ${flags.replicas} is more than the ${configured.batchSize} streams of --batch-size; each replica needs at least one stream`,
+      );
     }
     if (configured.precision === 'bfloat16' && model.cell !== 'lstm') {
       throw new UserError(`--precision bfloat16 applies to the LSTM's fused kernels, not to a ${model.cell.toUpperCase()}; use --precision float32`);
@@ -303,7 +341,9 @@ async function main(argv: string[]): Promise<number> {
     const plannedSteps = stepLimit(stopping, streams.stepsPerEpoch);
     run.ensureSpace(checkpointBytes({ ...model, vocabSize: vocabulary.size }, configured, Number.isFinite(plannedSteps) ? plannedSteps : 1e5));
 
-    const backend = await useBackend(flags.backend, { intraOpThreads: trainingIntraOpThreads(model, configured.batchSize, resume?.training.replicas ?? flags.replicas) });
+    const backend = await useBackend(flags.backend, {
+      intraOpThreads: trainingIntraOpThreads(model, configured.batchSize, resume?.training.replicas ?? flags.replicas),
+    });
     if (backend.warning) reporter.warn(backend.warning);
     const training: TrainingConfig = {
       ...configured,
@@ -313,7 +353,9 @@ async function main(argv: string[]): Promise<number> {
       throw new UserError(`--precision bfloat16 needs the tensorflow backend (this run has ${backend.name}); use --precision float32`);
     }
     if (training.precision === 'bfloat16' && !tensorflowBackend()?.binding.lstmBackward) {
-      throw new UserError("--precision bfloat16 needs the tfjs-node addon that rnn-train's install builds, and this one was downloaded prebuilt; run `npm run setup-native`, or use --precision float32");
+      throw new UserError(
+        "--precision bfloat16 needs the tfjs-node addon that rnn-train's install builds, and this one was downloaded prebuilt; run `npm run setup-native`, or use --precision float32",
+      );
     }
     if (training.precision === 'bfloat16' && cpuHasBfloat16() === false) {
       reporter.warn('this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here');
@@ -403,13 +445,17 @@ async function main(argv: string[]): Promise<number> {
           : 'no validation split';
     const took = `${formatDuration((performance.now() - started) / 1000)}, ${formatDuration(summary.trainingSeconds)} of training in all`;
     if (summary.interrupted) {
-      reporter.info(`stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}${member ? '' : `; continue with: npx rnn-train --resume ${outDir}`}`);
+      reporter.info(
+        `stopped by ${signalName} after ${summary.steps} steps (${took}); ${best}${member ? '' : `; continue with: npx rnn-train --resume ${outDir}`}`,
+      );
       return signalCode;
     }
     reporter.info(`done after ${summary.steps} steps (${took}); ${best}`);
     const losses = summary.history.validation.map(([, loss]) => loss);
     if (losses.length > 1) {
-      reporter.info(`validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} nats/char over ${losses.length} evaluations`);
+      reporter.info(
+        `validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} nats/char over ${losses.length} evaluations`,
+      );
     }
     if (!member) reporter.info(`sample with: npx rnn-sample ${outDir}`);
     return 0;

@@ -14,14 +14,23 @@ export function nestedBrackets(characters: number, seed: number, maxDepth = 6): 
   while (length < characters) {
     const depth = 1 + Math.floor(rng.next() * maxDepth);
     const opened = Array.from({ length: depth }, () => pairs[Math.floor(rng.next() * pairs.length)]);
-    const line = opened.map((p) => p[0]).join('') + opened.reverse().map((p) => p[1]).join('') + '\n';
+    const line =
+      opened.map((p) => p[0]).join('') +
+      opened
+        .reverse()
+        .map((p) => p[1])
+        .join('') +
+      '\n';
     lines.push(line);
     length += line.length;
   }
   return lines.join('').slice(0, characters);
 }
 
-const WORDS = 'the of and to a in that is was he for it with as his on be at by I had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people'.split(' ');
+const WORDS =
+  'the of and to a in that is was he for it with as his on be at by I had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people'.split(
+    ' ',
+  );
 
 /**
  * An arbitrarily large English-like text, generated `chunkChars` characters at a time so that it

@@ -8,4 +8,3 @@ export const ADDON_MARKER = 'rnn-train-fixes';
 
 /** The fix that lets several threads run ops at once: rnn-train allows data-parallel replicas only with it. */
 export const THREAD_SAFETY_FIX = 'per-thread-attr-names';
-

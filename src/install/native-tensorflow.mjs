@@ -27,9 +27,7 @@ import { ADDON_MARKER, THREAD_SAFETY_FIX } from './addon-marker.mjs';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(projectRoot, 'package.json'));
-const cacheRoot = path.join(
-  process.env.RNN_TRAIN_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'rnn-train'),
-);
+const cacheRoot = path.join(process.env.RNN_TRAIN_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'rnn-train'));
 const log = (/** @type {string} */ message) => console.error(`rnn-train install: ${message}`);
 
 /** A failure with a message fit to show the user as it is. */
@@ -40,7 +38,9 @@ function run(/** @type {string} */ command, /** @type {string[]} */ args, /** @t
   const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
   if (result.error) throw new InstallError(`${command} could not be run: ${result.error.message}`);
   if (result.status !== 0) {
-    const lines = String(result.stderr ?? '').trim().split('\n')
+    const lines = String(result.stderr ?? '')
+      .trim()
+      .split('\n')
       .filter((line) => !/gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/.test(line));
     // A compiler's errors say more than make's summary after them.
     const errors = lines.filter((line) => /\berror:/.test(line));
@@ -54,7 +54,7 @@ function run(/** @type {string} */ command, /** @type {string[]} */ args, /** @t
 function nativeBackendWorks() {
   const probe =
     "const tf=require('@tensorflow/tfjs-node');" +
-    "const y=tf.matMul(tf.ones([2,2]),tf.ones([2,2])).dataSync();" +
+    'const y=tf.matMul(tf.ones([2,2]),tf.ones([2,2])).dataSync();' +
     "if(tf.getBackend()!=='tensorflow'||y[0]!==2)process.exit(3)";
   const result = spawnSync(process.execPath, ['-e', probe], {
     cwd: projectRoot,
@@ -83,7 +83,11 @@ function ensureTfjsNodePackage() {
   const present = () => fs.existsSync(packageJson) && JSON.parse(fs.readFileSync(packageJson, 'utf8')).version === version;
   if (present()) return packageDir;
   if (path.basename(path.dirname(projectRoot)) === 'node_modules') {
-    throw new InstallError('@tensorflow/tfjs-node was removed by npm after its install script failed; install it in your project with `npm install --ignore-scripts @tensorflow/tfjs-node@' + version + '`, then run this again');
+    throw new InstallError(
+      '@tensorflow/tfjs-node was removed by npm after its install script failed; install it in your project with `npm install --ignore-scripts @tensorflow/tfjs-node@' +
+        version +
+        '`, then run this again',
+    );
   }
   log(`reinstalling @tensorflow/tfjs-node@${version} without its download script`);
   const npm = process.env.npm_execpath;
@@ -148,7 +152,8 @@ function libtensorflowFromWheel(/** @type {string} */ wheel, /** @type {string} 
 function cachedLibtensorflow() {
   const dir = path.join(cacheRoot, 'libtensorflow');
   if (!fs.existsSync(dir)) return undefined;
-  const complete = fs.readdirSync(dir)
+  const complete = fs
+    .readdirSync(dir)
     .filter((name) => !name.includes('.partial-') && fs.existsSync(path.join(dir, name, '.complete')))
     .sort();
   return complete.length > 0 ? path.join(dir, complete[complete.length - 1]) : undefined;
@@ -289,11 +294,15 @@ const BINDING_FIXES = {
 };
 
 /** The sources BINDING_FIXES adds, by name, with their contents. */
-const ADDED_SOURCES = Object.values(BINDING_FIXES).flatMap((fix) => ('sources' in fix ? fix.sources : []))
+const ADDED_SOURCES = Object.values(BINDING_FIXES)
+  .flatMap((fix) => ('sources' in fix ? fix.sources : []))
   .map((name) => ({ name, text: fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), name), 'utf8') }));
 
 /** What identifies the fixes: their edits and the added sources' contents. */
-const FIXES_DIGEST = createHash('sha256').update(JSON.stringify([BINDING_FIXES, ADDED_SOURCES])).digest('hex').slice(0, 16);
+const FIXES_DIGEST = createHash('sha256')
+  .update(JSON.stringify([BINDING_FIXES, ADDED_SOURCES]))
+  .digest('hex')
+  .slice(0, 16);
 
 /** What the marker beside an addon built here says: the fixes it was built with, one per line, then their digest. */
 const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n${FIXES_DIGEST}\n`;
@@ -326,11 +335,15 @@ function patchBinding(/** @type {string} */ packageDir) {
 function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libtensorflow) {
   const addonPath = installedAddon(packageDir);
   const napi = /napi-v(\d+)/.exec(addonPath)?.[1] ?? String(process.versions.napi);
-  if (!patchBinding(packageDir)) throw new InstallError(`the tfjs-node binding source is not the one rnn-train's fixes were written for (tfjs-node ${tfjsNodeVersion()} expected)`);
+  if (!patchBinding(packageDir))
+    throw new InstallError(`the tfjs-node binding source is not the one rnn-train's fixes were written for (tfjs-node ${tfjsNodeVersion()} expected)`);
   // Keyed on the exact libraries and fixes too: an addon is only reused with the libtensorflow it was built against.
   const libs = fs.readdirSync(path.join(libtensorflow, 'lib')).sort();
   const identity = libs.map((name) => `${name}:${fs.statSync(path.join(libtensorflow, 'lib', name)).size}`).join(',');
-  const digest = createHash('sha256').update(`${fs.realpathSync(libtensorflow)}|${identity}|${FIXES_DIGEST}`).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(`${fs.realpathSync(libtensorflow)}|${identity}|${FIXES_DIGEST}`)
+    .digest('hex')
+    .slice(0, 16);
   const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
   fs.mkdirSync(path.dirname(addonPath), { recursive: true });
   if (!fs.existsSync(cachedAddon)) {
@@ -424,7 +437,9 @@ function main() {
           `and a signal during training (Ctrl-C, a terminal resize) can crash it before it saves.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`,
       );
     } else {
-      log(`WARNING: native TensorFlow is not available, so rnn-train will use the much slower wasm backend.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`);
+      log(
+        `WARNING: native TensorFlow is not available, so rnn-train will use the much slower wasm backend.\n  Reason: ${reason}\n  Fix the cause, then run \`npm run setup-native\`.`,
+      );
     }
   } finally {
     if (prebuilt) fs.rmSync(`${prebuilt}.prebuilt`, { force: true });

@@ -58,11 +58,7 @@ export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float
     if (name.endsWith('/bias')) {
       if (config.cell === 'lstm' && name !== 'dense/bias') values.fill(1, H, 2 * H);
     } else {
-      const limit = name.startsWith('embedding')
-        ? 0.05
-        : name.startsWith('dense')
-          ? Math.sqrt(6 / (shape[0] + shape[1]))
-          : 1 / Math.sqrt(H);
+      const limit = name.startsWith('embedding') ? 0.05 : name.startsWith('dense') ? Math.sqrt(6 / (shape[0] + shape[1])) : 1 / Math.sqrt(H);
       for (let i = 0; i < values.length; i++) values[i] = rng.uniform(-limit, limit);
     }
     weights.set(name, values);
@@ -176,7 +172,12 @@ export class CharRnn {
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk; a training pass draws dropout and keeps the tape. */
-  forward(inputs: Int32Array, seqLen: number, state: ModelState, pass: ForwardPass = { mode: 'score' }): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
+  forward(
+    inputs: Int32Array,
+    seqLen: number,
+    state: ModelState,
+    pass: ForwardPass = { mode: 'score' },
+  ): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
     const dropoutRng = pass.mode === 'train' ? pass.dropoutRng : undefined;
     const ids = tf.tensor1d(inputs, 'int32');
     let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;

@@ -30,4 +30,3 @@ export interface ModelConfig {
  * `reference`: always lstm.ts.
  */
 export type LstmKernels = 'auto' | 'reference';
-

@@ -38,7 +38,15 @@ export function layersModelJson(config: ModelConfig, weightsFile: string, genera
   const layers = [
     {
       class_name: 'Embedding',
-      config: { name: 'embedding', trainable: true, dtype: 'float32', batch_input_shape: [null, null], input_dim: config.vocabSize, output_dim: config.embeddingSize, mask_zero: false },
+      config: {
+        name: 'embedding',
+        trainable: true,
+        dtype: 'float32',
+        batch_input_shape: [null, null],
+        input_dim: config.vocabSize,
+        output_dim: config.embeddingSize,
+        mask_zero: false,
+      },
     },
     ...recurrent,
     { class_name: 'Dense', config: { name: 'dense', trainable: true, dtype: 'float32', units: config.vocabSize, activation: 'softmax', use_bias: true } },
@@ -48,8 +56,6 @@ export function layersModelJson(config: ModelConfig, weightsFile: string, genera
     generatedBy,
     convertedBy: null,
     modelTopology: { class_name: 'Sequential', config: { name: 'rnn_train', layers }, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
-    weightsManifest: [
-      { paths: [weightsFile], weights: [...parameterShapes(config)].map(([name, shape]) => ({ name, shape, dtype: 'float32' })) },
-    ],
+    weightsManifest: [{ paths: [weightsFile], weights: [...parameterShapes(config)].map(([name, shape]) => ({ name, shape, dtype: 'float32' })) }],
   };
 }

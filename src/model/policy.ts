@@ -133,15 +133,18 @@ export interface PrecisionVerdict {
 /** Checks --precision bfloat16 against the cell, the backend and the addon. */
 export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType; backend: BackendName; capabilities: LstmCapabilities }): PrecisionVerdict {
   if (run.precision !== 'bfloat16') return {};
-  if (run.cell !== 'lstm') return { error: `--precision bfloat16 applies to the LSTM's fused kernels, not to a ${run.cell.toUpperCase()}; use --precision float32` };
-  if (run.backend !== 'tensorflow') return { error: `--precision bfloat16 needs the tensorflow backend (this run has ${run.backend}); use --precision float32` };
+  if (run.cell !== 'lstm')
+    return { error: `--precision bfloat16 applies to the LSTM's fused kernels, not to a ${run.cell.toUpperCase()}; use --precision float32` };
+  if (run.backend !== 'tensorflow')
+    return { error: `--precision bfloat16 needs the tensorflow backend (this run has ${run.backend}); use --precision float32` };
   if (!run.capabilities.nativeBackward) {
     return {
       error:
         "--precision bfloat16 needs the tfjs-node addon that rnn-train's install builds, and this one was downloaded prebuilt; run `npm run setup-native`, or use --precision float32",
     };
   }
-  if (cpuHasBfloat16() === false) return { warning: 'this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here' };
+  if (cpuHasBfloat16() === false)
+    return { warning: 'this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here' };
   return {};
 }
 
@@ -152,7 +155,13 @@ export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType
  * medium +31 %, large +23 %, 2×512 at batch 64 +24 %; at the defaults' size, whose steps are
  * small, no gain, so no hint there).
  */
-export function precisionAdvice(run: { precisionChosen: boolean; backend: BackendName; cell: CellType; cpuBfloat16: boolean | undefined; smallSteps: boolean }): string | undefined {
+export function precisionAdvice(run: {
+  precisionChosen: boolean;
+  backend: BackendName;
+  cell: CellType;
+  cpuBfloat16: boolean | undefined;
+  smallSteps: boolean;
+}): string | undefined {
   if (run.precisionChosen || run.backend !== 'tensorflow' || run.cell !== 'lstm' || run.cpuBfloat16 !== true || run.smallSteps) return undefined;
   return 'hint: this CPU multiplies bfloat16 natively; --precision bfloat16 (mixed precision) trains a model this size about 20–30 % faster and learns as well';
 }

@@ -52,7 +52,7 @@ interface Display {
  */
 function createDisplay(stream: NodeJS.WriteStream): Display {
   const interactive = Boolean(stream.isTTY) && process.env.NO_COLOR === undefined;
-  const color: ChalkInstance = new Chalk({ level: interactive ? Math.max(1, chalkStderr.level) as 1 | 2 | 3 : 0 });
+  const color: ChalkInstance = new Chalk({ level: interactive ? (Math.max(1, chalkStderr.level) as 1 | 2 | 3) : 0 });
   let multi: cliProgress.MultiBar | undefined;
   return {
     stream,
@@ -133,7 +133,13 @@ function runReporter(display: Display, plainIntervalSeconds: number, label = '')
       if (!display.interactive) return;
       bar = display.bars().create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), {
         label: label === '' ? '' : `${label} `,
-        epoch: 1, steps: '-', loss: '-', val: '-', lr: '-', speed: '-', remaining: '-',
+        epoch: 1,
+        steps: '-',
+        loss: '-',
+        val: '-',
+        lr: '-',
+        speed: '-',
+        remaining: '-',
       });
     },
     step(info: StepInfo) {

@@ -10,7 +10,14 @@ import { layersModelJson } from '../model/layers-model.js';
 import type { Checkpoint } from '../train/config.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './files.js';
 
-const { meta: META_FILE, weights: WEIGHTS_FILE, state: STATE_FILE, sums: SUMS_FILE, layersModel: LAYERS_MODEL_FILE, vocabulary: VOCABULARY_FILE } = CHECKPOINT_FILES;
+const {
+  meta: META_FILE,
+  weights: WEIGHTS_FILE,
+  state: STATE_FILE,
+  sums: SUMS_FILE,
+  layersModel: LAYERS_MODEL_FILE,
+  vocabulary: VOCABULARY_FILE,
+} = CHECKPOINT_FILES;
 
 interface TensorEntry {
   name: string;

@@ -7,7 +7,6 @@ import type { Checkpoint, CheckpointStore } from '../train/config.js';
 import { faultPoint } from '../util/faults.js';
 import { CHECKPOINT_FILES, RUN_FILES, checkpointName } from './files.js';
 
-
 interface LockOwner {
   pid: number;
   host: string;
@@ -186,9 +185,7 @@ export class RunDirectory implements CheckpointStore {
     for (const entry of fs.readdirSync(this.dir)) {
       if (/^\.(latest|best|write-test)-\d+$/.test(entry) && !entry.endsWith(`-${process.pid}`)) fs.rmSync(path.join(this.dir, entry), { force: true });
     }
-    const keep = new Set(
-      [this.latest, this.best].filter((link) => fs.existsSync(link)).map((link) => path.basename(fs.readlinkSync(link))),
-    );
+    const keep = new Set([this.latest, this.best].filter((link) => fs.existsSync(link)).map((link) => path.basename(fs.readlinkSync(link))));
     const checkpoints = path.join(this.dir, RUN_FILES.checkpoints);
     for (const entry of fs.readdirSync(checkpoints)) {
       const abandoned = entry.startsWith('.partial-') && !entry.endsWith(`-${process.pid}`);

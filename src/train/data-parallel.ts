@@ -28,9 +28,7 @@ export interface ReplicaSetup {
 
 export type ReplicaRequest =
   /** `weights` as CharRnn.readFlatWeights gives them. */
-  | { kind: 'step'; weights: Float32Array; batch: Batch; seed: number }
-  | { kind: 'read-carried' }
-  | { kind: 'restore-carried'; arrays: NamedArrays };
+  { kind: 'step'; weights: Float32Array; batch: Batch; seed: number } | { kind: 'read-carried' } | { kind: 'restore-carried'; arrays: NamedArrays };
 
 export type ReplicaReply =
   | { kind: 'ready' }

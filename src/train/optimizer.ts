@@ -37,7 +37,10 @@ export function clipByGlobalNorm(gradient: tf.Tensor1D, maxNorm: number): { grad
 /** Subtracts from each parameter its part of the flat `delta`. Call inside tf.tidy. */
 function subtractFlat(params: Map<string, tf.Variable>, delta: tf.Tensor): void {
   const variables = [...params.values()];
-  const parts = tf.split(delta, variables.map((v) => v.size));
+  const parts = tf.split(
+    delta,
+    variables.map((v) => v.size),
+  );
   variables.forEach((v, i) => v.assign(tf.sub(v, tf.reshape(parts[i], v.shape))));
 }
 

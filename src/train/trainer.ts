@@ -134,8 +134,15 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   const dropoutRng = new Rng(rng.int());
   const fresh: Resumable = {
     progress: {
-      step: 0, epoch: 1, streamPosition: 0, trainingSeconds: 0, rngState: dropoutRng.getState(), optimizerStep: 0,
-      learningRateScale: 1, bestValidationLoss: null, history: { train: [], validation: [] },
+      step: 0,
+      epoch: 1,
+      streamPosition: 0,
+      trainingSeconds: 0,
+      rngState: dropoutRng.getState(),
+      optimizerStep: 0,
+      learningRateScale: 1,
+      bestValidationLoss: null,
+      history: { train: [], validation: [] },
     },
     weights: initial,
     trainingState: new Map(),
@@ -151,8 +158,7 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
   const charsPerStep = training.batchSize * training.seqLen;
 
   let progress: TrainingProgress = structuredClone(setup.resume?.progress ?? fresh.progress);
-  const fractionDone = (): number =>
-    Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
+  const fractionDone = (): number => Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
   const finished = (): boolean => progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
   // Before any replica thread starts, which would have to be stopped again.
   if (finished()) {
@@ -222,7 +228,14 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
       progress.history.validation.push([progress.step, validationLoss]);
       isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
       if (isBest) progress.bestValidationLoss = validationLoss;
-      events.evaluation({ step: progress.step, validationLoss, isBest, seconds: (performance.now() - started) / 1000, trainingSeconds: progress.trainingSeconds, history: progress.history });
+      events.evaluation({
+        step: progress.step,
+        validationLoss,
+        isBest,
+        seconds: (performance.now() - started) / 1000,
+        trainingSeconds: progress.trainingSeconds,
+        history: progress.history,
+      });
     }
     await save(isBest, reason);
   };
@@ -263,7 +276,11 @@ export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSi
         progress.learningRateScale *
         learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: fractionDone() });
       const started = performance.now();
-      const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, { clip: training.clip, learningRate, weightDecay: training.weightDecay });
+      const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, {
+        clip: training.clip,
+        learningRate,
+        weightDecay: training.weightDecay,
+      });
       const loss = injectedNan(progress.step + 1, rawLoss);
       const elapsed = performance.now() - started;
       faultPoint(`step-${progress.step + 1}`);

@@ -66,9 +66,6 @@ function gruBackward(w: CellWeights, x: tf.Tensor2D, uZr: tf.Tensor2D, uH: tf.Te
   }
   const dA = joinSteps(dGates);
   const [dAZr, dAH] = tf.split(dA, [2 * H, H], 1) as tf.Tensor2D[];
-  const recurrentKernel = tf.concat(
-    [tf.matMul(joinSteps(tape.hPrev), dAZr, true, false), tf.matMul(joinSteps(tape.rh), dAH, true, false)],
-    1,
-  ) as tf.Tensor2D;
+  const recurrentKernel = tf.concat([tf.matMul(joinSteps(tape.hPrev), dAZr, true, false), tf.matMul(joinSteps(tape.rh), dAH, true, false)], 1) as tf.Tensor2D;
   return { ...inputGradients(w, x, dA), recurrentKernel };
 }

@@ -1,7 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CellGradients, CellWeights, LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
-import { bfloat16Handle, columnSums, floatAttr, matMul, matMulBfloat16, type LstmBackward, type LstmForward, type OpAttr, type TensorflowBackend } from '../../native/ops.js';
+import {
+  bfloat16Handle,
+  columnSums,
+  floatAttr,
+  matMul,
+  matMulBfloat16,
+  type LstmBackward,
+  type LstmForward,
+  type OpAttr,
+  type TensorflowBackend,
+} from '../../native/ops.js';
 import type { MatmulPrecision } from './cell.js';
 
 /**
@@ -69,7 +79,12 @@ export function lstmForwardFused(
   let { h, c } = state;
   const steps = seqLen === 1 ? [x] : (tf.split(x, seqLen, 0) as tf.Tensor2D[]);
   for (const xt of steps) {
-    const [, cs, , , , , hNext] = backend.executeMultipleOutputs('LSTMBlockCell', forwardAttrs(backend, true), [xt, c, h, W, noPeephole, noPeephole, noPeephole, b], 7) as tf.Tensor2D[];
+    const [, cs, , , , , hNext] = backend.executeMultipleOutputs(
+      'LSTMBlockCell',
+      forwardAttrs(backend, true),
+      [xt, c, h, W, noPeephole, noPeephole, noPeephole, b],
+      7,
+    ) as tf.Tensor2D[];
     h = hNext;
     c = cs;
     outputs.push(h);
@@ -117,13 +132,22 @@ function lstmForwardNative(
   const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
   const ids = lstmForward(projectedId, h, c, recurrent16?.bfloat16 ?? recurrent);
   if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
-  const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const [i, cs, f, o, g, tanhC, output] = ids.map(
+    (id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D,
+  );
   const last = (t: tf.Tensor2D) => tf.slice(t, [x.shape[0] - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
 }
 
 /** A matrix product in float32, or with bfloat16 operands. */
-function product(backend: TensorflowBackend, precision: MatmulPrecision, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+function product(
+  backend: TensorflowBackend,
+  precision: MatmulPrecision,
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.Tensor2D {
   return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
 }
 
@@ -185,7 +209,9 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const { lstmForward, lstmBackward } = backend.binding;
   const { precision } = options;
   const backward = (gates: tf.Tensor[], output: tf.Tensor2D) =>
-    options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision) : undefined;
+    options.backward && lstmBackward
+      ? (dOutput: tf.Tensor2D) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision)
+      : undefined;
   if (options.forward === 'recurrence' && lstmForward) {
     const { output, state: next, gates } = lstmForwardNative(backend, lstmForward, w, x, state, precision);
     return { output, state: next, backward: backward(gates, output) };

@@ -1,0 +1,63 @@
+// @ts-check
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import tseslint from 'typescript-eslint';
+
+/**
+ * The layers of src/, lowest first (docs/architecture.md): a file may import from its own folder
+ * and from the folders below it, never from one above. src/index.ts sits on top of the library;
+ * cli/ is the thin layer of commands over it.
+ */
+const LAYERS = ['util', 'native', 'data', 'model/cells', 'model', 'train', 'run', 'sample', 'report', 'cli'];
+
+/** One zone per layer: nothing in it may import from a layer above it (nor from src/index.ts). */
+const layerZones = LAYERS.map((layer, rank) => ({
+  target: layer === 'model' ? ['./src/model/*.ts'] : [`./src/${layer}/**`],
+  from: [...LAYERS.slice(rank + 1).map((above) => (above === 'model' ? './src/model/*.ts' : `./src/${above}/**`)), './src/index.*'],
+  message: `${layer}/ is below ${LAYERS.slice(rank + 1).join(', ')}: import only from ${layer}/ or the layers below it (docs/architecture.md).`,
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'test-results/', 'runs/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        setImmediate: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Buffer: 'readonly',
+        structuredClone: 'readonly',
+        TextDecoder: 'readonly',
+        TextEncoder: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      // Without .ts among its extensions import-x resolves no TypeScript file, and no-cycle sees nothing.
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'import-x/no-restricted-paths': ['error', { zones: layerZones }],
+      '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  prettier,
+);
