@@ -97,40 +97,7 @@ function ensureTfjsNodePackage() {
   return packageDir;
 }
 
-// Extracts from a wheel only what the binding needs: the two shared libraries, and the closure of
-// headers reachable by quoted #include from the binding's sources and TensorFlow's C API.
-const EXTRACT_FROM_WHEEL = String.raw`
-import re, sys, zipfile, os
-wheel, binding_dir, out = sys.argv[1:4]
-root = 'tensorflow/include/'
-z = zipfile.ZipFile(wheel)
-names = set(z.namelist())
-libs = [n for n in names if re.fullmatch(r'tensorflow/libtensorflow(_cc|_framework)?\.so\.2', n)]
-if 'tensorflow/libtensorflow_framework.so.2' not in libs or len(libs) < 2:
-    sys.exit('the wheel has no libtensorflow_cc.so.2 and libtensorflow_framework.so.2')
-include = re.compile(r'#\s*include\s+"([^"]+)"')
-todo = [n[len(root):] for n in names if n.startswith(root + 'tensorflow/c/') and n.endswith('.h')]
-for f in os.listdir(binding_dir):
-    todo += include.findall(open(os.path.join(binding_dir, f), errors='replace').read())
-seen = set()
-while todo:
-    h = todo.pop()
-    if h in seen or root + h not in names:
-        continue
-    seen.add(h)
-    todo += include.findall(z.read(root + h).decode('utf-8', 'replace'))
-for n in libs:
-    target = os.path.join(out, 'lib', os.path.basename(n))
-    with z.open(n) as src, open(target, 'wb') as dst:
-        while chunk := src.read(1 << 24):
-            dst.write(chunk)
-for h in seen:
-    target = os.path.join(out, 'include', h)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, 'wb') as dst:
-        dst.write(z.read(root + h))
-print(len(seen))
-`;
+const EXTRACT_WHEEL = path.join(path.dirname(fileURLToPath(import.meta.url)), 'extract_wheel.py');
 
 /** Unpacks a tensorflow wheel into the cache (once) and returns the libtensorflow directory. */
 function libtensorflowFromWheel(/** @type {string} */ wheel, /** @type {string} */ bindingDir) {
@@ -141,7 +108,7 @@ function libtensorflowFromWheel(/** @type {string} */ wheel, /** @type {string} 
   fs.rmSync(partial, { recursive: true, force: true });
   fs.mkdirSync(path.join(partial, 'lib'), { recursive: true });
   fs.mkdirSync(path.join(partial, 'include'), { recursive: true });
-  run('python3', ['-c', EXTRACT_FROM_WHEEL, wheel, bindingDir, partial]);
+  run('python3', [EXTRACT_WHEEL, wheel, bindingDir, partial]);
   fs.writeFileSync(path.join(partial, '.complete'), `${new Date().toISOString()}\n`);
   fs.rmSync(target, { recursive: true, force: true });
   fs.renameSync(partial, target);
@@ -159,10 +126,17 @@ function cachedLibtensorflow() {
   return complete.length > 0 ? path.join(dir, complete[complete.length - 1]) : undefined;
 }
 
+/**
+ * The tensorflow-cpu release whose libtensorflow the binding fixes were built and tested against;
+ * RNN_TRAIN_TENSORFLOW_VERSION overrides it (any pip version specifier's version, e.g. 2.20.0).
+ */
+const TENSORFLOW_CPU_VERSION = '2.21.0';
+
 function downloadWheel() {
   const wheelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-wheel-'));
-  log('fetching the tensorflow-cpu wheel with pip (from its configured index)');
-  run('python3', ['-m', 'pip', 'download', 'tensorflow-cpu', '--no-deps', '--only-binary=:all:', '--retries', '0', '--quiet', '-d', wheelDir]);
+  const version = process.env.RNN_TRAIN_TENSORFLOW_VERSION ?? TENSORFLOW_CPU_VERSION;
+  log(`fetching the tensorflow-cpu ${version} wheel with pip (from its configured index)`);
+  run('python3', ['-m', 'pip', 'download', `tensorflow-cpu==${version}`, '--no-deps', '--only-binary=:all:', '--retries', '0', '--quiet', '-d', wheelDir]);
   const wheel = fs.readdirSync(wheelDir).find((name) => name.endsWith('.whl'));
   if (!wheel) throw new InstallError('pip downloaded no tensorflow-cpu wheel');
   return { wheel: path.join(wheelDir, wheel), cleanup: () => fs.rmSync(wheelDir, { recursive: true, force: true }) };
@@ -217,95 +191,52 @@ function nodeGypCommand() {
   throw new InstallError('node-gyp was not found (it ships with npm); run this install through npm');
 }
 
+const INSTALL_DIR = path.dirname(fileURLToPath(import.meta.url));
+
 /**
- * Fixes made to tfjs-node's binding source before it is built here: replacements [file, from, to]
- * in files of the package, and sources of rnn-train's own (in this directory) copied into its
- * binding/. All of them must apply, or none is claimed.
+ * Fixes made to tfjs-node's binding source before it is built here, in the order they apply: each
+ * is binding-fixes/<name>.patch, a unified diff whose header says why. All of them must apply, or
+ * none is claimed.
  */
-const BINDING_FIXES = {
-  // The binding's only process-wide mutable state, a std::set that every op call writes to, becomes
-  // per-thread, so that worker threads (data-parallel replicas, each with its own TensorFlow
-  // context) can run ops at the same time without corrupting it.
-  [THREAD_SAFETY_FIX]: {
-    edits: [['binding/tfjs_backend.cc', 'static std::set<std::string> ATTR_NAME_SET;', 'static thread_local std::set<std::string> ATTR_NAME_SET;']],
-  },
-  // oneDNN's JIT sgemm kernels, which TensorFlow's matrix products run on, point the stack pointer
-  // into a heap buffer while they run (uxlfoundation/oneDNN#4845; the tensorflow-cpu 2.21 wheel
-  // still has it), so a signal handled on a thread inside one writes its frame over the heap: Ctrl-C,
-  // SIGTERM or a terminal resize during training aborted the process with "corrupted size vs.
-  // prev_size". The thread that loads the addon, and so every TensorFlow thread it starts later
-  // (they inherit its mask), blocks the asynchronous signals; Node's own helper threads, started
-  // before, still take them, and libuv passes them to the event loop as before. (Node's worker
-  // threads block all signals already.)
-  'signals-off-tensorflow-threads': {
-    edits: [
-      ['binding/tfjs_binding.cc', '#include <node_api.h>\n', '#include <node_api.h>\n#include <pthread.h>\n#include <signal.h>\n'],
-      [
-        'binding/tfjs_binding.cc',
-        'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n',
-        'static napi_value InitTFNodeJSBinding(napi_env env, napi_value exports) {\n' +
-          '  {\n' +
-          '    sigset_t asynchronous;\n' +
-          '    sigemptyset(&asynchronous);\n' +
-          '    for (int signal_number : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD, SIGCONT,\n' +
-          '                              SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGWINCH, SIGIO, SIGPWR}) {\n' +
-          '      sigaddset(&asynchronous, signal_number);\n' +
-          '    }\n' +
-          '    pthread_sigmask(SIG_BLOCK, &asynchronous, nullptr);\n' +
-          '  }\n',
-      ],
-    ],
-  },
-  // binding.lstmForward and binding.lstmBackward: an LSTM layer's recurrence over a chunk, forward
-  // or backward, in one call (lstm_recurrence.cc).
-  'native-lstm-recurrence': {
-    sources: ['lstm_recurrence.cc'],
-    edits: [
-      ['binding/tfjs_backend.h', '#include <unordered_map>\n', '#include <unordered_map>\n#include <vector>\n'],
-      [
-        'binding/tfjs_backend.h',
-        '  napi_value GetNumOfTensors(napi_env env);\n',
-        '  napi_value GetNumOfTensors(napi_env env);\n\n' +
-          '  // rnn-train: lstm_recurrence.cc.\n' +
-          '  napi_value LstmForward(napi_env env, napi_value projected_value, napi_value h_initial_value,\n' +
-          '                         napi_value c_initial_value, napi_value recurrent_value);\n' +
-          '  napi_value LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value,\n' +
-          '                          napi_value d_output_value, napi_value recurrent_value);\n' +
-          '  TFE_TensorHandle *HandleOf(napi_env env, napi_value id_value);\n' +
-          '  bool HandlesOf(napi_env env, std::initializer_list<std::pair<napi_value, TFE_TensorHandle **>> wanted);\n' +
-          '  napi_value Register(napi_env env, const std::vector<TFE_TensorHandle *> &handles);\n',
-      ],
-      [
-        'binding/tfjs_binding.cc',
-        'static napi_value InitTFNodeJSBinding(',
-        'napi_value LstmForwardCallback(napi_env env, napi_callback_info info);\n' +
-          'napi_value LstmBackwardCallback(napi_env env, napi_callback_info info);\n\nstatic napi_value InitTFNodeJSBinding(',
-      ],
-      [
-        'binding/tfjs_binding.cc',
-        '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
-        '      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n' +
-          '      {"lstmForward", nullptr, LstmForwardCallback, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n' +
-          '      {"lstmBackward", nullptr, LstmBackwardCallback, nullptr, nullptr,\n       nullptr, napi_default, nullptr},\n',
-      ],
-      ['binding.gyp', "'binding/tfjs_binding.cc'\n", "'binding/tfjs_binding.cc',\n      'binding/lstm_recurrence.cc'\n"],
-    ],
-  },
-};
+const BINDING_FIXES = [THREAD_SAFETY_FIX, 'signals-off-tensorflow-threads', 'native-lstm-recurrence'];
 
-/** The sources BINDING_FIXES adds, by name, with their contents. */
-const ADDED_SOURCES = Object.values(BINDING_FIXES)
-  .flatMap((fix) => ('sources' in fix ? fix.sources : []))
-  .map((name) => ({ name, text: fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), name), 'utf8') }));
+/** Sources of rnn-train's own, in this directory, that the install copies into the binding's binding/. */
+const ADDED_SOURCES = ['lstm_recurrence.cc'].map((name) => ({ name, text: fs.readFileSync(path.join(INSTALL_DIR, name), 'utf8') }));
 
-/** What identifies the fixes: their edits and the added sources' contents. */
+/** The patches' texts, by fix name. */
+const PATCHES = BINDING_FIXES.map((name) => ({ name, text: fs.readFileSync(path.join(INSTALL_DIR, 'binding-fixes', `${name}.patch`), 'utf8') }));
+
+/**
+ * The edits of a unified diff, as [file, old text, new text] per hunk, context included. Line
+ * numbers are not used: a hunk applies where its old text occurs, as `patch` with fuzz would.
+ */
+function hunks(/** @type {string} */ patch) {
+  /** @type {[string, string, string][]} */
+  const edits = [];
+  let file = '';
+  for (const block of patch.split(/^(?=--- |@@ )/m)) {
+    const target = /^\+\+\+ b\/(\S+)$/m.exec(block);
+    if (target) file = target[1];
+    if (!block.startsWith('@@')) continue;
+    const lines = block.split('\n').slice(1, -1);
+    const side = (/** @type {string} */ skip) =>
+      lines
+        .filter((line) => line[0] !== skip)
+        .map((line) => `${line.slice(1)}\n`)
+        .join('');
+    edits.push([file, side('+'), side('-')]);
+  }
+  return edits;
+}
+
+/** What identifies the fixes: the patches and the added sources' contents. */
 const FIXES_DIGEST = createHash('sha256')
-  .update(JSON.stringify([BINDING_FIXES, ADDED_SOURCES]))
+  .update(JSON.stringify([PATCHES, ADDED_SOURCES]))
   .digest('hex')
   .slice(0, 16);
 
 /** What the marker beside an addon built here says: the fixes it was built with, one per line, then their digest. */
-const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n${FIXES_DIGEST}\n`;
+const MARKER_TEXT = `${BINDING_FIXES.join('\n')}\n${FIXES_DIGEST}\n`;
 
 /**
  * Applies BINDING_FIXES to the package's source; false if the source is not the one they were
@@ -315,7 +246,7 @@ const MARKER_TEXT = `${Object.keys(BINDING_FIXES).join('\n')}\n${FIXES_DIGEST}\n
  */
 function patchBinding(/** @type {string} */ packageDir) {
   const patched = new Map();
-  for (const [file, from, to] of Object.values(BINDING_FIXES).flatMap((fix) => fix.edits)) {
+  for (const [file, from, to] of PATCHES.flatMap(({ text }) => hunks(text))) {
     const source = path.join(packageDir, file);
     const original = `${source}.before-rnn-train`;
     if (!fs.existsSync(original)) fs.copyFileSync(source, original);
