@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Training and sampling throughput of rnn-train, side by side with the PyTorch reference trainer
-// (../shared/bench/torch_char_lstm.py) and the same model in tfjs-layers (@tensorflow/tfjs, which
+// (bench/reference/torch_char_lstm.py) and the same model in tfjs-layers (@tensorflow/tfjs, which
 // comes with tfjs-node) at the same configurations, measured in the same run.
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
@@ -13,32 +13,26 @@
 // --precisions lists the matmul precisions (rnn-train --precision) measured in each round;
 // the first is the headline; bfloat16 is measured only on the tensorflow backend.
 //
-// RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
+// RNN_TRAIN_BENCH_CORPUS   corpus (default data/tinyshakespeare.txt)
 // RNN_TRAIN_BENCH_PYTHON   python with torch (default .venv/bin/python if present, else python3)
-// RNN_TRAIN_BENCH_TORCH    the reference trainer (default ../shared/bench/torch_char_lstm.py)
+// RNN_TRAIN_BENCH_TORCH    the reference trainer (default bench/reference/torch_char_lstm.py)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  useBackend,
-  BatchStreams,
-  loadCorpus,
-  splitCorpus,
-  CharRnn,
-  initialWeights,
-  preferredIntraOpThreads,
-  createOptimizer,
-  Rng,
-  sampleText,
-  MATMUL_PRECISIONS,
-  ParallelEngine,
-  preferredReplicas,
-  trainingIntraOpThreads,
-  LocalEngine,
-} from '../dist/index.js';
+import { useBackend } from '../dist/native/backend.js';
+import { BatchStreams } from '../dist/data/batches.js';
+import { loadCorpus, splitCorpus } from '../dist/data/corpus.js';
+import { CharRnn, initialWeights } from '../dist/model/char-rnn.js';
+import { preferredIntraOpThreads, preferredReplicas, trainingIntraOpThreads } from '../dist/model/policy.js';
+import { createOptimizer } from '../dist/train/optimizer.js';
+import { Rng } from '../dist/util/random.js';
+import { sampleText } from '../dist/sample/sampler.js';
+import { MATMUL_PRECISIONS } from '../dist/model/cells/cell.js';
+import { ParallelEngine } from '../dist/train/data-parallel.js';
+import { LocalEngine } from '../dist/train/engine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
@@ -248,7 +242,7 @@ function findPython() {
 /** The PyTorch reference at the same configuration, or why it could not run. */
 function benchTorch(config, corpus, seconds) {
   const python = findPython();
-  const script = process.env.RNN_TRAIN_BENCH_TORCH ?? path.join(root, '..', 'shared', 'bench', 'torch_char_lstm.py');
+  const script = process.env.RNN_TRAIN_BENCH_TORCH ?? path.join(root, 'bench', 'reference', 'torch_char_lstm.py');
   if (!fs.existsSync(script)) return { skipped: `no reference trainer at ${script}` };
   if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
     return { skipped: `${python} cannot import torch (python3 -m venv .venv && .venv/bin/pip install torch)` };
@@ -287,7 +281,7 @@ function benchTorch(config, corpus, seconds) {
 }
 
 async function benchCorpus() {
-  const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
+  const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, 'data', 'tinyshakespeare.txt');
   const { vocabulary, ids } = await loadCorpus(corpus);
   return { corpus, vocabulary, train: splitCorpus(ids, 0.1).train };
 }

@@ -17,7 +17,7 @@
 // it the machine), and rnn-train scores them together on their validation text at the end; its
 // line gives each member's result too.
 //
-// RNN_TRAIN_BENCH_CORPUS   corpus (default ../shared/data/tinyshakespeare.txt)
+// RNN_TRAIN_BENCH_CORPUS   corpus (default data/tinyshakespeare.txt)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -158,7 +158,7 @@ async function train(name, flags, args, corpus, out) {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, '..', 'shared', 'data', 'tinyshakespeare.txt');
+const corpus = process.env.RNN_TRAIN_BENCH_CORPUS ?? path.join(root, 'data', 'tinyshakespeare.txt');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-sweep-'));
 const queue = [...args.candidates];
 const results = [];

@@ -1,6 +1,7 @@
 // The library behind the commands: what tests, bench/ and data/ import. Layers, lowest first (docs/architecture.md).
 export * from './util/errors.js';
 export * from './util/faults.js';
+export * from './util/parse.js';
 export * from './util/random.js';
 export * from './util/tidy.js';
 export * from './native/backend.js';
@@ -26,13 +27,16 @@ export * from './train/carried.js';
 export * from './train/config.js';
 export * from './train/data-parallel.js';
 export * from './train/engine.js';
+export * from './train/events.js';
 export * from './train/optimizer.js';
 export * from './train/schedule.js';
 export * from './train/trainer.js';
+export * from './train/training-state.js';
 export * from './run/checkpoint.js';
 export * from './run/ensemble-run.js';
 export * from './run/files.js';
 export * from './run/run-directory.js';
+export * from './run/settings.js';
 export * from './sample/sampler.js';
 export * from './report/advice.js';
 export * from './report/metrics.js';

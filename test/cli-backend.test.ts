@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { precisionAdvice, cpuHasBfloat16, nestedBrackets } from '../src/index.js';
+import { precisionAdvice } from '../src/model/policy.js';
+import { cpuHasBfloat16 } from '../src/native/capabilities.js';
+import { nestedBrackets } from '../src/data/synthetic.js';
 import { ROOT, cli, tempDir } from './helpers.js';
 
 const work = tempDir();

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint, splitCorpus, nestedBrackets, Vocabulary } from '../src/index.js';
+import { readCheckpoint } from '../src/run/checkpoint.js';
+import { splitCorpus } from '../src/data/corpus.js';
+import { nestedBrackets } from '../src/data/synthetic.js';
+import { Vocabulary } from '../src/data/vocabulary.js';
 import { cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();

@@ -2,7 +2,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BackendName, TrainingConfig, TrainEvents } from '../src/index.js';
+import type { BackendName } from '../src/native/backend.js';
+import type { TrainingConfig } from '../src/train/config.js';
+import type { TrainEvents } from '../src/train/events.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 

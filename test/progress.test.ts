@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createEnsembleReporter, type StepInfo } from '../src/index.js';
+import { createEnsembleReporter } from '../src/report/progress.js';
+import type { StepInfo } from '../src/train/events.js';
 
 /** A terminal that records what is written to it, with the cursor calls cli-progress makes. */
 function fakeTerminal(columns = 200) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Vocabulary, splitCorpus } from '../src/index.js';
+import { Vocabulary } from '../src/data/vocabulary.js';
+import { splitCorpus } from '../src/data/corpus.js';
 
 describe('Vocabulary', () => {
   it('treats astral characters as one symbol each and sorts by code point', () => {

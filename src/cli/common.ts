@@ -3,37 +3,19 @@ import type { Checkpoint } from '../train/config.js';
 import { checkEnsemble } from '../run/ensemble-run.js';
 import { expandEnsembles } from '../run/ensemble-run.js';
 import { UserError } from '../util/errors.js';
+import { InvalidValue } from '../util/parse.js';
 import { CharRnn } from '../model/char-rnn.js';
 import { loadCheckpoint } from '../run/run-directory.js';
 
-/** Option parsers that reject bad values with a message naming what is allowed. */
-export function integerAtLeast(minimum: number): (value: string) => number {
+/** A util/parse.ts parser as commander takes it: a bad value is reported as commander reports its own. */
+export function commanderParser<T>(parse: (value: string) => T): (value: string) => T {
   return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < minimum) throw new InvalidArgumentError(`expected a whole number ≥ ${minimum}`);
-    return n;
-  };
-}
-
-export function numberInRange(minimum: number, maximum: number, { minimumExclusive = false, maximumExclusive = false } = {}): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    const low = minimumExclusive ? n > minimum : n >= minimum;
-    const high = maximumExclusive ? n < maximum : n <= maximum;
-    if (value.trim() === '' || !Number.isFinite(n) || !low || !high) {
-      const range = `${minimumExclusive ? '>' : '≥'} ${minimum}${Number.isFinite(maximum) ? ` and ${maximumExclusive ? '<' : '≤'} ${maximum}` : ''}`;
-      throw new InvalidArgumentError(`expected a number ${range}`);
+    try {
+      return parse(value);
+    } catch (error) {
+      throw error instanceof InvalidValue ? new InvalidArgumentError(error.message) : error;
     }
-    return n;
   };
-}
-
-/** A duration such as `10m`, `90s`, `1h30m` or `1.5h`, in seconds. */
-export function duration(value: string): number {
-  const match = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(value.trim());
-  const seconds = match ? 3600 * Number(match[1] ?? 0) + 60 * Number(match[2] ?? 0) + Number(match[3] ?? 0) : 0;
-  if (!match || !(seconds > 0)) throw new InvalidArgumentError('expected a duration such as 10m, 90s or 1h30m');
-  return seconds;
 }
 
 /** rnn-sample's and rnn-eval's --ensemble, which may be given more than once. */

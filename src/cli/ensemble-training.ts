@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../report/progress.js';
 import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
-import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/trainer.js';
+import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 import { createModels, loadCheckpoints, randomSeed } from './common.js';
 
 /**

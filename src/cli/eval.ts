@@ -5,7 +5,8 @@ import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, oneLine, runCommand } from './common.js';
+import { commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
+import { integerAtLeast } from '../util/parse.js';
 
 interface EvalFlags {
   batchSize?: number;
@@ -32,8 +33,8 @@ function program(): Command {
     .description('Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .argument('<files...>', 'UTF-8 text files to score')
-    .option('--batch-size <n>', "contiguous streams scored in parallel, each from zero state (default: the run's)", integerAtLeast(1))
-    .option('--seq-len <n>', "characters per stream per forward call (default: the run's)", integerAtLeast(1))
+    .option('--batch-size <n>', "contiguous streams scored in parallel, each from zero state (default: the run's)", commanderParser(integerAtLeast(1)))
+    .option('--seq-len <n>', "characters per stream per forward call (default: the run's)", commanderParser(integerAtLeast(1)))
     .option('--json', 'print one JSON object instead of text')
     .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))

@@ -5,7 +5,8 @@ import { preferredIntraOpThreads } from '../model/policy.js';
 import { UserError } from '../util/errors.js';
 import { checkPrime, sampleText, type SampleOptions } from '../sample/sampler.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import { createModels, ensembleOption, integerAtLeast, loadCheckpoints, numberInRange, oneLine, randomSeed, runCommand } from './common.js';
+import { commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
+import { integerAtLeast, numberInRange } from '../util/parse.js';
 
 interface SampleFlags {
   length: number;
@@ -27,21 +28,26 @@ function program(): Command {
   return new Command('rnn-sample')
     .description('Generate text from a model trained by rnn-train, streaming it to stdout.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
-    .option('-n, --length <n>', 'characters to generate, not counting the prime', integerAtLeast(0), 500)
-    .option('-t, --temperature <t>', 'softmax temperature: lower is safer, higher more surprising; 0 = always the likeliest', numberInRange(0, Infinity), 0.8)
-    .option('-k, --top-k <k>', 'draw only among the k likeliest characters', integerAtLeast(1))
+    .option('-n, --length <n>', 'characters to generate, not counting the prime', commanderParser(integerAtLeast(0)), 500)
+    .option(
+      '-t, --temperature <t>',
+      'softmax temperature: lower is safer, higher more surprising; 0 = always the likeliest',
+      commanderParser(numberInRange(0, Infinity)),
+      0.8,
+    )
+    .option('-k, --top-k <k>', 'draw only among the k likeliest characters', commanderParser(integerAtLeast(1)))
     .option(
       '--top-p <p>',
       'nucleus sampling: draw only among the likeliest characters that together have probability p',
-      numberInRange(0, 1, { minimumExclusive: true }),
+      commanderParser(numberInRange(0, 1, { minimumExclusive: true })),
     )
     .option('--argmax', 'always take the likeliest character (the same as --temperature 0)')
     .option('-p, --prime <text>', 'text to start from (echoed first); - reads it from standard input', '')
     .option('--prime-file <path>', 'read the prime from this file')
     .option('--stop <text>', "end a sample as soon as it produces this text (kept); e.g. $'\\n\\n' for one paragraph")
-    .option('-c, --count <n>', 'independent samples, separated by a blank line (seeds seed, seed+1, …)', integerAtLeast(1), 1)
+    .option('-c, --count <n>', 'independent samples, separated by a blank line (seeds seed, seed+1, …)', commanderParser(integerAtLeast(1)), 1)
     .option('--json', 'write one JSON object per sample and line (text, seed, flags, checkpoint, mean log-probability) instead of raw text')
-    .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', integerAtLeast(0))
+    .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', commanderParser(integerAtLeast(0)))
     .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-sample', text)) })

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RUN_FILES } from '../run/files.js';
 import { lossChart } from './plot.js';
-import type { TrainEvents } from '../train/trainer.js';
+import type { TrainEvents } from '../train/events.js';
 
 const { metrics: METRICS_FILE, lossPlot: LOSS_PLOT_FILE } = RUN_FILES;
 

@@ -1,7 +1,7 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import cliProgress from 'cli-progress';
 import type { LoadProgress } from '../data/corpus.js';
-import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/trainer.js';
+import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';

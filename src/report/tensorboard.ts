@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import type { TrainEvents } from '../train/trainer.js';
+import type { TrainEvents } from '../train/events.js';
 
 /** The part of tfjs-node's TensorBoard summary writer used here. */
 interface SummaryWriter {

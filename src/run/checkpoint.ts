@@ -9,6 +9,7 @@ import type { NamedArrays } from '../model/config.js';
 import { layersModelJson } from '../model/layers-model.js';
 import type { Checkpoint } from '../train/config.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './files.js';
+import { fillLegacySettings } from './settings.js';
 
 const {
   meta: META_FILE,
@@ -172,14 +173,8 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  // Written before GRU, RNN, weight decay, weight drop, input dropout, averaging, replicas and precision existed: an LSTM without them.
-  meta.model.cell ??= 'lstm';
-  meta.model.weightDrop ??= 0;
-  meta.model.inputDropout ??= 0;
-  meta.training.weightDecay ??= 0;
-  meta.training.emaDecay ??= 0;
-  meta.training.replicas ??= 1;
-  meta.training.precision ??= 'float32';
+  // Written before GRU, RNN, weight decay, weight drop, input dropout, averaging, replicas or precision existed.
+  fillLegacySettings(meta);
   if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
   if (!MATMUL_PRECISIONS.includes(meta.training.precision)) throw corrupt(dir, `its training has an unknown precision "${meta.training.precision}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;

@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { WeightAverage } from './averaging.js';
 import type { BackendName } from '../native/backend.js';
 import { BatchStreams, type CharIds } from '../data/batches.js';
-import { isCarriedName } from './carried.js';
-import type { Checkpoint, CheckpointStore, LossHistory, RunOptions, TrainingConfig, TrainingProgress } from './config.js';
+import type { Checkpoint, CheckpointStore, RunOptions, TrainingConfig, TrainingProgress } from './config.js';
 import type { NamedArrays } from '../model/config.js';
 import { ParallelEngine } from './data-parallel.js';
 import { LocalEngine, type Engine } from './engine.js';
@@ -12,7 +11,9 @@ import { meanNll } from '../model/evaluate.js';
 import { faultPoint, injectedNan } from '../util/faults.js';
 import { CharRnn, initialWeights, parameterCount } from '../model/char-rnn.js';
 import type { LstmKernels, ModelConfig } from '../model/config.js';
-import { createOptimizer } from './optimizer.js';
+import { createOptimizer, type Optimizer } from './optimizer.js';
+import type { StopSignal, TrainEvents, TrainSummary } from './events.js';
+import { decodeTrainingState, encodeTrainingState } from './training-state.js';
 import { Rng } from '../util/random.js';
 import { learningRateAt } from './schedule.js';
 import type { Vocabulary } from '../data/vocabulary.js';
@@ -32,77 +33,6 @@ export interface TrainSetup {
   resume?: Checkpoint;
 }
 
-export interface StartInfo {
-  parameters: number;
-  stepsPerEpoch: number;
-  charsPerStep: number;
-  /** Steps already taken (non-zero on resume). */
-  startStep: number;
-  /** Where the run ends in steps; undefined when only a time budget ends it. */
-  totalSteps?: number;
-  /** Fraction of the run already done. */
-  progress: number;
-}
-
-export interface StepInfo {
-  step: number;
-  totalSteps?: number;
-  progress: number;
-  epoch: number;
-  trainLoss: number;
-  /** Global L2 norm of the gradients before clipping. */
-  gradientNorm: number;
-  learningRate: number;
-  charsPerSecond: number;
-}
-
-export interface EvaluationInfo {
-  step: number;
-  validationLoss: number;
-  isBest: boolean;
-  /** How long the evaluation took. */
-  seconds: number;
-  /** Training time of the run so far, what --time-budget counts. */
-  trainingSeconds: number;
-  /** Every loss of the run so far, for plots. */
-  history: LossHistory;
-}
-
-export interface TrainEvents {
-  start(info: StartInfo): void;
-  step(info: StepInfo): void;
-  evaluation(info: EvaluationInfo): void;
-  checkpoint(dir: string, reason: 'eval' | 'final' | 'interrupt'): void;
-  warn(message: string): void;
-}
-
-export interface TrainSummary {
-  steps: number;
-  epochs: number;
-  finalTrainLoss: number;
-  bestValidationLoss: number | null;
-  history: LossHistory;
-  trainingSeconds: number;
-  latest: string;
-  interrupted: boolean;
-}
-
-/** Several listeners as one: each event goes to every part that listens for it, in order. */
-export function combineEvents(...parts: Partial<TrainEvents>[]): TrainEvents {
-  return {
-    start: (info) => parts.forEach((part) => part.start?.(info)),
-    step: (info) => parts.forEach((part) => part.step?.(info)),
-    evaluation: (info) => parts.forEach((part) => part.evaluation?.(info)),
-    checkpoint: (dir, reason) => parts.forEach((part) => part.checkpoint?.(dir, reason)),
-    warn: (message) => parts.forEach((part) => part.warn?.(message)),
-  };
-}
-
-/** Lets the caller ask for a clean stop (e.g. on Ctrl-C); checked between steps. */
-export interface StopSignal {
-  requested: boolean;
-}
-
 /** Rollbacks allowed in one session before a diverging run is given up. */
 const MAX_ROLLBACKS = 8;
 
@@ -112,12 +42,274 @@ export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPe
   return Math.min(...limits);
 }
 
-const OPTIMIZER_PREFIX = 'optimizer/';
-/** With --ema the checkpoint's weights are the average; the optimizer's own weights go here. */
-const TRAINING_WEIGHTS_PREFIX = 'training-weights/';
-
 /** What a run needs to continue from: the weights, the training-state arrays and where it stood. */
 type Resumable = Pick<Checkpoint, 'progress' | 'weights' | 'trainingState'>;
+
+/** Where a fresh run starts: its initial weights, nothing else saved. */
+function freshStart(initial: NamedArrays, dropoutRng: Rng): Resumable {
+  const progress: TrainingProgress = {
+    step: 0,
+    epoch: 1,
+    streamPosition: 0,
+    trainingSeconds: 0,
+    rngState: dropoutRng.getState(),
+    optimizerStep: 0,
+    learningRateScale: 1,
+    bestValidationLoss: null,
+    history: { train: [], validation: [] },
+  };
+  return { progress, weights: initial, trainingState: new Map() };
+}
+
+/**
+ * One run of the training loop, with its state explicit: the model (and its average), the
+ * optimizer, the streams, the engine that takes the steps, the dropout generator, and `progress`,
+ * which together with the checkpoint's arrays is everything an exact resume needs.
+ */
+class TrainingRun {
+  progress: TrainingProgress;
+  /** The directory of the last checkpoint saved in this session, and at which step. */
+  private latest = '';
+  private savedStep = -1;
+  private rollbacks = 0;
+  /** The last steps' durations, for chars/s. */
+  private readonly recent: number[] = [];
+  private lastTrainLoss = Number.NaN;
+
+  private constructor(
+    private readonly setup: TrainSetup,
+    private readonly events: TrainEvents,
+    private readonly parts: RunParts,
+  ) {
+    this.progress = structuredClone(setup.resume?.progress ?? parts.fresh.progress);
+  }
+
+  static async start(setup: TrainSetup, events: TrainEvents): Promise<TrainingRun> {
+    const { training, vocabulary } = setup;
+    const config: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
+    const rng = new Rng(training.seed);
+    const initial = initialWeights(config, rng);
+    const dropoutRng = new Rng(rng.int());
+    const fresh = freshStart(initial, dropoutRng);
+    const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
+    const limit = stepLimit(setup.options, streams.stepsPerEpoch);
+    // Before any replica thread starts, which would have to be stopped again.
+    const resumedAt = setup.resume?.progress;
+    if (resumedAt && isFinished(resumedAt, limit, setup.options.timeBudgetSeconds)) {
+      throw new UserError(`the run already reached its end at step ${resumedAt.step}; give a larger --steps, --epochs or --time-budget to train further`);
+    }
+    const model = new CharRnn(config, initial, setup.kernels, training.precision);
+    const average = training.emaDecay > 0 ? new WeightAverage(config, initial, training.emaDecay, setup.kernels) : undefined;
+    const optimizer = createOptimizer(training.optimizer);
+    const engine: Engine =
+      training.replicas > 1
+        ? await ParallelEngine.start(model, optimizer, training, tf.getBackend() as BackendName, setup.kernels)
+        : new LocalEngine(model, optimizer, training.batchSize);
+    const run = new TrainingRun(setup, events, { config, model, average, optimizer, engine, streams, dropoutRng, fresh, limit });
+    if (setup.resume) run.restore(setup.resume);
+    return run;
+  }
+
+  /** Fraction of the run done: by steps, or by training time against the time budget. */
+  fractionDone(): number {
+    const { limit } = this.parts;
+    const budget = this.setup.options.timeBudgetSeconds;
+    return Math.min(1, Math.max(Number.isFinite(limit) ? this.progress.step / limit : 0, budget ? this.progress.trainingSeconds / budget : 0));
+  }
+
+  finished(): boolean {
+    return isFinished(this.progress, this.parts.limit, this.setup.options.timeBudgetSeconds);
+  }
+
+  private get totalSteps(): number | undefined {
+    return Number.isFinite(this.parts.limit) ? this.parts.limit : undefined;
+  }
+
+  /** Puts the run back where `from` stood: weights, optimizer, streams, generator and carried state. */
+  private restore(from: Resumable): void {
+    const { model, average, optimizer, streams, dropoutRng, engine } = this.parts;
+    this.progress = structuredClone(from.progress);
+    const { slots, trainingWeights, carried } = decodeTrainingState(from.trainingState);
+    // A fresh start has only its initial weights, which the average then starts from too.
+    model.assignWeights(average && trainingWeights.size > 0 ? trainingWeights : from.weights);
+    average?.model.assignWeights(from.weights);
+    optimizer.restoreState({ step: this.progress.optimizerStep, slots }, model.params);
+    streams.position = this.progress.streamPosition;
+    dropoutRng.setState(this.progress.rngState);
+    engine.restoreCarried(carried);
+  }
+
+  private async snapshot(): Promise<Checkpoint> {
+    const { config, model, average, optimizer, streams, dropoutRng, engine } = this.parts;
+    const saved = await optimizer.readState();
+    const trainingState = encodeTrainingState({
+      slots: saved.slots,
+      trainingWeights: average ? await model.readWeights() : new Map(),
+      carried: await engine.readCarried(),
+    });
+    const { training, options, vocabulary } = this.setup;
+    return {
+      model: config,
+      training,
+      options,
+      vocabulary: [...vocabulary.chars],
+      progress: { ...this.progress, streamPosition: streams.position, rngState: dropoutRng.getState(), optimizerStep: saved.step },
+      weights: await (average?.model ?? model).readWeights(),
+      trainingState,
+    };
+  }
+
+  /** Saves a checkpoint; a failed write leaves the previous one intact, and only ends the run at its end. */
+  private async save(isBest: boolean, reason: 'eval' | 'final' | 'interrupt'): Promise<void> {
+    try {
+      this.latest = this.setup.run.save(await this.snapshot(), isBest);
+      this.savedStep = this.progress.step;
+      this.events.checkpoint(this.latest, reason);
+    } catch (error) {
+      if (!(error instanceof UserError) || reason !== 'eval') throw error;
+      this.events.warn(`${error.message}; training goes on and tries again at the next evaluation`);
+    }
+  }
+
+  private async validateAndSave(reason: 'eval' | 'final'): Promise<void> {
+    const { validation, training } = this.setup;
+    const progress = this.progress;
+    let isBest = false;
+    if (validation.length > 1) {
+      const started = performance.now();
+      const validationLoss = await meanNll([this.parts.average?.model ?? this.parts.model], validation, training.batchSize, training.seqLen);
+      progress.history.validation.push([progress.step, validationLoss]);
+      isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
+      if (isBest) progress.bestValidationLoss = validationLoss;
+      const seconds = (performance.now() - started) / 1000;
+      this.events.evaluation({ step: progress.step, validationLoss, isBest, seconds, trainingSeconds: progress.trainingSeconds, history: progress.history });
+    }
+    await this.save(isBest, reason);
+  }
+
+  /** After a non-finite loss: back to the last checkpoint (or the start) with half the learning rate. */
+  private rollBack(loss: number): void {
+    const { run, options } = this.setup;
+    const kept = run.hasLatest() ? `the last good checkpoint is kept in ${run.latest}` : 'no checkpoint had been saved yet';
+    const diverged = `training diverged at step ${this.progress.step + 1} (loss ${loss})`;
+    if (options.onNan === 'stop') throw new UserError(`${diverged}; ${kept}. Try a lower --lr or --clip, or --on-nan rollback`);
+    if (++this.rollbacks > MAX_ROLLBACKS) throw new UserError(`${diverged} again after ${MAX_ROLLBACKS} rollbacks; ${kept}. Try a much lower --lr`);
+    const scale = this.progress.learningRateScale / 2;
+    const spent = this.progress.trainingSeconds;
+    this.restore(run.hasLatest() ? run.readLatest() : this.parts.fresh);
+    this.progress.learningRateScale = scale;
+    this.progress.trainingSeconds = spent;
+    this.events.warn(`${diverged}; rolled back to step ${this.progress.step} and halved the learning rate (now ${scale} × the schedule's)`);
+  }
+
+  reportStart(): void {
+    const { config, streams } = this.parts;
+    this.events.start({
+      parameters: parameterCount(config),
+      stepsPerEpoch: streams.stepsPerEpoch,
+      charsPerStep: this.charsPerStep,
+      startStep: this.progress.step,
+      totalSteps: this.totalSteps,
+      progress: this.fractionDone(),
+    });
+  }
+
+  private get charsPerStep(): number {
+    return this.setup.training.batchSize * this.setup.training.seqLen;
+  }
+
+  /** One optimisation step (or a rollback, after a non-finite loss), then validation when it is due. */
+  async step(): Promise<void> {
+    const { streams, engine, dropoutRng, average, model } = this.parts;
+    const { training, options } = this.setup;
+    const progress = this.progress;
+    if (streams.epochDone) {
+      streams.rewind();
+      progress.epoch++;
+      engine.resetCarried();
+    }
+    const scheduled = learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: this.fractionDone() });
+    const learningRate = progress.learningRateScale * scheduled;
+    const started = performance.now();
+    const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, {
+      clip: training.clip,
+      learningRate,
+      weightDecay: training.weightDecay,
+    });
+    const loss = injectedNan(progress.step + 1, rawLoss);
+    const elapsed = performance.now() - started;
+    faultPoint(`step-${progress.step + 1}`);
+    if (!Number.isFinite(loss)) return this.rollBack(loss);
+    this.lastTrainLoss = loss;
+    progress.step++;
+    average?.update(model, progress.step);
+    progress.trainingSeconds += elapsed / 1000;
+    progress.history.train.push([progress.step, loss]);
+    this.recent.push(elapsed);
+    if (this.recent.length > 20) this.recent.shift();
+    const meanMs = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
+    this.events.step({
+      step: progress.step,
+      totalSteps: this.totalSteps,
+      progress: this.fractionDone(),
+      epoch: progress.epoch,
+      trainLoss: loss,
+      gradientNorm,
+      learningRate,
+      charsPerSecond: (this.charsPerStep * 1000) / meanMs,
+    });
+    if (progress.step % options.evalEvery === 0 || this.finished()) await this.validateAndSave(this.finished() ? 'final' : 'eval');
+  }
+
+  /** After a stop was asked for: the step may just have been checkpointed by an evaluation; then that checkpoint is the one. */
+  async saveOnStop(): Promise<void> {
+    if (this.progress.step === 0) return;
+    if (this.savedStep !== this.progress.step) await this.save(false, 'interrupt');
+    else this.events.checkpoint(this.latest, 'interrupt');
+  }
+
+  summary(interrupted: boolean): TrainSummary {
+    const { progress } = this;
+    return {
+      steps: progress.step,
+      epochs: progress.epoch,
+      finalTrainLoss: this.lastTrainLoss,
+      bestValidationLoss: progress.bestValidationLoss,
+      history: progress.history,
+      trainingSeconds: progress.trainingSeconds,
+      latest: this.latest,
+      interrupted,
+    };
+  }
+
+  dispose(): void {
+    const { engine, optimizer, average, model } = this.parts;
+    engine.dispose();
+    optimizer.dispose();
+    average?.dispose();
+    model.dispose();
+  }
+}
+
+/** What a TrainingRun is made of, fixed for its life. */
+interface RunParts {
+  config: ModelConfig;
+  model: CharRnn;
+  /** With --ema: the average, which is what is validated and checkpointed. */
+  average?: WeightAverage;
+  optimizer: Optimizer;
+  engine: Engine;
+  streams: BatchStreams;
+  dropoutRng: Rng;
+  /** Where a rollback without a checkpoint goes back to. */
+  fresh: Resumable;
+  /** The step at which the run ends; Infinity when only a time budget ends it. */
+  limit: number;
+}
+
+function isFinished(progress: Pick<TrainingProgress, 'step' | 'trainingSeconds'>, limit: number, budget: number | undefined): boolean {
+  return progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
+}
 
 /**
  * The training loop: truncated BPTT over contiguous streams with the hidden state carried from one
@@ -127,208 +319,17 @@ type Resumable = Pick<Checkpoint, 'progress' | 'weights' | 'trainingState'>;
  * takes exactly the steps the uninterrupted one would have.
  */
 export async function train(setup: TrainSetup, events: TrainEvents, stop: StopSignal): Promise<TrainSummary> {
-  const { training, options, run, vocabulary } = setup;
-  const config: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
-  const rng = new Rng(training.seed);
-  const initial = initialWeights(config, rng);
-  const dropoutRng = new Rng(rng.int());
-  const fresh: Resumable = {
-    progress: {
-      step: 0,
-      epoch: 1,
-      streamPosition: 0,
-      trainingSeconds: 0,
-      rngState: dropoutRng.getState(),
-      optimizerStep: 0,
-      learningRateScale: 1,
-      bestValidationLoss: null,
-      history: { train: [], validation: [] },
-    },
-    weights: initial,
-    trainingState: new Map(),
-  };
-  const model = new CharRnn(config, initial, setup.kernels, training.precision);
-  const average = training.emaDecay > 0 ? new WeightAverage(config, initial, training.emaDecay, setup.kernels) : undefined;
-  /** The weights that are validated and checkpointed. */
-  const scored = average?.model ?? model;
-  const optimizer = createOptimizer(training.optimizer);
-  const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
-  const limit = stepLimit(options, streams.stepsPerEpoch);
-  const budget = options.timeBudgetSeconds;
-  const charsPerStep = training.batchSize * training.seqLen;
-
-  let progress: TrainingProgress = structuredClone(setup.resume?.progress ?? fresh.progress);
-  const fractionDone = (): number => Math.min(1, Math.max(Number.isFinite(limit) ? progress.step / limit : 0, budget ? progress.trainingSeconds / budget : 0));
-  const finished = (): boolean => progress.step >= limit || (budget !== undefined && progress.trainingSeconds >= budget);
-  // Before any replica thread starts, which would have to be stopped again.
-  if (finished()) {
-    throw new UserError(`the run already reached its end at step ${progress.step}; give a larger --steps, --epochs or --time-budget to train further`);
-  }
-
-  const engine: Engine =
-    training.replicas > 1
-      ? await ParallelEngine.start(model, optimizer, training, tf.getBackend() as BackendName, setup.kernels)
-      : new LocalEngine(model, optimizer, training.batchSize);
-  const restore = (from: Resumable): void => {
-    progress = structuredClone(from.progress);
-    const slots: NamedArrays = new Map();
-    const trainingWeights = new Map<string, Float32Array>();
-    const carried: NamedArrays = new Map();
-    for (const [name, values] of from.trainingState) {
-      if (name.startsWith(OPTIMIZER_PREFIX)) slots.set(name.slice(OPTIMIZER_PREFIX.length), values);
-      if (name.startsWith(TRAINING_WEIGHTS_PREFIX)) trainingWeights.set(name.slice(TRAINING_WEIGHTS_PREFIX.length), values);
-      if (isCarriedName(name)) carried.set(name, values);
-    }
-    // A fresh start has only its initial weights, which the average then starts from too.
-    model.assignWeights(average && trainingWeights.size > 0 ? trainingWeights : from.weights);
-    average?.model.assignWeights(from.weights);
-    optimizer.restoreState({ step: progress.optimizerStep, slots }, model.params);
-    streams.position = progress.streamPosition;
-    dropoutRng.setState(progress.rngState);
-    engine.restoreCarried(carried);
-  };
-  if (setup.resume) restore(setup.resume);
-
-  const snapshot = async (): Promise<Checkpoint> => {
-    const saved = await optimizer.readState();
-    const trainingState: NamedArrays = new Map();
-    for (const [name, values] of saved.slots) trainingState.set(OPTIMIZER_PREFIX + name, values);
-    if (average) for (const [name, values] of await model.readWeights()) trainingState.set(TRAINING_WEIGHTS_PREFIX + name, values);
-    for (const [name, values] of await engine.readCarried()) trainingState.set(name, values);
-    return {
-      model: config,
-      training,
-      options,
-      vocabulary: [...vocabulary.chars],
-      progress: { ...progress, streamPosition: streams.position, rngState: dropoutRng.getState(), optimizerStep: saved.step },
-      weights: await scored.readWeights(),
-      trainingState,
-    };
-  };
-
-  let latest = '';
-  let savedStep = -1;
-  /** Saves a checkpoint; a failed write leaves the previous one intact, and only ends the run at its end. */
-  const save = async (isBest: boolean, reason: 'eval' | 'final' | 'interrupt'): Promise<void> => {
-    try {
-      latest = run.save(await snapshot(), isBest);
-      savedStep = progress.step;
-      events.checkpoint(latest, reason);
-    } catch (error) {
-      if (!(error instanceof UserError) || reason !== 'eval') throw error;
-      events.warn(`${error.message}; training goes on and tries again at the next evaluation`);
-    }
-  };
-
-  const validateAndSave = async (reason: 'eval' | 'final'): Promise<void> => {
-    let isBest = false;
-    if (setup.validation.length > 1) {
-      const started = performance.now();
-      const validationLoss = await meanNll([scored], setup.validation, training.batchSize, training.seqLen);
-      progress.history.validation.push([progress.step, validationLoss]);
-      isBest = progress.bestValidationLoss === null || validationLoss < progress.bestValidationLoss;
-      if (isBest) progress.bestValidationLoss = validationLoss;
-      events.evaluation({
-        step: progress.step,
-        validationLoss,
-        isBest,
-        seconds: (performance.now() - started) / 1000,
-        trainingSeconds: progress.trainingSeconds,
-        history: progress.history,
-      });
-    }
-    await save(isBest, reason);
-  };
-
-  /** After a non-finite loss: back to the last checkpoint (or the start) with half the learning rate. */
-  let rollbacks = 0;
-  const rollBack = (loss: number): void => {
-    const kept = run.hasLatest() ? `the last good checkpoint is kept in ${run.latest}` : 'no checkpoint had been saved yet';
-    const diverged = `training diverged at step ${progress.step + 1} (loss ${loss})`;
-    if (options.onNan === 'stop') throw new UserError(`${diverged}; ${kept}. Try a lower --lr or --clip, or --on-nan rollback`);
-    if (++rollbacks > MAX_ROLLBACKS) throw new UserError(`${diverged} again after ${MAX_ROLLBACKS} rollbacks; ${kept}. Try a much lower --lr`);
-    const scale = progress.learningRateScale / 2;
-    const spent = progress.trainingSeconds;
-    restore(run.hasLatest() ? run.readLatest() : fresh);
-    progress.learningRateScale = scale;
-    progress.trainingSeconds = spent;
-    events.warn(`${diverged}; rolled back to step ${progress.step} and halved the learning rate (now ${scale} × the schedule's)`);
-  };
-
-  events.start({
-    parameters: parameterCount(config),
-    stepsPerEpoch: streams.stepsPerEpoch,
-    charsPerStep,
-    startStep: progress.step,
-    totalSteps: Number.isFinite(limit) ? limit : undefined,
-    progress: fractionDone(),
-  });
-  let lastTrainLoss = Number.NaN;
-  const recent: number[] = [];
+  const run = await TrainingRun.start(setup, events);
   try {
-    while (!finished() && !stop.requested) {
-      if (streams.epochDone) {
-        streams.rewind();
-        progress.epoch++;
-        engine.resetCarried();
-      }
-      const learningRate =
-        progress.learningRateScale *
-        learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: fractionDone() });
-      const started = performance.now();
-      const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, {
-        clip: training.clip,
-        learningRate,
-        weightDecay: training.weightDecay,
-      });
-      const loss = injectedNan(progress.step + 1, rawLoss);
-      const elapsed = performance.now() - started;
-      faultPoint(`step-${progress.step + 1}`);
-      if (!Number.isFinite(loss)) {
-        rollBack(loss);
-        continue;
-      }
-      lastTrainLoss = loss;
-      progress.step++;
-      average?.update(model, progress.step);
-      progress.trainingSeconds += elapsed / 1000;
-      progress.history.train.push([progress.step, loss]);
-      recent.push(elapsed);
-      if (recent.length > 20) recent.shift();
-      const meanMs = recent.reduce((a, b) => a + b, 0) / recent.length;
-      events.step({
-        step: progress.step,
-        totalSteps: Number.isFinite(limit) ? limit : undefined,
-        progress: fractionDone(),
-        epoch: progress.epoch,
-        trainLoss: loss,
-        gradientNorm,
-        learningRate,
-        charsPerSecond: (charsPerStep * 1000) / meanMs,
-      });
-      if (progress.step % options.evalEvery === 0 || finished()) await validateAndSave(finished() ? 'final' : 'eval');
+    run.reportStart();
+    while (!run.finished() && !stop.requested) {
+      await run.step();
       // Let signal handlers run between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (stop.requested && progress.step > 0) {
-      // The step may just have been checkpointed by an evaluation; then that checkpoint is the one.
-      if (savedStep !== progress.step) await save(false, 'interrupt');
-      else events.checkpoint(latest, 'interrupt');
-    }
+    if (stop.requested) await run.saveOnStop();
   } finally {
-    engine.dispose();
-    optimizer.dispose();
-    average?.dispose();
-    model.dispose();
+    run.dispose();
   }
-  return {
-    steps: progress.step,
-    epochs: progress.epoch,
-    finalTrainLoss: lastTrainLoss,
-    bestValidationLoss: progress.bestValidationLoss,
-    history: progress.history,
-    trainingSeconds: progress.trainingSeconds,
-    latest,
-    interrupted: stop.requested,
-  };
+  return run.summary(stop.requested);
 }
