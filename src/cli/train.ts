@@ -202,8 +202,18 @@ function reportSummary(
   return 0;
 }
 
+/** One model's run as the command holds it: what was asked, the plan, its directory and where it reports. */
+interface RunContext {
+  request: TrainRequest;
+  plan: TrainPlan;
+  run: RunDirectory;
+  reporter: Reporter;
+  /** A member of an ensemble reports to the ensemble's trainer, which gives the hints what to do next. */
+  member: boolean;
+}
+
 /** One model's run, from its plan to its summary, reporting as it goes. */
-async function trainRun(request: TrainRequest, plan: TrainPlan, run: RunDirectory, reporter: Reporter, member: boolean): Promise<number> {
+async function trainRun({ request, plan, run, reporter, member }: RunContext): Promise<number> {
   const { flags } = request;
   if (!plan.resume && (run.hasCheckpoints() || isEnsembleRun(plan.outDir))) throw alreadyHoldsRun(plan.outDir);
   const corpus = await readCorpus(plan, reporter);
@@ -257,11 +267,10 @@ async function main(argv: string[]): Promise<number> {
   run.prepare();
   run.lock();
   process.on('exit', () => run.unlock());
-  // A member of an ensemble reports to the ensemble's trainer, which gives the hints what to do next.
   const member = isEnsembleMember();
   const reporter = member ? memberReporter() : createReporter();
   try {
-    return await trainRun(request, plan, run, reporter, member);
+    return await trainRun({ request, plan, run, reporter, member });
   } finally {
     reporter.close();
     run.unlock();

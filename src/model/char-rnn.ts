@@ -4,7 +4,7 @@ import type { LstmKernels, ModelConfig } from './config.js';
 import { isSmallStep, selectLstmKernel } from './policy.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { gruForward } from './cells/gru.js';
-import { lstmBackward, lstmForward, type LstmState } from './cells/lstm.js';
+import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './cells/lstm-native.js';
 import { columnSums, matMul, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend } from '../native/ops.js';
@@ -164,8 +164,8 @@ export class CharRnn {
         // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
         return lstmSequenceFused(backend!, w, x, lstmState, { forward: kernel, precision: record ? this.precision : 'float32', backward: record });
       case 'reference': {
-        const { output, state: next, tape } = lstmForward(w, x, lstmState, seqLen, record);
-        return { output, state: next, backward: record ? (dOutput) => lstmBackward(w, tape!, dOutput) : undefined };
+        const { output, state: next, tape } = lstmReferenceForward(w, x, lstmState, seqLen, record);
+        return { output, state: next, backward: record ? (dOutput) => lstmReferenceBackward(w, tape!, dOutput) : undefined };
       }
     }
     throw new Error(`unknown LSTM kernel ${String(kernel)}`);

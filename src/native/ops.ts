@@ -3,7 +3,7 @@ import type { Rng } from '../util/random.js';
 
 /**
  * Direct access to TensorFlow's own kernels on the tensorflow backend, for the fused ops tfjs has
- * no name for (the LSTM kernels in lstm-tensorflow.ts, and the two below), and for running ops on
+ * no name for (the LSTM kernels in model/cells/lstm-native.ts, and the two below), and for running ops on
  * the binding's raw handles where wrapping every output in a tfjs tensor would cost more than the
  * arithmetic. Every function here has a portable equivalent for the other backends.
  */
@@ -98,7 +98,7 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, trans
 }
 
 /** The attributes of TensorFlow's MatMul: which operands to transpose, and their type. */
-export function matMulAttrs({ binding }: TensorflowBackend, transposeA: boolean, transposeB: boolean, type: number): OpAttr[] {
+function matMulAttrs({ binding }: TensorflowBackend, transposeA: boolean, transposeB: boolean, type: number): OpAttr[] {
   return [
     { name: 'transpose_a', type: binding.TF_ATTR_BOOL, value: transposeA },
     { name: 'transpose_b', type: binding.TF_ATTR_BOOL, value: transposeB },

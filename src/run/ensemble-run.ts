@@ -48,7 +48,7 @@ export function writeEnsemble(dir: string, manifest: Omit<EnsembleManifest, 'for
   fs.renameSync(`${file}.tmp`, file);
 }
 
-export function memberDirectories(dir: string): string[] {
+function memberDirectories(dir: string): string[] {
   return readEnsemble(dir).members.map((member) => path.join(dir, member));
 }
 

@@ -200,7 +200,7 @@ export class RunDirectory implements CheckpointStore {
  * Resolves what a user named as a checkpoint: a run directory (its best checkpoint, else its latest)
  * or a checkpoint directory itself.
  */
-export function resolveCheckpoint(given: string): string {
+function resolveCheckpoint(given: string): string {
   if (!fs.existsSync(given)) throw new UserError(`checkpoint not found: ${given}`);
   if (!fs.statSync(given).isDirectory()) {
     throw new UserError(`${given} is not a checkpoint; give a run directory (from rnn-train --out) or a checkpoint directory`);

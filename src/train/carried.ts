@@ -9,7 +9,7 @@ import type { ModelState } from '../model/char-rnn.js';
  * in checkpoints (carried/h/1, carried/c/1, …): the form in which it is saved, and in which it
  * moves between threads when the streams are split among data-parallel replicas.
  */
-export function carriedName(part: StatePart, layer: number): string {
+function carriedName(part: StatePart, layer: number): string {
   return `carried/${part}/${layer + 1}`;
 }
 

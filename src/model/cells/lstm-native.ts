@@ -110,25 +110,37 @@ function int64Scalar(backend: TensorflowBackend, value: number): number {
 /** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
 type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
+/** One layer's chunk on the native kernels: what both of its passes read. */
+interface NativeChunk {
+  backend: TensorflowBackend;
+  w: CellWeights;
+  /** The layer's input, time-major [T·B, in]. */
+  x: tf.Tensor2D;
+  /** The state the chunk starts from. */
+  state: LstmState;
+  /** Of every matrix product of both passes. */
+  precision: MatmulPrecision;
+}
+
+/** What the forward pass leaves for the backward pass: i, c, f, o, g and tanh(c) over the chunk, and the output h. */
+interface ForwardBuffers {
+  gates: tf.Tensor[];
+  output: tf.Tensor2D;
+}
+
 /**
  * Forward through the binding's lstmForward (rnn-train's addition, src/install/lstm_recurrence.cc):
  * one product for the input projections of the whole chunk, then per step the recurrent product
- * and the gates, with `precision` operands for both products; the cell state and every
+ * and the gates, with bfloat16 or float32 operands for both products; the cell state and every
  * non-linearity stay float32. Returns the layer's outputs and the forward pass's i, c, f, o, g and
  * tanh(c), each [T·B, H], as the backward pass takes them.
  */
-function lstmForwardNative(
-  backend: TensorflowBackend,
-  lstmForward: LstmForward,
-  w: CellWeights,
-  x: tf.Tensor2D,
-  state: LstmState,
-  precision: MatmulPrecision,
-): { output: tf.Tensor2D; state: LstmState; gates: tf.Tensor2D[] } {
+function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { state: LstmState } & ForwardBuffers {
+  const { backend, w, x, state } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
-  const projected = tf.add(product(backend, precision, x, w.kernel, false, false), w.bias);
-  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, w.recurrentKernel) : undefined;
+  const projected = tf.add(product(chunk, x, w.kernel, NO_TRANSPOSE), w.bias);
+  const recurrent16 = chunk.precision === 'bfloat16' ? bfloat16Handle(backend, w.recurrentKernel) : undefined;
   const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
   const ids = lstmForward(projectedId, h, c, recurrent16?.bfloat16 ?? recurrent);
   if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
@@ -139,48 +151,40 @@ function lstmForwardNative(
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
 }
 
-/** A matrix product in float32, or with bfloat16 operands. */
-function product(
-  backend: TensorflowBackend,
-  precision: MatmulPrecision,
-  a: tf.Tensor2D,
-  b: tf.Tensor2D,
-  transposeA: boolean,
-  transposeB: boolean,
-): tf.Tensor2D {
-  return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transposeA, transposeB) : matMul(a, b, transposeA, transposeB);
+/** Which operands of a product are transposed. */
+interface Transpose {
+  a: boolean;
+  b: boolean;
+}
+const NO_TRANSPOSE: Transpose = { a: false, b: false };
+
+/** A matrix product in the chunk's precision: float32, or with bfloat16 operands. */
+function product({ backend, precision }: NativeChunk, a: tf.Tensor2D, b: tf.Tensor2D, transpose: Transpose): tf.Tensor2D {
+  return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transpose.a, transpose.b) : matMul(a, b, transpose.a, transpose.b);
 }
 
 /**
  * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
  * src/install/lstm_recurrence.cc), which reads the forward pass's buffers in place and runs only the
  * recurrent product per step as an op; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
- * throughout. `gates` are the forward pass's i, c, f, o, g and tanh(c) over the chunk.
+ * throughout.
  */
-function lstmBackwardNative(
-  backend: TensorflowBackend,
-  lstmBackward: LstmBackward,
-  w: CellWeights,
-  x: tf.Tensor2D,
-  state: LstmState,
-  gates: tf.Tensor[],
-  h: tf.Tensor2D,
-  dOutput: tf.Tensor2D,
-  precision: MatmulPrecision,
-): CellGradients {
+function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
+  const { backend, w, x, state } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const recurrentT = tf.transpose(w.recurrentKernel) as tf.Tensor2D;
-  const recurrent16 = precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
+  const recurrent16 = chunk.precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
   const [cInitial, dOutputId, recurrentId] = backend.getInputTensorIds([state.c, dOutput, recurrentT]);
-  const id = lstmBackward(backend.getInputTensorIds(gates), cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
+  const id = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
   if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
   const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
-  const hPrev = x.shape[0] === batch ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [x.shape[0] - batch, hidden])], 0) as tf.Tensor2D);
+  const rows = x.shape[0];
+  const hPrev = rows === batch ? state.h : (tf.concat([state.h, tf.slice(forward.output, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
   return {
-    dx: product(backend, precision, dGates, w.kernel, false, true),
-    kernel: product(backend, precision, x, dGates, true, false),
-    recurrentKernel: product(backend, precision, hPrev, dGates, true, false),
+    dx: product(chunk, dGates, w.kernel, { a: false, b: true }),
+    kernel: product(chunk, x, dGates, { a: true, b: false }),
+    recurrentKernel: product(chunk, hPrev, dGates, { a: true, b: false }),
     bias: columnSums(dGates),
   };
 }
@@ -207,14 +211,12 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const [batch, hidden] = state.h.shape;
   const seqLen = x.shape[0] / batch;
   const { lstmForward, lstmBackward } = backend.binding;
-  const { precision } = options;
-  const backward = (gates: tf.Tensor[], output: tf.Tensor2D) =>
-    options.backward && lstmBackward
-      ? (dOutput: tf.Tensor2D) => lstmBackwardNative(backend, lstmBackward, w, x, state, gates, output, dOutput, precision)
-      : undefined;
+  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision };
+  const backward = (buffers: ForwardBuffers) =>
+    options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, lstmBackward, buffers, dOutput) : undefined;
   if (options.forward === 'recurrence' && lstmForward) {
-    const { output, state: next, gates } = lstmForwardNative(backend, lstmForward, w, x, state, precision);
-    return { output, state: next, backward: backward(gates, output) };
+    const { output, state: next, gates } = lstmForwardNative(chunk, lstmForward);
+    return { output, state: next, backward: backward({ gates, output }) };
   }
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   const noPeephole = tf.zeros([hidden]);
@@ -223,5 +225,5 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
   const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
   const output = tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D;
-  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward: backward(outputs.slice(0, 6), output) };
+  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward: backward({ gates: outputs.slice(0, 6), output }) };
 }

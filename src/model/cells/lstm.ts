@@ -24,12 +24,12 @@ export interface LstmTape {
 
 type StepRecord = { [K in Exclude<keyof LstmTape, 'x'>]: tf.Tensor2D };
 
-export function emptyTape(x: tf.Tensor2D): LstmTape {
+function emptyTape(x: tf.Tensor2D): LstmTape {
   return { x, hPrev: [], cPrev: [], c: [], i: [], f: [], g: [], o: [], tanhC: [] };
 }
 
 /** Appends one time step's states and gates to the tape. */
-export function recordStep(tape: LstmTape, step: StepRecord): void {
+function recordStep(tape: LstmTape, step: StepRecord): void {
   for (const key of Object.keys(step) as (keyof StepRecord)[]) tape[key].push(step[key]);
 }
 
@@ -37,7 +37,7 @@ export function recordStep(tape: LstmTape, step: StepRecord): void {
  * Runs the layer over a whole chunk. `x` is time-major [seqLen·B, in]. The input projection of
  * every time step is one large matmul outside the recurrence; inside it, one matmul per step.
  */
-export function lstmForward(
+export function lstmReferenceForward(
   w: CellWeights,
   x: tf.Tensor2D,
   state: LstmState,
@@ -71,7 +71,7 @@ export function lstmForward(
  * carries only dh and dc, and the weight gradients are single GEMMs over all time steps.
  * Gradients do not flow into the carried initial state (truncated BPTT).
  */
-export function lstmBackward(w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2D): CellGradients {
+export function lstmReferenceBackward(w: CellWeights, tape: LstmTape, dOutput: tf.Tensor2D): CellGradients {
   const seqLen = tape.i.length;
   const dOutputs = splitSteps(dOutput, seqLen);
   const dGates: tf.Tensor2D[] = new Array(seqLen);
