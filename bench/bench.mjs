@@ -22,17 +22,23 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '../dist/native/backend.js';
-import { BatchStreams } from '../dist/data/batches.js';
-import { loadCorpus, splitCorpus } from '../dist/data/corpus.js';
-import { CharRnn, initialWeights } from '../dist/model/char-rnn.js';
-import { preferredIntraOpThreads, preferredReplicas, trainingIntraOpThreads } from '../dist/model/policy.js';
-import { createOptimizer } from '../dist/train/optimizer.js';
-import { Rng } from '../dist/util/random.js';
-import { sampleText } from '../dist/sample/sampler.js';
-import { MATMUL_PRECISIONS } from '../dist/model/cells/cell.js';
-import { ParallelEngine } from '../dist/train/data-parallel.js';
-import { LocalEngine } from '../dist/train/engine.js';
+import {
+  useBackend,
+  BatchStreams,
+  loadCorpus,
+  splitCorpus,
+  CharRnn,
+  initialWeights,
+  preferredIntraOpThreads,
+  preferredReplicas,
+  trainingIntraOpThreads,
+  createOptimizer,
+  Rng,
+  sampleText,
+  MATMUL_PRECISIONS,
+  ParallelEngine,
+  LocalEngine,
+} from '../dist/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {

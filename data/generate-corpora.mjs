@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nestedBrackets } from '../dist/data/synthetic.js';
+import { nestedBrackets } from '../dist/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const target = path.join(here, 'nested-brackets.txt');

@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WeightAverage } from '../src/train/averaging.js';
-import { CharRnn, initialWeights } from '../src/model/char-rnn.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { Rng } from '../src/util/random.js';
+import { WeightAverage, CharRnn, initialWeights, type ModelConfig, Rng } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 1, dropout: 0, weightDrop: 0, inputDropout: 0 };
 

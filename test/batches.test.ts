@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchStreams, evaluationChunks } from '../src/data/batches.js';
+import { BatchStreams, evaluationChunks } from '../src/index.js';
 
 const ramp = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 

@@ -3,13 +3,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint, writeCheckpoint } from '../src/run/checkpoint.js';
-import type { Checkpoint } from '../src/train/config.js';
-import { CharRnn, initialWeights } from '../src/model/char-rnn.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { Rng } from '../src/util/random.js';
-import { RunDirectory, loadCheckpoint } from '../src/run/run-directory.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import {
+  readCheckpoint,
+  writeCheckpoint,
+  type Checkpoint,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  Rng,
+  RunDirectory,
+  loadCheckpoint,
+  Vocabulary,
+} from '../src/index.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
 const vocabulary = Vocabulary.fromText('Hello, wörld! 𝄞😀\n');

@@ -1,9 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { precisionAdvice } from '../src/model/policy.js';
-import { cpuHasBfloat16 } from '../src/native/capabilities.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
+import { precisionAdvice, cpuHasBfloat16, nestedBrackets } from '../src/index.js';
 import { ROOT, cli, tempDir } from './helpers.js';
 
 const work = tempDir();

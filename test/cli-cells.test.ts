@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/run/checkpoint.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
+import { readCheckpoint, nestedBrackets } from '../src/index.js';
 import { cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();

@@ -1,9 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { splitCorpus } from '../src/data/corpus.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import { splitCorpus, nestedBrackets, Vocabulary } from '../src/index.js';
 import { cli, startCli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();

@@ -1,10 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/run/checkpoint.js';
-import { splitCorpus } from '../src/data/corpus.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import { readCheckpoint, splitCorpus, nestedBrackets, Vocabulary } from '../src/index.js';
 import { cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();
@@ -16,28 +13,13 @@ const vocabulary = Vocabulary.fromText(text);
 // The held-out tail exactly as rnn-train splits it.
 const validationText = vocabulary.decode(splitCorpus(vocabulary.encode(text), 0.1).validation);
 
+/** A one-layer model of 16 units that trains in seconds, validated and saved at its last step. */
+const TINY_RUN = ['--steps', '40', '--eval-every', '40', '--seed', '1', '--layers', '1', '--hidden', '16', '--embedding', '4'];
+
 beforeAll(() => {
   fs.writeFileSync(corpus, text);
   fs.writeFileSync(path.join(work, 'validation.txt'), validationText);
-  const args = [
-    corpus,
-    '--out',
-    run,
-    '--steps',
-    '40',
-    '--eval-every',
-    '40',
-    '--seed',
-    '1',
-    '--layers',
-    '1',
-    '--hidden',
-    '16',
-    '--embedding',
-    '4',
-    '--backend',
-    backend,
-  ];
+  const args = [corpus, '--out', run, ...TINY_RUN, '--backend', backend];
   const trained = cli('rnn-train', args);
   if (trained.status !== 0) throw new Error(`rnn-train failed:\n${trained.stderr}`);
 });
@@ -60,25 +42,7 @@ describe(`rnn-eval (${backend})`, () => {
 
   it('with --ema, the checkpoint holds the averaged weights that were validated, and the training weights apart', () => {
     const averaged = path.join(work, 'averaged');
-    const args = [
-      corpus,
-      '--out',
-      averaged,
-      '--steps',
-      '40',
-      '--eval-every',
-      '40',
-      '--seed',
-      '1',
-      '--layers',
-      '1',
-      '--hidden',
-      '16',
-      '--embedding',
-      '4',
-      '--ema',
-      '0.95',
-    ];
+    const args = [corpus, '--out', averaged, ...TINY_RUN, '--ema', '0.95'];
     const trained = cli('rnn-train', [...args, '--backend', backend]);
     expect(trained.status, trained.stderr).toBe(0);
     const result = cli('rnn-eval', [averaged, path.join(work, 'validation.txt'), '--json', '--backend', backend]);

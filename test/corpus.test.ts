@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCorpus, MAX_VOCABULARY } from '../src/data/corpus.js';
-import { largeText } from '../src/data/synthetic.js';
+import { loadCorpus, MAX_VOCABULARY, largeText } from '../src/index.js';
 import { ROOT, cli, tempDir, testBackend } from './helpers.js';
 
 const work = tempDir();

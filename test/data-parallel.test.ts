@@ -1,15 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendName } from '../src/native/backend.js';
-import { BatchStreams } from '../src/data/batches.js';
-import { ParallelEngine } from '../src/train/data-parallel.js';
-import { preferredReplicas } from '../src/model/policy.js';
-import { threadSafeTensorflow } from '../src/native/capabilities.js';
-import { LocalEngine, type Engine } from '../src/train/engine.js';
-import { CharRnn, initialWeights } from '../src/model/char-rnn.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { createOptimizer, type Optimizer } from '../src/train/optimizer.js';
-import { Rng } from '../src/util/random.js';
+import {
+  type BackendName,
+  BatchStreams,
+  ParallelEngine,
+  preferredReplicas,
+  threadSafeTensorflow,
+  LocalEngine,
+  type Engine,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  createOptimizer,
+  type Optimizer,
+  Rng,
+} from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
 const ids = Int32Array.from({ length: 3000 }, (_, i) => (i * 7 + (i >> 3)) % 7);

@@ -1,11 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { meanNll } from '../src/model/evaluate.js';
-import { CharRnn, initialWeights } from '../src/model/char-rnn.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { Rng } from '../src/util/random.js';
-import { sampleText } from '../src/sample/sampler.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import { meanNll, CharRnn, initialWeights, type ModelConfig, Rng, sampleText, Vocabulary } from '../src/index.js';
 
 const vocabulary = Vocabulary.fromText('abcdef\n');
 const config: ModelConfig = {

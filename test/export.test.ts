@@ -5,10 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CELL_TYPES, type CellType } from '../src/model/cells/cell.js';
-import { readCheckpoint } from '../src/run/checkpoint.js';
-import { CharRnn } from '../src/model/char-rnn.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
+import { CELL_TYPES, type CellType, readCheckpoint, CharRnn, nestedBrackets } from '../src/index.js';
 import { ROOT, cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();

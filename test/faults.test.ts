@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/run/checkpoint.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
+import { readCheckpoint, nestedBrackets } from '../src/index.js';
 import { cli, startCli, tempDir, testBackend, type CliResult } from './helpers.js';
 
 const work = tempDir();

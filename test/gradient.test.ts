@@ -2,12 +2,19 @@ import * as tf from '@tensorflow/tfjs-core';
 // Only this test uses automatic differentiation; tfjs-core registers no gradients by itself.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/data/batches.js';
-import { stateParts, type CellType, type LayerState } from '../src/model/cells/cell.js';
-import { CharRnn, initialWeights, type ModelState } from '../src/model/char-rnn.js';
-import type { LstmKernels, ModelConfig } from '../src/model/config.js';
-import { tensorflowBackend } from '../src/native/ops.js';
-import { Rng } from '../src/util/random.js';
+import {
+  type Batch,
+  stateParts,
+  type CellType,
+  type LayerState,
+  CharRnn,
+  initialWeights,
+  type ModelState,
+  type LstmKernels,
+  type ModelConfig,
+  tensorflowBackend,
+  Rng,
+} from '../src/index.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
 const shape = { vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };

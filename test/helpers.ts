@@ -2,9 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BackendName } from '../src/native/backend.js';
-import type { TrainingConfig } from '../src/train/config.js';
-import type { TrainEvents } from '../src/train/events.js';
+import type { BackendName, TrainingConfig, TrainEvents } from '../src/index.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 

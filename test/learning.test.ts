@@ -1,12 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import type { CellType, MatmulPrecision } from '../src/model/cells/cell.js';
-import type { LstmKernels } from '../src/model/config.js';
-import { splitCorpus } from '../src/data/corpus.js';
-import { RunDirectory } from '../src/run/run-directory.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
-import { train } from '../src/train/trainer.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import { type CellType, type MatmulPrecision, type LstmKernels, splitCorpus, RunDirectory, nestedBrackets, train, Vocabulary } from '../src/index.js';
 import { quietEvents, tempDir, trainingConfig } from './helpers.js';
 
 /**

@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { WeightAverage } from '../src/train/averaging.js';
-import { BatchStreams } from '../src/data/batches.js';
-import { CELL_TYPES } from '../src/model/cells/cell.js';
-import { CharRnn, initialWeights } from '../src/model/char-rnn.js';
-import type { ModelConfig } from '../src/model/config.js';
-import { createOptimizer } from '../src/train/optimizer.js';
-import { Rng } from '../src/util/random.js';
-import { trainStep } from '../src/train/engine.js';
-import { tensorflowBackend } from '../src/native/ops.js';
+import {
+  WeightAverage,
+  BatchStreams,
+  CELL_TYPES,
+  CharRnn,
+  initialWeights,
+  type ModelConfig,
+  createOptimizer,
+  Rng,
+  trainStep,
+  tensorflowBackend,
+} from '../src/index.js';
 
 describe('memory', () => {
   const cases = CELL_TYPES.flatMap((cell) => (['adam', 'rmsprop', 'sgd'] as const).map((optimizer) => [cell, optimizer] as const));

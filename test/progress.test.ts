@@ -1,7 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createEnsembleReporter } from '../src/report/progress.js';
-import type { StepInfo } from '../src/train/events.js';
+import { createEnsembleReporter, type StepInfo } from '../src/index.js';
 
 /** A terminal that records what is written to it, with the cursor calls cli-progress makes. */
 function fakeTerminal(columns = 200) {

@@ -1,15 +1,19 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BatchStreams } from '../src/data/batches.js';
-import type { CellType } from '../src/model/cells/cell.js';
-import { readCheckpoint } from '../src/run/checkpoint.js';
-import type { Checkpoint, RunOptions } from '../src/train/config.js';
-import { splitCorpus } from '../src/data/corpus.js';
-import { RunDirectory } from '../src/run/run-directory.js';
-import { nestedBrackets } from '../src/data/synthetic.js';
-import { train } from '../src/train/trainer.js';
-import type { StopSignal, TrainEvents } from '../src/train/events.js';
-import { Vocabulary } from '../src/data/vocabulary.js';
+import {
+  BatchStreams,
+  type CellType,
+  readCheckpoint,
+  type Checkpoint,
+  type RunOptions,
+  splitCorpus,
+  RunDirectory,
+  nestedBrackets,
+  train,
+  type StopSignal,
+  type TrainEvents,
+  Vocabulary,
+} from '../src/index.js';
 import { quietEvents, tempDir, testBackend, trainingConfig } from './helpers.js';
 
 const text = nestedBrackets(4000, 3);

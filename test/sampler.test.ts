@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseNext, logSoftmax, type SamplingRule } from '../src/sample/sampler.js';
+import { chooseNext, logSoftmax, type SamplingRule } from '../src/index.js';
 
 const probabilities = [0.05, 0.5, 0.15, 0.3];
 const logits = Float32Array.from(probabilities, (p) => Math.log(p) + 2);

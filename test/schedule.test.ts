@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { learningRateAt, type Schedule } from '../src/train/schedule.js';
+import { learningRateAt, type Schedule } from '../src/index.js';
 
 const schedule = (changes: Partial<Schedule>): Schedule => ({ name: 'constant', warmupSteps: 0, decayRate: 0.97, decayAfter: 10, ...changes });
 const at = (step: number, progress = 0, epoch = 1) => ({ step, progress, epoch });

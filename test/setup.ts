@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, type BackendName } from '../src/native/backend.js';
+import { useBackend, type BackendName } from '../src/index.js';
 import { testBackend } from './helpers.js';
 
 // Runs before each test file is imported. An explicit backend never falls back: if native

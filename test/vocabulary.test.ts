@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Vocabulary } from '../src/data/vocabulary.js';
-import { splitCorpus } from '../src/data/corpus.js';
+import { Vocabulary, splitCorpus } from '../src/index.js';
 
 describe('Vocabulary', () => {
   it('treats astral characters as one symbol each and sorts by code point', () => {
