@@ -100,7 +100,7 @@ describe('a 100 MB corpus', () => {
 
   it('loads with bounded memory: about one byte per character on top of the baseline', () => {
     const load = (file: string) => {
-      const script = `const { loadCorpus } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'corpus.js'))});
+      const script = `const { loadCorpus } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
         const corpus = await loadCorpus(${JSON.stringify(file)});
         console.log(JSON.stringify({ length: corpus.ids.length, bytesPerId: corpus.ids.BYTES_PER_ELEMENT, maxRssKb: process.resourceUsage().maxRSS }));`;
       const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
