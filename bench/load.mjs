@@ -26,7 +26,7 @@ function parseArgs(argv) {
 
 /** Loads `file` in a child process; returns its load time and peak RSS. */
 function measure(file) {
-  const script = `const { loadCorpus } = await import(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+  const script = `const { loadCorpus } = await import(${JSON.stringify(path.join(root, 'dist', 'data', 'corpus.js'))});
     const started = performance.now();
     const corpus = await loadCorpus(${JSON.stringify(file)});
     console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, characters: corpus.ids.length,
