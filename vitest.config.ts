@@ -1,7 +1,34 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: the whole suite on native TensorFlow (it fails loudly if that backend cannot load),
-// and the numerical and end-to-end core again on wasm, the fallback users get without it.
+/**
+ * The quick suite a newcomer runs with `npm test` (under three minutes on 2 cores): the maths,
+ * the formats and the main paths of every command. `npm run test:all` (what CI runs) adds the slow
+ * files: faults and crash recovery, ensembles, every cell, backend and sampling control through the
+ * CLI, export to tfjs, corpus loading at 100 MB, memory, data parallelism, the learning tests, and
+ * the wasm backend.
+ */
+const FAST = [
+  'averaging',
+  'batches',
+  'checkpoint',
+  'cli-errors',
+  'cli-logs',
+  'cli-terminal',
+  'cli-train-sample',
+  'compat',
+  'docs',
+  'ensemble',
+  'gradient',
+  'progress',
+  'resume',
+  'sampler',
+  'schedule',
+  'vocabulary',
+].map((name) => `test/${name}.test.ts`);
+
+// Three projects: `fast` is a part of `tensorflow`, the whole suite on native TensorFlow (it fails
+// loudly if that backend cannot load); `wasm` runs the numerical and end-to-end core again on the
+// fallback users get without it.
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -12,10 +39,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     setupFiles: ['test/setup.ts'],
     projects: [
-      {
-        extends: true,
-        test: { name: 'tensorflow', include: ['test/**/*.test.ts'], env: { RNN_TRAIN_TEST_BACKEND: 'tensorflow' } },
-      },
+      { extends: true, test: { name: 'fast', include: FAST, env: { RNN_TRAIN_TEST_BACKEND: 'tensorflow' } } },
+      { extends: true, test: { name: 'tensorflow', include: ['test/**/*.test.ts'], env: { RNN_TRAIN_TEST_BACKEND: 'tensorflow' } } },
       {
         extends: true,
         test: {

@@ -116,7 +116,9 @@ describe(`rnn-train --members (${backend})`, () => {
   it('a member that cannot start fails the whole run with its one-line error', () => {
     const result = cli('rnn-train', [path.join(work, 'missing.txt'), '--out', path.join(work, 'missing'), '--members', '2', ...small]);
     expect(result.status).toBe(1);
-    expect(result.stderr.trim().split('\n').at(-1)).toBe(`rnn-train: error: corpus file not found: ${path.join(work, 'missing.txt')}`);
+    expect(result.stderr.trim().split('\n').at(-1)).toBe(
+      `rnn-train: error: corpus file not found: ${path.join(work, 'missing.txt')}; give the path of a UTF-8 text file (rnn-train ships one: data/tinyshakespeare.txt)`,
+    );
   });
 
   it('Ctrl-C is passed on once: every member saves a checkpoint, and the ensemble exits 130', async () => {

@@ -32,7 +32,11 @@ beforeAll(() => {
 
 describe('rnn-train refuses bad input with one clear line', () => {
   it.each<[string, () => string[], RegExp]>([
-    ['a missing file', () => [path.join(work, 'nope.txt')], /^rnn-train: error: corpus file not found: .*nope\.txt$/],
+    [
+      'a missing file',
+      () => [path.join(work, 'nope.txt')],
+      /^rnn-train: error: corpus file not found: .*nope\.txt; give the path of a UTF-8 text file \(rnn-train ships one: data\/tinyshakespeare\.txt\)$/,
+    ],
     ['a directory', () => [work], /is a directory; give the path of a text file/],
     ['an empty file', () => [file('empty.txt', '')], /is empty/],
     ['a binary file', () => [file('binary.bin', Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 0, 0]))], /looks like a binary file/],
@@ -74,16 +78,76 @@ describe('rnn-train refuses bad input with one clear line', () => {
     ['an unknown preset', () => [goodCorpus, '--preset', 'huge'], /argument 'huge' is invalid\. Allowed choices are tiny, small/],
     ['an unknown NaN policy', () => [goodCorpus, '--on-nan', 'ignore'], /argument 'ignore' is invalid\. Allowed choices are stop, rollback/],
     ['a decay factor above 1', () => [goodCorpus, '--lr-decay', '1.5'], /--lr-decay <factor>' argument '1\.5' is invalid/],
+    [
+      'UTF-16 text',
+      () => [file('utf16.txt', Buffer.from('\ufeffhello world, hello world', 'utf16le'))],
+      /is UTF-16 text \(it starts with a UTF-16 byte-order mark\); convert it to UTF-8 first: iconv -f UTF-16 -t UTF-8 .*utf16\.txt > converted\.txt$/,
+    ],
+    [
+      'a one-character file',
+      () => [file('one.txt', 'a'), '--val-frac', '0'],
+      /^rnn-train: error: the training text has 1 character; a model needs at least 2 \(one to read, one to predict\): give a longer text$/,
+    ],
   ])('%s', (_, args, pattern) => {
-    expectOneLineError(cli('rnn-train', [...args(), ...(args().includes('--out') ? [] : ['--out', path.join(work, 'unused')])]), pattern);
+    const unused = path.join(work, 'unused');
+    expectOneLineError(cli('rnn-train', [...args(), ...(args().includes('--out') ? [] : ['--out', unused])]), pattern);
+    // A run that never saved a checkpoint leaves nothing behind.
+    expect(fs.existsSync(unused)).toBe(false);
   });
 
-  it('an unwritable output directory, before any training', () => {
+  it('an absurd learning rate gets a warning before training', () => {
+    const result = cli('rnn-train', [goodCorpus, '--lr', '1e9', '--steps', '1', '--out', path.join(work, 'absurd-lr'), ...tiny]);
+    expect(result.stderr).toMatch(/^warning: --lr 1000000000 is far above what trains with adam \(usually 1e-4 to 1e-2\); expect the loss to diverge$/m);
+  });
+
+  it('advice for a text too small for the batch that works when followed', () => {
+    const small = file('small-advised.txt', 'hello world, hello');
+    const train = (batch: string, seqLen: string) =>
+      cli('rnn-train', [
+        small,
+        '--batch-size',
+        batch,
+        '--seq-len',
+        seqLen,
+        '--val-frac',
+        '0',
+        '--steps',
+        '1',
+        '--out',
+        path.join(work, 'advised'),
+        ...tiny.slice(0, 6),
+        ...backend,
+      ]);
+    const refused = train('8', '10');
+    expect(refused.status).toBe(1);
+    const [, batch, seqLen] = /or use e\.g\. --batch-size (\d+) --seq-len (\d+)$/m.exec(refused.stderr)!;
+    const followed = train(batch, seqLen);
+    expect(followed.status, followed.stderr).toBe(0);
+  });
+
+  it('an output directory under a file, before any training', () => {
     const blocker = file('blocker', 'a file where a directory should be');
     expectOneLineError(
       cli('rnn-train', [goodCorpus, '--out', path.join(blocker, 'run'), ...tiny]),
-      /cannot write to output directory .*; choose another --out/,
+      /^rnn-train: error: cannot create .*blocker\/run: .*blocker is a file, not a directory; choose another --out$/,
     );
+  });
+
+  it('an output directory under /proc, which fails at once rather than spin', () => {
+    expectOneLineError(
+      cli('rnn-train', [goodCorpus, '--out', '/proc/x/run', ...tiny]),
+      /^rnn-train: error: cannot create \/proc\/x\/run: \/proc does not accept new directories \(\/proc\/x\/run cannot exist there\); choose another --out$/,
+    );
+  });
+
+  it('an output directory behind a dangling symbolic link, naming the link', () => {
+    const link = path.join(work, 'unmounted');
+    fs.symlinkSync('/mnt/no-such-disk/runs', link);
+    expectOneLineError(
+      cli('rnn-train', [goodCorpus, '--out', path.join(link, 'run'), ...tiny]),
+      /^rnn-train: error: cannot create .*unmounted\/run: .*unmounted is a symbolic link to \/mnt\/no-such-disk\/runs, which does not exist \(is a disk not mounted\?\); choose another --out$/,
+    );
+    expect(fs.readlinkSync(link)).toBe('/mnt/no-such-disk/runs');
   });
 });
 

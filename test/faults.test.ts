@@ -282,5 +282,24 @@ describe.runIf(mounted)('a full disk', () => {
     expect(fs.readlinkSync(path.join(run, 'latest')).startsWith('checkpoints/step-')).toBe(true);
     expect(kept).toMatch(/^checkpoints\/step-/);
     expect(fs.readdirSync(path.join(run, 'checkpoints')).filter((entry) => entry.startsWith('.'))).toEqual([]);
+    // The log stays valid JSON Lines, and a failure to write it is said at most once.
+    for (const line of fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trimEnd().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(stderr.match(/could not write metrics\.jsonl/g)?.length ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  it('an output directory on a read-only file system is refused at once, leaving nothing behind', () => {
+    const readOnly = path.join(work, 'read-only');
+    fs.mkdirSync(readOnly);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', readOnly]).status).toBe(0);
+    try {
+      const result = train([corpus, '--out', path.join(readOnly, 'runs', 'x'), ...small]);
+      expect(result.status).toBe(1);
+      expect(lastLine(result)).toMatch(
+        /^rnn-train: error: cannot create .*read-only\/runs\/x: .*read-only is on a read-only file system; choose another --out$/,
+      );
+      expect(fs.readdirSync(readOnly)).toEqual([]);
+    } finally {
+      spawnSync('umount', ['-l', readOnly]);
+    }
   });
 });

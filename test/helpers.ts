@@ -41,6 +41,8 @@ export function cli(
     input: options.input ?? '',
     encoding: 'utf8',
     env: { ...plainEnv(), ...options.env },
+    // A hang would otherwise block the test runner itself: spawnSync cannot be interrupted.
+    timeout: 300_000,
   });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }

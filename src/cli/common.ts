@@ -1,4 +1,5 @@
-import { CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Checkpoint } from '../train/config.js';
 import { checkEnsemble } from '../run/ensemble-run.js';
 import { expandEnsembles } from '../run/ensemble-run.js';
@@ -41,6 +42,16 @@ export function loadCheckpoints(first: string, ensemble: string[]): { dir: strin
 /** The models of checkpoints loaded by loadCheckpoints (once the backend is chosen). */
 export function createModels(members: { checkpoint: Checkpoint }[]): CharRnn[] {
   return members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights));
+}
+
+/** rnn-train's version, from its package.json. */
+function packageVersion(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
+
+/** `-V, --version`, which every command has. */
+export function withVersion(command: Command): Command {
+  return command.version(packageVersion(), '-V, --version', 'print the version of rnn-train');
 }
 
 /** Commander's messages (and its "Did you mean" hints) as one line, prefixed with the command. */

@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import { commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
+import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
 import { integerAtLeast } from '../util/parse.js';
 
 interface EvalFlags {
@@ -29,7 +29,7 @@ interface FileScore {
 }
 
 function program(): Command {
-  return new Command('rnn-eval')
+  return withVersion(new Command('rnn-eval'))
     .description('Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .argument('<files...>', 'UTF-8 text files to score')
@@ -77,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const seqLen = flags.seqLen ?? checkpoint.training.seqLen;
   const texts = [];
   for (const file of files) {
-    const corpus = await loadCorpus(file);
+    const corpus = await loadCorpus(file, { purpose: 'score' });
     const known = vocabulary.translate(corpus.ids, corpus.vocabulary);
     if (known.ids.length < 2) throw new UserError(`${file} has fewer than two characters the model knows; there is nothing to score`);
     texts.push({ file, ...known });

@@ -5,7 +5,7 @@ import { preferredIntraOpThreads } from '../model/policy.js';
 import { UserError } from '../util/errors.js';
 import { checkPrime, sampleText, type SampleOptions } from '../sample/sampler.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import { commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
+import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
 import { integerAtLeast, numberInRange } from '../util/parse.js';
 
 interface SampleFlags {
@@ -25,7 +25,7 @@ interface SampleFlags {
 }
 
 function program(): Command {
-  return new Command('rnn-sample')
+  return withVersion(new Command('rnn-sample'))
     .description('Generate text from a model trained by rnn-train, streaming it to stdout.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .option('-n, --length <n>', 'characters to generate, not counting the prime', commanderParser(integerAtLeast(0)), 500)
@@ -91,6 +91,11 @@ async function main(argv: string[]): Promise<number> {
   const command = program();
   command.parse(argv);
   const flags = command.opts<SampleFlags>();
+  if (flags.argmax && command.getOptionValueSource('temperature') === 'cli' && flags.temperature !== 0) {
+    throw new UserError(
+      `--argmax and --temperature ${flags.temperature} contradict each other: --argmax always takes the likeliest character (as --temperature 0 does); give one of them`,
+    );
+  }
   const members = loadCheckpoints(command.args[0], flags.ensemble);
   const [{ dir, checkpoint }] = members;
   const vocabulary = new Vocabulary(checkpoint.vocabulary);

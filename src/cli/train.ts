@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BatchStreams } from '../data/batches.js';
@@ -7,7 +8,7 @@ import type { ModelConfig } from '../model/config.js';
 import { hasSmallSteps, precisionAdvice, trainingIntraOpThreads } from '../model/policy.js';
 import { useBackend, type ActiveBackend } from '../native/backend.js';
 import { cpuHasBfloat16 } from '../native/capabilities.js';
-import { sizeAdvice } from '../report/advice.js';
+import { learningRateWarning, sizeAdvice, undertrainedHint, unigramEntropy } from '../report/advice.js';
 import { metricsEvents } from '../report/metrics.js';
 import { sparkline } from '../report/plot.js';
 import { createReporter, formatDuration, formatLoss, type Reporter } from '../report/progress.js';
@@ -20,7 +21,7 @@ import type { TrainingConfig } from '../train/config.js';
 import { combineEvents, type StopSignal, type TrainSummary } from '../train/events.js';
 import { train } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';
-import { commanderParser, oneLine, runCommand } from './common.js';
+import { commanderParser, oneLine, runCommand, withVersion } from './common.js';
 import { isEnsembleMember, memberReporter, trainEnsemble, type EnsemblePlan } from './ensemble-training.js';
 import {
   applyPreset,
@@ -47,7 +48,7 @@ function optionFor(setting: Setting): Option {
 }
 
 function trainCommand(): Command {
-  const command = new Command('rnn-train')
+  const command = withVersion(new Command('rnn-train'))
     .description('Train a character-level language model (stacked LSTM, GRU or vanilla RNN) on a UTF-8 text file.')
     .argument('[corpus]', "UTF-8 text file to learn from (with --resume: the run's own corpus unless given)");
   for (const setting of TRAIN_SETTINGS) command.addOption(optionFor(setting));
@@ -99,7 +100,7 @@ function ensemblePlan(request: TrainRequest, outDir: string): EnsemblePlan {
 
 /** The corpus, checked to be the run's own on resume. */
 async function readCorpus(plan: TrainPlan, reporter: Reporter): Promise<Corpus> {
-  const corpus = await loadCorpus(plan.corpusPath, reporter.loading());
+  const corpus = await loadCorpus(plan.corpusPath, { onProgress: reporter.loading() });
   if (plan.resume && corpus.sha256 !== plan.resume.training.corpusSha256) {
     throw new UserError(
       `${plan.corpusPath} is not the text this run was trained on (its checksum differs); give the run's original corpus as the first argument`,
@@ -149,17 +150,31 @@ function headerLines({ request, plan, backend, corpus, split, model, training, s
   ];
 }
 
-/** Ctrl-C (or SIGTERM) asks for a clean stop after the step; a second one quits at once. */
+/**
+ * Ctrl-C (or SIGTERM): before training starts, it ends the run at once and leaves nothing behind;
+ * once training runs, it asks for a clean stop after the step, and a second one quits at once,
+ * with the terminal restored and a line saying what is on disk.
+ */
 interface Signals {
   stop: StopSignal;
   /** The signal that stopped the run, and the exit code it calls for. */
   received?: { name: string; code: number };
+  /** Set when the first step is about to be taken. */
+  training: boolean;
 }
 
-function watchSignals(reporter: Reporter): Signals {
-  const signals: Signals = { stop: { requested: false } };
+function watchSignals(reporter: Reporter, run: RunDirectory, member: boolean): Signals {
+  const signals: Signals = { stop: { requested: false }, training: false };
+  const quit = (name: NodeJS.Signals, code: number): never => {
+    reporter.close();
+    // The bar hides the cursor and colours the line; a quit mid-draw must not leave them so.
+    if (process.stderr.isTTY) process.stderr.write('\x1b[0m\x1b[?25h');
+    if (!signals.training) run.discardIfEmpty();
+    process.stderr.write(`rnn-train: ${name}: ${onDisk(run, member)}\n`);
+    process.exit(code);
+  };
   const onSignal = (name: NodeJS.Signals, code: number) => () => {
-    if (signals.stop.requested) process.exit(code);
+    if (signals.stop.requested || !signals.training) quit(name, code);
     signals.stop.requested = true;
     signals.received = { name, code };
     reporter.info(`${name}: saving a checkpoint after this step (press Ctrl-C again to quit at once)`);
@@ -173,10 +188,17 @@ function watchSignals(reporter: Reporter): Signals {
   return signals;
 }
 
+/** What a quit leaves on disk, and how to go on from it. */
+function onDisk(run: RunDirectory, member: boolean): string {
+  if (!run.hasLatest()) return 'stopped; no checkpoint had been saved, so nothing of this run is kept';
+  const resume = member ? '' : `; continue with: npx rnn-train --resume ${run.dir}`;
+  return `stopped at once; the last checkpoint is kept in ${path.join(run.dir, fs.readlinkSync(run.latest))}${resume}`;
+}
+
 /** The closing lines, and the exit code. */
 function reportSummary(
   summary: TrainSummary,
-  context: { reporter: Reporter; signals: Signals; outDir: string; member: boolean; validated: boolean; seconds: number },
+  context: { reporter: Reporter; signals: Signals; outDir: string; member: boolean; validated: boolean; seconds: number; unigramEntropy: number },
 ): number {
   const { reporter, outDir, member } = context;
   const best =
@@ -198,6 +220,8 @@ function reportSummary(
       `validation loss ${sparkline(losses)} ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} nats/char over ${losses.length} evaluations`,
     );
   }
+  const undertrained = undertrainedHint(summary.bestValidationLoss, context.unigramEntropy);
+  if (undertrained) reporter.info(undertrained);
   if (!member) reporter.info(`sample with: npx rnn-sample ${outDir}`);
   return 0;
 }
@@ -210,16 +234,19 @@ interface RunContext {
   reporter: Reporter;
   /** A member of an ensemble reports to the ensemble's trainer, which gives the hints what to do next. */
   member: boolean;
+  signals: Signals;
 }
 
 /** One model's run, from its plan to its summary, reporting as it goes. */
-async function trainRun({ request, plan, run, reporter, member }: RunContext): Promise<number> {
+async function trainRun({ request, plan, run, reporter, member, signals }: RunContext): Promise<number> {
   const { flags } = request;
   if (!plan.resume && (run.hasCheckpoints() || isEnsembleRun(plan.outDir))) throw alreadyHoldsRun(plan.outDir);
   const corpus = await readCorpus(plan, reporter);
   const split = splitCorpus(corpus.ids, plan.resume?.training.validationFraction ?? flags.valFrac);
   const configs: RunConfigs = runConfigs(request, plan, corpus);
   refuseBeforeBackend(request, plan, configs);
+  const lrWarning = plan.resume ? undefined : learningRateWarning(configs.training.optimizer, configs.training.learningRate);
+  if (lrWarning) reporter.warn(lrWarning);
   const { model } = configs;
   const streams = new BatchStreams(split.train, configs.training.batchSize, configs.training.seqLen);
   run.ensureSpace(checkpointBytes(configs, corpus.vocabulary.size, streams.stepsPerEpoch));
@@ -234,7 +261,7 @@ async function trainRun({ request, plan, run, reporter, member }: RunContext): P
   const tensorboard = flags.tensorboard === undefined ? undefined : await tensorboardEvents(flags.tensorboard, backend.name);
   if (flags.tensorboard !== undefined) reporter.info(`TensorBoard: tensorboard --logdir ${flags.tensorboard}`);
 
-  const signals = watchSignals(reporter);
+  signals.training = true;
   const started = performance.now();
   const summary = await train(
     {
@@ -253,7 +280,15 @@ async function trainRun({ request, plan, run, reporter, member }: RunContext): P
   tensorboard?.close();
   reporter.close();
   const seconds = (performance.now() - started) / 1000;
-  return reportSummary(summary, { reporter, signals, outDir: plan.outDir, member, validated: split.validation.length > 1, seconds });
+  return reportSummary(summary, {
+    reporter,
+    signals,
+    outDir: plan.outDir,
+    member,
+    validated: split.validation.length > 1,
+    seconds,
+    unigramEntropy: unigramEntropy(corpus.ids, corpus.vocabulary.size),
+  });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -264,15 +299,18 @@ async function main(argv: string[]): Promise<number> {
   const plan = planRun(request);
   // Everything that can be refused is checked before the (slow) backend loads.
   const run = new RunDirectory(plan.outDir);
+  const member = isEnsembleMember();
+  const reporter = member ? memberReporter() : createReporter();
+  // Before the directory is made, so that a signal at any moment of the start-up leaves nothing.
+  const signals = watchSignals(reporter, run, member);
   run.prepare();
   run.lock();
   process.on('exit', () => run.unlock());
-  const member = isEnsembleMember();
-  const reporter = member ? memberReporter() : createReporter();
   try {
-    return await trainRun({ request, plan, run, reporter, member });
+    return await trainRun({ request, plan, run, reporter, member, signals });
   } finally {
     reporter.close();
+    run.discardIfEmpty();
     run.unlock();
   }
 }

@@ -30,13 +30,7 @@ export class BatchStreams {
     // Each stream needs one character beyond its last input, to serve as that input's target.
     this.streamLength = Math.floor((ids.length - 1) / batchSize);
     this.stepsPerEpoch = Math.floor(this.streamLength / seqLen);
-    if (this.stepsPerEpoch < 1) {
-      throw new UserError(
-        `the training text (${ids.length} characters) is too small for --batch-size ${batchSize} × --seq-len ${seqLen}; ` +
-          `it needs at least ${batchSize * seqLen + 1} characters, or use e.g. --batch-size ${Math.max(1, Math.floor((ids.length - 1) / seqLen))} ` +
-          `--seq-len ${Math.min(seqLen, Math.max(1, ids.length - 1))}`,
-      );
-    }
+    if (this.stepsPerEpoch < 1) throw tooSmall(ids.length, batchSize, seqLen);
   }
 
   /** Steps taken in this epoch: where every stream will read next. Saved and restored on resume. */
@@ -116,4 +110,21 @@ function gather(ids: CharIds, batchSize: number, seqLen: number, position: (b: n
     }
   }
   return { inputs, targets, seqLen, batchSize };
+}
+
+/**
+ * The refusal of a training text too small for the batch: advice that works when some batch can,
+ * and when none can, that the text needs more characters.
+ */
+function tooSmall(length: number, batchSize: number, seqLen: number): UserError {
+  const characters = `${length.toLocaleString('en-US')} character${length === 1 ? '' : 's'}`;
+  if (length < 2) {
+    return new UserError(`the training text has ${characters}; a model needs at least 2 (one to read, one to predict): give a longer text`);
+  }
+  const fitSeqLen = Math.min(seqLen, length - 1);
+  const fitBatch = Math.max(1, Math.floor((length - 1) / fitSeqLen));
+  return new UserError(
+    `the training text (${characters}) is too small for --batch-size ${batchSize} × --seq-len ${seqLen}; ` +
+      `it needs at least ${batchSize * seqLen + 1} characters, or use e.g. --batch-size ${fitBatch} --seq-len ${fitSeqLen}`,
+  );
 }

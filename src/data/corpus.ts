@@ -28,6 +28,35 @@ export interface Corpus {
 /** Called while loading: bytes read so far in this pass, of `total`, and the pass (1: scan, 2: encode). */
 export type LoadProgress = (done: number, total: number, pass: 1 | 2) => void;
 
+export interface LoadOptions {
+  onProgress?: LoadProgress;
+  /** What the file is for, so that an error names it as the user does: a text to train on, or one to score. */
+  purpose?: 'train' | 'score';
+}
+
+/** The refusal of a file that does not exist, saying what to give instead. */
+function notFound(file: string, purpose: LoadOptions['purpose']): UserError {
+  return purpose === 'score'
+    ? new UserError(`file to score not found: ${file}; give the path of a UTF-8 text file`)
+    : new UserError(`corpus file not found: ${file}; give the path of a UTF-8 text file (rnn-train ships one: data/tinyshakespeare.txt)`);
+}
+
+/** Refuses UTF-16 text, which a UTF-8 decoder would read as a string of stray bytes, with the command that converts it. */
+function refuseUtf16(file: string): void {
+  const head = Buffer.alloc(2);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, 2, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
+    throw new UserError(
+      `${file} is UTF-16 text (it starts with a UTF-16 byte-order mark); convert it to UTF-8 first: iconv -f UTF-16 -t UTF-8 ${file} > converted.txt`,
+    );
+  }
+}
+
 /** Calls `visit` with every code point of a decoded piece, joining surrogate pairs. */
 function forEachCodePoint(text: string, visit: (codePoint: number) => void): void {
   for (let i = 0; i < text.length; i++) {
@@ -101,15 +130,16 @@ async function decodePass(
  * distinct characters) per character and never the text itself: the first finds the distinct
  * characters, counts them and checks the bytes; the second encodes every character as its index.
  */
-export async function loadCorpus(file: string, onProgress?: LoadProgress): Promise<Corpus> {
+export async function loadCorpus(file: string, { onProgress, purpose = 'train' }: LoadOptions = {}): Promise<Corpus> {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch {
-    throw new UserError(`corpus file not found: ${file}`);
+    throw notFound(file, purpose);
   }
   if (stat.isDirectory()) throw new UserError(`${file} is a directory; give the path of a text file`);
-  if (stat.size === 0) throw new UserError(`corpus file ${file} is empty; give a text file with some text in it`);
+  if (stat.size === 0) throw new UserError(`${purpose === 'score' ? 'file' : 'corpus file'} ${file} is empty; give a text file with some text in it`);
+  refuseUtf16(file);
 
   const seen = new Uint8Array(0x110000);
   let distinct = 0;

@@ -229,9 +229,17 @@ function hunks(/** @type {string} */ patch) {
   return edits;
 }
 
-/** What identifies the fixes: the patches and the added sources' contents. */
+/**
+ * A second, tiny addon built beside tfjs-node's (quiet-load/): it loads tfjs-node's addon with
+ * standard error silenced while libtensorflow's static initialisers log (src/native/quiet-load.ts).
+ */
+const QUIET_LOAD_DIR = path.join(INSTALL_DIR, 'quiet-load');
+const QUIET_LOAD_ADDON = 'rnn_train_quiet_load.node';
+const QUIET_LOAD_SOURCES = fs.readdirSync(QUIET_LOAD_DIR).map((name) => ({ name, text: fs.readFileSync(path.join(QUIET_LOAD_DIR, name), 'utf8') }));
+
+/** What identifies the fixes: the patches, the added sources' contents and the quiet loader's. */
 const FIXES_DIGEST = createHash('sha256')
-  .update(JSON.stringify([PATCHES, ADDED_SOURCES]))
+  .update(JSON.stringify([PATCHES, ADDED_SOURCES, QUIET_LOAD_SOURCES]))
   .digest('hex')
   .slice(0, 16);
 
@@ -275,25 +283,45 @@ function buildAddon(/** @type {string} */ packageDir, /** @type {string} */ libt
     .update(`${fs.realpathSync(libtensorflow)}|${identity}|${FIXES_DIGEST}`)
     .digest('hex')
     .slice(0, 16);
-  const cachedAddon = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`, 'tfjs_binding.node');
-  fs.mkdirSync(path.dirname(addonPath), { recursive: true });
-  if (!fs.existsSync(cachedAddon)) {
+  const cached = path.join(cacheRoot, 'addon', `tfjs-node-${tfjsNodeVersion()}-napi${napi}-${digest}`);
+  if (!fs.existsSync(path.join(cached, QUIET_LOAD_ADDON))) {
     log('building the tfjs-node addon from source with node-gyp (about a minute)');
-    const args = [nodeGypCommand(), 'rebuild', '--module_name=tfjs_binding', `--module_path=${path.dirname(addonPath)}`, `--napi_build_version=${napi}`];
-    // node-gyp would download Node's headers from nodejs.org; use the ones installed beside node.
-    const localHeaders = path.join(path.dirname(process.execPath), '..');
-    if (!process.env.npm_config_nodedir && fs.existsSync(path.join(localHeaders, 'include', 'node', 'node_api.h'))) {
-      args.push(`--nodedir=${path.resolve(localHeaders)}`);
+    nodeGyp(packageDir, ['--module_name=tfjs_binding', `--module_path=${path.dirname(addonPath)}`, `--napi_build_version=${napi}`]);
+    const helperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-train-quiet-load-'));
+    try {
+      fs.cpSync(QUIET_LOAD_DIR, helperDir, { recursive: true });
+      nodeGyp(helperDir, []);
+      const partial = `${cached}.partial-${process.pid}`;
+      fs.mkdirSync(partial, { recursive: true });
+      fs.copyFileSync(path.join(packageDir, 'build', 'Release', 'tfjs_binding.node'), path.join(partial, 'tfjs_binding.node'));
+      fs.copyFileSync(path.join(helperDir, 'build', 'Release', QUIET_LOAD_ADDON), path.join(partial, QUIET_LOAD_ADDON));
+      fs.rmSync(cached, { recursive: true, force: true });
+      fs.renameSync(partial, cached);
+    } finally {
+      fs.rmSync(helperDir, { recursive: true, force: true });
     }
-    run(process.execPath, args, { cwd: packageDir });
-    fs.mkdirSync(path.dirname(cachedAddon), { recursive: true });
-    fs.copyFileSync(path.join(packageDir, 'build', 'Release', 'tfjs_binding.node'), `${cachedAddon}.tmp`);
-    fs.renameSync(`${cachedAddon}.tmp`, cachedAddon);
   }
-  // A new file renamed into place: a running trainer may have the old one mapped.
-  fs.copyFileSync(cachedAddon, `${addonPath}.tmp`);
-  fs.renameSync(`${addonPath}.tmp`, addonPath);
+  fs.mkdirSync(path.dirname(addonPath), { recursive: true });
+  // New files renamed into place: a running trainer may have the old ones mapped.
+  for (const [from, to] of [
+    [path.join(cached, 'tfjs_binding.node'), addonPath],
+    [path.join(cached, QUIET_LOAD_ADDON), path.join(path.dirname(addonPath), QUIET_LOAD_ADDON)],
+  ]) {
+    fs.copyFileSync(from, `${to}.tmp`);
+    fs.renameSync(`${to}.tmp`, to);
+  }
   fs.writeFileSync(path.join(path.dirname(addonPath), ADDON_MARKER), MARKER_TEXT);
+}
+
+/** node-gyp rebuild in `cwd`, against the Node.js headers installed beside node when there are. */
+function nodeGyp(/** @type {string} */ cwd, /** @type {string[]} */ extraArgs) {
+  const args = [nodeGypCommand(), 'rebuild', ...extraArgs];
+  // node-gyp would download Node's headers from nodejs.org; use the ones installed beside node.
+  const localHeaders = path.join(path.dirname(process.execPath), '..');
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(localHeaders, 'include', 'node', 'node_api.h'))) {
+    args.push(`--nodedir=${path.resolve(localHeaders)}`);
+  }
+  run(process.execPath, args, { cwd });
 }
 
 /** Where tfjs-node loads its addon from. */

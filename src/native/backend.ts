@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.js';
+import { preloadTensorflowQuietly } from './quiet-load.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -20,10 +21,14 @@ export interface BackendOptions {
 }
 
 async function activate(name: BackendName, options: BackendOptions): Promise<void> {
+  // Production mode: TensorFlow.js's own notices (the cpu backend's "Hi, looks like you are
+  // running TensorFlow.js in Node.js" banner, deprecation warnings) are not for rnn-train's users.
+  tf.enableProdMode();
   if (name === 'tensorflow') {
     // TensorFlow's C++ logging would otherwise print several INFO lines on every start.
     process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
     if (options.intraOpThreads !== undefined) process.env.TF_NUM_INTRAOP_THREADS ??= String(options.intraOpThreads);
+    preloadTensorflowQuietly();
     await import(TFJS_NODE);
   } else if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');

@@ -35,6 +35,63 @@ const BAR_UNITS = 1000;
 /** Files smaller than this load too fast for a bar to be worth drawing. */
 const LOADING_BAR_BYTES = 16 << 20;
 
+/** What a run's bar shows besides the bar itself. */
+interface BarPayload {
+  label: string;
+  epoch: number | string;
+  steps: string;
+  loss: string;
+  val: string;
+  lr: string;
+  speed: string;
+  remaining: string;
+}
+
+/** A field of the bar line, with and without its colour. */
+export interface BarField {
+  plain: string;
+  colored: string;
+}
+
+/** The bar line's fields, most important first. */
+function barFields(p: BarPayload, progress: number, options: cliProgress.Options, color: ChalkInstance): BarField[] {
+  const field = (plain: string, colored = plain): BarField => ({ plain, colored });
+  const bar = cliProgress.Format.BarFormat(progress, options);
+  const percentage = `${Math.floor(progress * 100)}%`;
+  return [
+    field(`${p.label}${bar} ${percentage}`, `${p.label}${color.cyan(bar)} ${percentage}`),
+    field(`ETA ${p.remaining}`),
+    field(`step ${p.steps}`),
+    field(`loss ${p.loss}`, `loss ${color.bold(p.loss)}`),
+    field(`val ${p.val}`, `val ${color.green(p.val)}`),
+    field(`${p.speed} chars/s`),
+    field(`lr ${p.lr}`),
+    field(`epoch ${p.epoch}`),
+  ];
+}
+
+/**
+ * As many whole fields as fit in `columns` (one column spare, so the terminal never wraps),
+ * separated by ' | ': a narrow terminal loses the least important fields, never half a number.
+ * The bar library cuts a line by its length in bytes, colour codes included, so the fields are
+ * coloured, most important first, only as far as their codes fit too.
+ */
+export function barLine(fields: BarField[], columns: number): string {
+  const limit = Math.max(1, columns - 1);
+  const length = (parts: string[]): number => parts.join(' | ').length;
+  const kept: string[] = [];
+  for (const field of fields) {
+    if ([...[...kept, field.plain].join(' | ')].length > limit) break;
+    kept.push(field.plain);
+  }
+  if (kept.length === 0) return [...fields[0].plain].slice(0, limit).join('');
+  for (let i = 0; i < kept.length; i++) {
+    const colored = [...kept.slice(0, i), fields[i].colored, ...kept.slice(i + 1)];
+    if (length(colored) <= limit) kept[i] = fields[i].colored;
+  }
+  return kept.join(' | ');
+}
+
 /** The terminal (or log) that one or more runs report to: one set of bars, lines logged above them. */
 interface Display {
   stream: NodeJS.WriteStream;
@@ -68,10 +125,8 @@ function createDisplay(stream: NodeJS.WriteStream): Display {
       multi ??= new cliProgress.MultiBar(
         {
           stream,
-          format:
-            // Most important first: a narrow terminal cuts the line at its right end.
-            `{label}${color.cyan('{bar}')} {percentage}% | ETA {remaining} | step {steps} | loss ${color.bold('{loss}')} | ` +
-            `val ${color.green('{val}')} | {speed} chars/s | lr {lr} | epoch {epoch}`,
+          format: (options: cliProgress.Options, params: { progress: number }, payload: BarPayload) =>
+            barLine(barFields(payload, params.progress, options, color), stream.columns ?? 80),
           barsize: 20,
           hideCursor: true,
           clearOnComplete: false,
@@ -130,13 +185,14 @@ function runReporter(display: Display, plainIntervalSeconds: number, label = '')
     start(info: StartInfo) {
       startedAt = performance.now();
       startProgress = info.progress;
+      lastValidation = info.lastValidationLoss ?? Number.NaN;
       if (!display.interactive) return;
       bar = display.bars().create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), {
         label: label === '' ? '' : `${label} `,
         epoch: 1,
         steps: '-',
         loss: '-',
-        val: '-',
+        val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
         lr: '-',
         speed: '-',
         remaining: '-',

@@ -1,4 +1,5 @@
 import { UserError } from '../util/errors.js';
+import { makeDirectory } from '../util/fs.js';
 import type { TrainEvents } from '../train/events.js';
 
 /** The part of tfjs-node's TensorBoard summary writer used here. */
@@ -23,6 +24,8 @@ export async function tensorboardEvents(logdir: string, backend: string): Promis
   if (backend !== 'tensorflow') {
     throw new UserError(`--tensorboard writes through native TensorFlow, but the backend is ${backend}; run \`npm run setup-native\` or drop --tensorboard`);
   }
+  // Made here rather than by TensorFlow, so that a path that cannot be a directory is refused in one line.
+  makeDirectory(logdir, 'choose another --tensorboard directory');
   const { node } = (await import(TFJS_NODE)) as TfjsNode;
   const writer = node.summaryFileWriter(logdir);
   return {

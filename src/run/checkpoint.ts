@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { faultPoint } from '../util/faults.js';
+import { makeDirectory } from '../util/fs.js';
 import { CELL_TYPES, MATMUL_PRECISIONS } from '../model/cells/cell.js';
 import { parameterShapes } from '../model/char-rnn.js';
 import type { NamedArrays } from '../model/config.js';
@@ -98,7 +99,7 @@ export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
   };
   // Compact: the loss history has an entry per step, and the file is rewritten at every checkpoint.
   const metaText = `${JSON.stringify(meta)}\n`;
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirectory(dir, 'choose another directory for the checkpoint');
   writeFileDurably(path.join(dir, WEIGHTS_FILE), weights.bytes);
   faultPoint('checkpoint-weights-written');
   writeFileDurably(path.join(dir, STATE_FILE), state.bytes);

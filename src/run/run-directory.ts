@@ -6,6 +6,7 @@ import { fsyncDirectory, readCheckpoint, writeCheckpoint } from './checkpoint.js
 import type { Checkpoint, CheckpointStore } from '../train/config.js';
 import { faultPoint } from '../util/faults.js';
 import { CHECKPOINT_FILES, RUN_FILES, checkpointName } from './files.js';
+import { makeDirectory, removeCreated } from '../util/fs.js';
 
 interface LockOwner {
   pid: number;
@@ -41,6 +42,10 @@ function isAlive(pid: number): boolean {
  */
 export class RunDirectory implements CheckpointStore {
   private locked = false;
+  /** Directories prepare() created, and the entries the directory had before it. */
+  private created: string[] = [];
+  /** What the directory held before prepare(); undefined until it ran. */
+  private preexisting?: Set<string>;
 
   constructor(readonly dir: string) {}
 
@@ -69,14 +74,38 @@ export class RunDirectory implements CheckpointStore {
    * directory holds its members' runs, not checkpoints of its own.
    */
   prepare({ checkpoints = true } = {}): void {
+    this.preexisting = new Set(fs.existsSync(this.dir) && fs.statSync(this.dir).isDirectory() ? fs.readdirSync(this.dir) : []);
+    this.created = makeDirectory(this.dir, 'choose another --out');
     try {
-      fs.mkdirSync(checkpoints ? path.join(this.dir, RUN_FILES.checkpoints) : this.dir, { recursive: true });
+      if (checkpoints) this.created.push(...makeDirectory(path.join(this.dir, RUN_FILES.checkpoints), 'choose another --out'));
+    } catch (error) {
+      removeCreated(this.created);
+      throw error;
+    }
+    try {
       const probe = path.join(this.dir, `.write-test-${process.pid}`);
       fs.writeFileSync(probe, 'ok');
       fs.rmSync(probe);
     } catch (error) {
+      this.discardIfEmpty();
       throw new UserError(`cannot write to output directory ${this.dir} (${errorCode(error)}); choose another --out`);
     }
+  }
+
+  /**
+   * After a run that saved no checkpoint (it failed, or was stopped, before its first): releases
+   * the lock and removes what this process added to the directory, so that a failed start leaves
+   * nothing behind. Entries that were there before prepare() stay.
+   */
+  discardIfEmpty(): void {
+    const before = this.preexisting;
+    if (before === undefined || this.hasCheckpoints()) return;
+    this.unlock();
+    for (const name of [RUN_FILES.metrics, RUN_FILES.lossPlot, RUN_FILES.checkpoints]) {
+      if (!before.has(name)) fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
+    }
+    removeCreated(this.created);
+    this.created = [];
   }
 
   /** Refuses to start when the disk cannot hold three checkpoints at once: best, latest and the one being written. */
@@ -209,6 +238,11 @@ function resolveCheckpoint(given: string): string {
   const run = new RunDirectory(given);
   for (const link of [run.best, run.latest]) if (fs.existsSync(link)) return link;
   if (fs.existsSync(path.join(given, CHECKPOINT_FILES.weights))) return given;
+  if (fs.existsSync(path.join(given, RUN_FILES.lock)) || fs.existsSync(path.join(given, RUN_FILES.checkpoints))) {
+    throw new UserError(
+      `${given} is a run directory with no checkpoint yet; rnn-train saves its first after --eval-every steps, at the end, or when stopped: wait for it, or give another run`,
+    );
+  }
   throw new UserError(`${given} holds no checkpoint; give a run directory written by rnn-train or one of its checkpoint directories`);
 }
 

@@ -12,6 +12,8 @@ export interface StartInfo {
   totalSteps?: number;
   /** Fraction of the run already done. */
   progress: number;
+  /** The last validation loss of the run so far (on resume), if it has one. */
+  lastValidationLoss?: number;
 }
 
 export interface StepInfo {

@@ -211,6 +211,7 @@ class TrainingRun {
       startStep: this.progress.step,
       totalSteps: this.totalSteps,
       progress: this.fractionDone(),
+      lastValidationLoss: this.progress.history.validation.at(-1)?.[1],
     });
   }
 
