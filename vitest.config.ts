@@ -13,6 +13,7 @@ const FAST = [
   'checkpoint',
   'cli-errors',
   'cli-logs',
+  'cli-samples',
   'cli-terminal',
   'cli-train-sample',
   'compat',

@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../report/progress.js';
 import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
-import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
+import type { EvaluationInfo, SampleInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 import { createModels, loadCheckpoints, randomSeed } from './common.js';
 
 /**
@@ -31,7 +31,8 @@ type MemberMessage =
   | { kind: 'start'; info: StartInfo }
   | { kind: 'step'; info: StepInfo }
   | { kind: 'evaluation'; info: Omit<EvaluationInfo, 'history'> }
-  | { kind: 'checkpoint'; dir: string; reason: Parameters<TrainEvents['checkpoint']>[1] };
+  | { kind: 'checkpoint'; dir: string; reason: Parameters<TrainEvents['checkpoint']>[1] }
+  | { kind: 'sample'; info: SampleInfo };
 
 export function isEnsembleMember(): boolean {
   return process.env[MEMBER_ENV] === '1' && typeof process.send === 'function';
@@ -54,6 +55,7 @@ export function memberReporter(): Reporter {
     step: (info) => send({ kind: 'step', info }),
     evaluation: ({ history: _history, ...info }) => send({ kind: 'evaluation', info }),
     checkpoint: (dir, reason) => send({ kind: 'checkpoint', dir, reason }),
+    sample: (info) => send({ kind: 'sample', info }),
     close: () => {},
   };
 }
@@ -72,6 +74,8 @@ function show(reporter: RunReporter, message: MemberMessage): void {
       return reporter.evaluation(message.info);
     case 'checkpoint':
       return reporter.checkpoint(message.dir, message.reason);
+    case 'sample':
+      return reporter.sample(message.info);
   }
 }
 

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { UserError } from '../util/errors.js';
-import { checkPrime, sampleText, type SampleOptions } from '../sample/sampler.js';
+import { DEFAULT_TEMPERATURE, checkPrime, sampleText, type SampleOptions } from '../sample/sampler.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
 import { integerAtLeast, numberInRange } from '../util/parse.js';
@@ -33,7 +33,7 @@ function program(): Command {
       '-t, --temperature <t>',
       'softmax temperature: lower is safer, higher more surprising; 0 = always the likeliest',
       commanderParser(numberInRange(0, Infinity)),
-      0.8,
+      DEFAULT_TEMPERATURE,
     )
     .option('-k, --top-k <k>', 'draw only among the k likeliest characters', commanderParser(integerAtLeast(1)))
     .option(

@@ -19,7 +19,8 @@ import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
 import { TRAIN_SETTINGS, defaultOf, type Setting, type TrainFlags } from '../run/settings.js';
 import type { TrainingConfig } from '../train/config.js';
 import { combineEvents, type StopSignal, type TrainSummary } from '../train/events.js';
-import { train } from '../train/trainer.js';
+import { train, type SampleSchedule } from '../train/trainer.js';
+import { DEFAULT_TEMPERATURE } from '../sample/sampler.js';
 import { UserError } from '../util/errors.js';
 import { commanderParser, oneLine, runCommand, withVersion } from './common.js';
 import { isEnsembleMember, memberReporter, trainEnsemble, type EnsemblePlan } from './ensemble-training.js';
@@ -226,6 +227,16 @@ function reportSummary(
   return 0;
 }
 
+/**
+ * The samples shown while training: every --sample-every steps, else at every evaluation when
+ * someone is watching a terminal, else none.
+ */
+function sampleSchedule(flags: TrainFlags, evalEvery: number): SampleSchedule | undefined {
+  const every = flags.sampleEvery ?? (process.stderr.isTTY ? evalEvery : 0);
+  if (every === 0) return undefined;
+  return { every, length: flags.sampleLength, prime: flags.samplePrime, temperature: DEFAULT_TEMPERATURE };
+}
+
 /** One model's run as the command holds it: what was asked, the plan, its directory and where it reports. */
 interface RunContext {
   request: TrainRequest;
@@ -273,6 +284,7 @@ async function trainRun({ request, plan, run, reporter, member, signals }: RunCo
       options: { ...configs.options, backend: backend.name },
       run,
       resume: plan.resume,
+      samples: sampleSchedule(flags, configs.options.evalEvery),
     },
     combineEvents(reporter, metricsEvents(plan.outDir, reporter.warn), tensorboard?.events ?? {}),
     signals.stop,

@@ -39,6 +39,7 @@ export function metricsEvents(runDir: string, warn: (message: string) => void): 
       });
     },
     checkpoint: (dir, reason) => log('checkpoint', { dir, reason }),
+    sample: (info) => log('sample', info),
     warn: (message) => log('warning', { message }),
   };
 }

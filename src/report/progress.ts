@@ -1,7 +1,7 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk';
 import cliProgress from 'cli-progress';
 import type { LoadProgress } from '../data/corpus.js';
-import type { EvaluationInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
+import type { EvaluationInfo, SampleInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
@@ -225,6 +225,10 @@ function runReporter(display: Display, plainIntervalSeconds: number, label = '')
     },
     checkpoint(dir: string, reason) {
       if (reason !== 'eval') write(`checkpoint saved: ${dir}`);
+    },
+    sample({ step, seed, text }: SampleInfo) {
+      write(color.dim(`sample at step ${step} (seed ${seed}):`));
+      for (const line of text.replace(/^\n/, '').split('\n')) write(`  ${line}`);
     },
   };
 }

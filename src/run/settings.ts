@@ -69,6 +69,9 @@ export interface TrainFlags {
   seed?: number;
   onNan: NanPolicy;
   tensorboard?: string;
+  sampleEvery?: number;
+  sampleLength: number;
+  samplePrime: string;
   backend: BackendChoice;
 }
 
@@ -369,6 +372,28 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     key: 'tensorboard',
     flags: '--tensorboard <dir>',
     description: 'also write TensorBoard scalars (losses, learning rate, gradient norm, chars/s) to this directory',
+    resume: 'changeable',
+  }),
+  setting({
+    key: 'sampleEvery',
+    flags: '--sample-every <steps>',
+    description: 'print a short sample every n steps, above the progress bar, and log it (default: at every evaluation on a terminal, else none; 0: none)',
+    parse: integerAtLeast(0),
+    resume: 'changeable',
+  }),
+  setting({
+    key: 'sampleLength',
+    flags: '--sample-length <n>',
+    description: 'characters in each sample',
+    parse: integerAtLeast(1),
+    default: 200,
+    resume: 'changeable',
+  }),
+  setting({
+    key: 'samplePrime',
+    flags: '--sample-prime <text>',
+    description: 'text each sample starts from (default: as if after a newline)',
+    default: '',
     resume: 'changeable',
   }),
   setting({ key: 'backend', flags: '--backend <name>', description: 'compute backend', choices: BACKENDS, default: 'auto', resume: 'changeable' }),

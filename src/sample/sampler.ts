@@ -6,6 +6,9 @@ import { Rng } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 
+/** rnn-sample's temperature unless told otherwise, and that of the samples shown while training. */
+export const DEFAULT_TEMPERATURE = 0.8;
+
 /** How the next character is chosen from the model's distribution. */
 export interface SamplingRule {
   /** Softmax temperature; 0 means always take the most likely character (argmax). */

@@ -40,10 +40,20 @@ export interface EvaluationInfo {
   history: LossHistory;
 }
 
+/** A passage the model wrote during training, to show how it is doing. */
+export interface SampleInfo {
+  step: number;
+  /** The sampler's seed: `rnn-sample --seed` with it, on this step's checkpoint, writes the same. */
+  seed: number;
+  /** The prime, then the generated text. */
+  text: string;
+}
+
 export interface TrainEvents {
   start(info: StartInfo): void;
   step(info: StepInfo): void;
   evaluation(info: EvaluationInfo): void;
+  sample(info: SampleInfo): void;
   checkpoint(dir: string, reason: 'eval' | 'final' | 'interrupt'): void;
   warn(message: string): void;
 }
@@ -65,6 +75,7 @@ export function combineEvents(...parts: Partial<TrainEvents>[]): TrainEvents {
     start: (info) => parts.forEach((part) => part.start?.(info)),
     step: (info) => parts.forEach((part) => part.step?.(info)),
     evaluation: (info) => parts.forEach((part) => part.evaluation?.(info)),
+    sample: (info) => parts.forEach((part) => part.sample?.(info)),
     checkpoint: (dir, reason) => parts.forEach((part) => part.checkpoint?.(dir, reason)),
     warn: (message) => parts.forEach((part) => part.warn?.(message)),
   };

@@ -17,6 +17,7 @@ import { decodeTrainingState, encodeTrainingState } from './training-state.js';
 import { Rng } from '../util/random.js';
 import { learningRateAt } from './schedule.js';
 import type { Vocabulary } from '../data/vocabulary.js';
+import { sampleText } from '../sample/sampler.js';
 
 export interface TrainSetup {
   vocabulary: Vocabulary;
@@ -31,6 +32,23 @@ export interface TrainSetup {
   kernels?: LstmKernels;
   /** A checkpoint of this same run to continue from, exactly where it stopped. */
   resume?: Checkpoint;
+  /** Samples written while training; none when absent. */
+  samples?: SampleSchedule;
+}
+
+/**
+ * When and what the run samples, to show what the model writes. Sampling reads the weights and
+ * draws from a generator of its own, seeded from the run's seed and the step, so a run with
+ * samples takes exactly the steps of one without.
+ */
+export interface SampleSchedule {
+  /** Every this many steps. */
+  every: number;
+  /** Characters to generate. */
+  length: number;
+  /** Text to start from; empty: as if after a newline. */
+  prime: string;
+  temperature: number;
 }
 
 /** Rollbacks allowed in one session before a diverging run is given up. */
@@ -260,6 +278,19 @@ class TrainingRun {
       charsPerSecond: (this.charsPerStep * 1000) / meanMs,
     });
     if (progress.step % options.evalEvery === 0 || this.finished()) await this.validateAndSave(this.finished() ? 'final' : 'eval');
+    const { samples } = this.setup;
+    if (samples && progress.step % samples.every === 0) this.sample(samples);
+  }
+
+  /** A passage from the weights that are validated and saved, reported as a `sample` event. */
+  private sample(schedule: SampleSchedule): void {
+    const { step } = this.progress;
+    const seed = (this.setup.training.seed + step) >>> 0;
+    const model = this.parts.average?.model ?? this.parts.model;
+    const options = { length: schedule.length, prime: schedule.prime, temperature: schedule.temperature, seed };
+    let text = '';
+    for (const piece of sampleText([model], this.setup.vocabulary, options)) text += piece.text;
+    this.events.sample({ step, seed, text });
   }
 
   /** After a stop was asked for: the step may just have been checkpointed by an evaluation; then that checkpoint is the one. */
