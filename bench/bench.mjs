@@ -251,7 +251,7 @@ function benchTorch(config, corpus, seconds) {
   const script = process.env.RNN_TRAIN_BENCH_TORCH ?? path.join(root, 'bench', 'reference', 'torch_char_lstm.py');
   if (!fs.existsSync(script)) return { skipped: `no reference trainer at ${script}` };
   if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
-    return { skipped: `${python} cannot import torch (python3 -m venv .venv && .venv/bin/pip install torch)` };
+    return { skipped: `${python} cannot import torch (python3 -m venv .venv && .venv/bin/pip install -r bench/reference/requirements.txt)` };
   }
   const result = spawnSync(
     python,
