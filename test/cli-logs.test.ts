@@ -70,11 +70,12 @@ describe(`run logs (${backend})`, () => {
 
   it.runIf(backend === 'tensorflow')('--tensorboard writes event files with every scalar at every step', () => {
     const logdir = path.join(work, 'tb');
-    const result = cli('rnn-train', [corpus, '--out', path.join(work, 'tb-run'), '--steps', '6', '--eval-every', '3', '--tensorboard', logdir, ...small]);
+    const args = [corpus, '--out', path.join(work, 'tb-run'), '--steps', '6', '--eval-every', '3', '--sample-every', '3', '--tensorboard', logdir, ...small];
+    const result = cli('rnn-train', args);
     expect(result.status, result.stderr).toBe(0);
     const files = fs.readdirSync(logdir).filter((f) => f.startsWith('events.out.tfevents.'));
     expect(files).toHaveLength(1);
-    const scalars = readScalars(path.join(logdir, files[0]));
+    const { scalars, texts } = readSummaries(path.join(logdir, files[0]));
     const metrics = readMetrics(path.join(work, 'tb-run')).filter((l) => l.event === 'step');
     expect(scalars.get('train/loss')!.map(([step]) => step)).toEqual([1, 2, 3, 4, 5, 6]);
     scalars.get('train/loss')!.forEach(([, value], i) => expect(value).toBeCloseTo(metrics[i].trainLoss, 5));
@@ -82,6 +83,10 @@ describe(`run logs (${backend})`, () => {
     expect(scalars.get('train/gradient_norm')).toHaveLength(6);
     expect(scalars.get('train/chars_per_second')).toHaveLength(6);
     expect(scalars.get('validation/loss')!.map(([step]) => step)).toEqual([3, 6]);
+    // The samples as text summaries, the same as metrics.jsonl logs.
+    const samples = readMetrics(path.join(work, 'tb-run')).filter((l) => l.event === 'sample');
+    expect(texts.get('samples')).toEqual(samples.map((sample) => [sample.step, sample.text]));
+    expect(samples.map((sample) => sample.step)).toEqual([3, 6]);
   });
 
   it('--tensorboard on a backend other than native TensorFlow is refused with one line', () => {
@@ -104,13 +109,14 @@ describe(`run logs (${backend})`, () => {
 });
 
 /**
- * The scalars of a TensorBoard event file: TFRecords (length, CRC, data, CRC), each an Event
- * protobuf {step: 2, summary: 5 {value: 1 {tag: 1, simple_value: 2}}}. Read by hand so that the
- * test needs no TensorFlow Python.
+ * The scalars and texts of a TensorBoard event file: TFRecords (length, CRC, data, CRC), each an
+ * Event protobuf {step: 2, summary: 5 {value: 1 {tag: 1, simple_value: 2, tensor: 8 {string_val:
+ * 8}}}}. Read by hand so that the test needs no TensorFlow Python.
  */
-function readScalars(file: string): Map<string, [number, number][]> {
+function readSummaries(file: string): { scalars: Map<string, [number, number][]>; texts: Map<string, [number, string][]> } {
   const bytes = fs.readFileSync(file);
   const scalars = new Map<string, [number, number][]>();
+  const texts = new Map<string, [number, string][]>();
   const fields = function* (buf: Buffer): Generator<[number, number, Buffer | number]> {
     let i = 0;
     const varint = () => {
@@ -147,13 +153,16 @@ function readScalars(file: string): Map<string, [number, number][]> {
       for (const [, , summaryValue] of fields(value as Buffer)) {
         let tag = '';
         let scalar = Number.NaN;
+        let text: string | undefined;
         for (const [f, , v] of fields(summaryValue as Buffer)) {
           if (f === 1) tag = (v as Buffer).toString('utf8');
           if (f === 2) scalar = (v as Buffer).readFloatLE(0);
+          if (f === 8) for (const [tf, , tv] of fields(v as Buffer)) if (tf === 8) text = (tv as Buffer).toString('utf8');
         }
-        scalars.set(tag, [...(scalars.get(tag) ?? []), [step, scalar]]);
+        if (text === undefined) scalars.set(tag, [...(scalars.get(tag) ?? []), [step, scalar]]);
+        else texts.set(tag, [...(texts.get(tag) ?? []), [step, text]]);
       }
     }
   }
-  return scalars;
+  return { scalars, texts };
 }

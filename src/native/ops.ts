@@ -50,6 +50,7 @@ export interface TensorflowBackend {
     TF_FLOAT: number;
     TF_INT32: number;
     TF_INT64: number;
+    TF_STRING: number;
     executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): RawTensor[];
     createTensor(shape: number[], dtype: number, values: Int32Array): number;
     deleteTensor(id: number): void;

@@ -371,7 +371,7 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
   setting({
     key: 'tensorboard',
     flags: '--tensorboard <dir>',
-    description: 'also write TensorBoard scalars (losses, learning rate, gradient norm, chars/s) to this directory',
+    description: 'also write TensorBoard scalars (losses, learning rate, gradient norm, chars/s), and the samples as text, to this directory',
     resume: 'changeable',
   }),
   setting({
