@@ -200,7 +200,7 @@ describe('resume refuses what it cannot continue', () => {
     expect(result.status).toBe(1);
     expect(lastLine(result)).toBe(
       'rnn-train: error: --resume continues a run as it was configured, but these flags differ: --hidden 32 (the run has 16), --weight-drop 0.3 (the run has 0), --lr 0.1 (the run has 0.003); ' +
-        'only --epochs, --steps, --time-budget, --eval-every, --on-nan, --tensorboard and --backend may change',
+        'only --epochs, --steps, --time-budget, --eval-every, --on-nan, --tensorboard, --sample-every, --sample-length, --sample-prime and --backend may change',
     );
   });
 
