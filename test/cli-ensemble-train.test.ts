@@ -119,6 +119,8 @@ describe(`rnn-train --members (${backend})`, () => {
     expect(result.stderr.trim().split('\n').at(-1)).toBe(
       `rnn-train: error: corpus file not found: ${path.join(work, 'missing.txt')}; give the path of a UTF-8 text file (rnn-train ships one: data/tinyshakespeare.txt)`,
     );
+    // No member saved a checkpoint, so the ensemble leaves nothing behind, as a single run does.
+    expect(fs.existsSync(path.join(work, 'missing'))).toBe(false);
   });
 
   it('Ctrl-C is passed on once: every member saves a checkpoint, and the ensemble exits 130', async () => {

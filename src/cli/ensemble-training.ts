@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -6,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { useBackend, type BackendChoice } from '../native/backend.js';
 import { loadCorpus, splitCorpus } from '../data/corpus.js';
 import { ensembleHasCheckpoints, readEnsemble, writeEnsemble } from '../run/ensemble-run.js';
-import { memberNames } from '../run/files.js';
+import { ENSEMBLE_FILE, memberNames } from '../run/files.js';
 import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
-import { createEnsembleReporter, formatLoss, type Reporter, type RunReporter } from '../report/progress.js';
+import { createEnsembleReporter, formatLoss, type EnsembleReporter, type Reporter, type RunReporter } from '../report/progress.js';
 import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
 import type { EvaluationInfo, SampleInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 import { createModels, loadCheckpoints, randomSeed } from './common.js';
@@ -121,9 +122,9 @@ function startMember(name: string, args: string[], env: NodeJS.ProcessEnv, repor
 /** Exit codes of a member that stopped cleanly on a signal, having saved. */
 const STOPPED = new Set([130, 143]);
 
-export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
+/** Locks the ensemble's directory and returns its members' names: the saved ones on resume, else new ones, with the manifest written. */
+function openEnsemble(plan: EnsemblePlan, run: RunDirectory): string[] {
   const { outDir } = plan;
-  const run = new RunDirectory(outDir);
   run.prepare({ checkpoints: false });
   run.lock();
   process.on('exit', () => run.unlock());
@@ -132,82 +133,122 @@ export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
     throw new UserError(`${outDir} is an ensemble of ${names.length} members, not ${plan.members}; resume it without --members`);
   }
   if (!plan.resume) {
-    if (run.hasCheckpoints() || ensembleHasCheckpoints(outDir)) {
-      throw alreadyHoldsRun(outDir);
-    }
+    if (run.hasCheckpoints() || ensembleHasCheckpoints(outDir)) throw alreadyHoldsRun(outDir);
     writeEnsemble(outDir, { members: names });
   }
+  return names;
+}
+
+/** Starts one rnn-train per member, each with its seed, directory and share of the cores. */
+function startMembers(plan: EnsemblePlan, names: string[], reporter: EnsembleReporter): Member[] {
   const cores = os.availableParallelism();
   const threads = Math.max(1, Math.floor(cores / names.length));
+  const seed = plan.seed ?? (plan.resume ? undefined : randomSeed());
+  reporter.info(
+    `ensemble of ${names.length} in ${plan.outDir}: ${names.join(', ')} train side by side, ${threads} TensorFlow thread${threads > 1 ? 's' : ''} each` +
+      `${seed === undefined ? '' : `, seeds ${seed} to ${seed + names.length - 1}`}`,
+  );
+  if (names.length > cores) reporter.warn(`${names.length} members share ${cores} cores, so each trains at a fraction of its speed`);
+  const env = { ...process.env, [MEMBER_ENV]: '1', TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? String(threads) };
+  return names.map((name, k) => {
+    const dir = path.join(plan.outDir, name);
+    const args = [
+      ...plan.args,
+      ...(plan.resume ? ['--resume', dir] : ['--out', dir]),
+      ...(seed === undefined ? [] : ['--seed', String(seed + k)]),
+      ...(plan.tensorboard === undefined ? [] : ['--tensorboard', path.join(plan.tensorboard, name)]),
+    ];
+    return startMember(name, args, env, reporter.members[k]);
+  });
+}
+
+function running(members: Member[]): Member[] {
+  return members.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+}
+
+/** Passes Ctrl-C (or SIGTERM) on to every member, once; returns what tells which signal stopped them. */
+function forwardSignals(members: Member[], reporter: EnsembleReporter): { signal?: NodeJS.Signals } {
+  const stop: { signal?: NodeJS.Signals } = {};
+  const forward = (signal: NodeJS.Signals) => () => {
+    // Once the members are done (scoring them together), a signal just ends this process.
+    if (running(members).length === 0) process.exit(128 + os.constants.signals[signal]);
+    if (stop.signal === undefined) reporter.info(`${signal}: every member saves a checkpoint after its step (press Ctrl-C again to quit at once)`);
+    stop.signal ??= signal;
+    for (const { child } of running(members)) child.kill(signal);
+  };
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  return stop;
+}
+
+/** Waits for every member; one failing stops the others, each saving where it stands, and fails the ensemble. */
+async function awaitMembers(members: Member[], reporter: EnsembleReporter): Promise<number[]> {
+  const failures: { name: string; reason: string }[] = [];
+  const codes = await Promise.all(
+    members.map(async (member) => {
+      const code = await member.exited;
+      if (code === 0 || STOPPED.has(code)) return code;
+      failures.push({ name: member.name, reason: member.errors.at(-1) ?? `exited with code ${code}` });
+      if (running(members).length > 0) reporter.info(`${member.name} failed; stopping the others, which save a checkpoint first`);
+      for (const { child } of running(members)) child.kill('SIGTERM');
+      return code;
+    }),
+  );
+  if (failures.length > 0) {
+    const reasons = new Set(failures.map(({ reason }) => reason));
+    throw new UserError(reasons.size === 1 ? failures[0].reason : failures.map(({ name, reason }) => `${name}: ${reason}`).join('; '));
+  }
+  return codes;
+}
+
+/** After the members: how to continue a stopped ensemble, or its members scored together. */
+async function finishEnsemble(
+  plan: EnsemblePlan,
+  names: string[],
+  codes: number[],
+  stop: { signal?: NodeJS.Signals },
+  reporter: EnsembleReporter,
+): Promise<number> {
+  // A member may also have been stopped by a signal sent to it alone.
+  const stoppedCode = stop.signal === undefined ? codes.find((code) => code !== 0) : 128 + os.constants.signals[stop.signal];
+  if (stoppedCode !== undefined) {
+    reporter.info(`stopped${stop.signal === undefined ? '' : ` by ${stop.signal}`}; continue with: npx rnn-train --resume ${plan.outDir}`);
+    return stoppedCode;
+  }
+  const together = await validateTogether(plan.outDir, plan.backend);
+  if (together !== undefined) {
+    writeEnsemble(plan.outDir, { members: names, validationLoss: together.loss });
+    reporter.info(`ensemble validation loss ${formatLoss(together.loss)}; alone: ${together.alone.map((loss) => loss?.toFixed(4) ?? '-').join(', ')}`);
+  }
+  reporter.info(`sample with: npx rnn-sample ${plan.outDir}`);
+  return 0;
+}
+
+/** A new ensemble none of whose members saved a checkpoint leaves nothing behind, as a single run does. */
+function discardIfUntrained(plan: EnsemblePlan, run: RunDirectory): void {
+  if (plan.resume || ensembleHasCheckpoints(plan.outDir)) return;
+  fs.rmSync(path.join(plan.outDir, ENSEMBLE_FILE), { force: true });
+  run.discardIfEmpty();
+}
+
+export async function trainEnsemble(plan: EnsemblePlan): Promise<number> {
+  const run = new RunDirectory(plan.outDir);
+  const names = openEnsemble(plan, run);
   const reporter = createEnsembleReporter(names.map((name) => name.replace('-', ' ')));
   try {
-    const seed = plan.seed ?? (plan.resume ? undefined : randomSeed());
-    reporter.info(
-      `ensemble of ${names.length} in ${outDir}: ${names.join(', ')} train side by side, ${threads} TensorFlow thread${threads > 1 ? 's' : ''} each` +
-        `${seed === undefined ? '' : `, seeds ${seed} to ${seed + names.length - 1}`}`,
-    );
-    if (names.length > cores) reporter.warn(`${names.length} members share ${cores} cores, so each trains at a fraction of its speed`);
-    const env = { ...process.env, [MEMBER_ENV]: '1', TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? String(threads) };
-    const members = names.map((name, k) => {
-      const dir = path.join(outDir, name);
-      const args = [
-        ...plan.args,
-        ...(plan.resume ? ['--resume', dir] : ['--out', dir]),
-        ...(seed === undefined ? [] : ['--seed', String(seed + k)]),
-        ...(plan.tensorboard === undefined ? [] : ['--tensorboard', path.join(plan.tensorboard, name)]),
-      ];
-      return startMember(name, args, env, reporter.members[k]);
-    });
-
-    const running = () => members.filter(({ child }) => child.exitCode === null && child.signalCode === null);
-    let stopSignal: NodeJS.Signals | undefined;
-    const forward = (signal: NodeJS.Signals) => () => {
-      // Once the members are done (scoring them together), a signal just ends this process.
-      if (running().length === 0) process.exit(128 + os.constants.signals[signal]);
-      if (stopSignal === undefined) reporter.info(`${signal}: every member saves a checkpoint after its step (press Ctrl-C again to quit at once)`);
-      stopSignal ??= signal;
-      for (const { child } of running()) child.kill(signal);
-    };
-    process.on('SIGINT', forward('SIGINT'));
-    process.on('SIGTERM', forward('SIGTERM'));
-    const failures: { name: string; reason: string }[] = [];
-    const codes = await Promise.all(
-      members.map(async (member) => {
-        const code = await member.exited;
-        if (code === 0 || STOPPED.has(code)) return code;
-        failures.push({ name: member.name, reason: member.errors.at(-1) ?? `exited with code ${code}` });
-        // One member failing stops the others, each saving where it stands.
-        if (running().length > 0) reporter.info(`${member.name} failed; stopping the others, which save a checkpoint first`);
-        for (const { child } of running()) child.kill('SIGTERM');
-        return code;
-      }),
-    );
-    if (failures.length > 0) {
-      const reasons = new Set(failures.map(({ reason }) => reason));
-      throw new UserError(reasons.size === 1 ? failures[0].reason : failures.map(({ name, reason }) => `${name}: ${reason}`).join('; '));
-    }
-    // The bars end here, so that what follows (TensorFlow's own start-up lines too) is not drawn over.
+    const members = startMembers(plan, names, reporter);
+    const stop = forwardSignals(members, reporter);
+    const codes = await awaitMembers(members, reporter);
+    // The bars end here, so that what follows is not drawn over.
     reporter.close();
-    // A member may also have been stopped by a signal sent to it alone.
-    const stoppedCode = stopSignal === undefined ? codes.find((code) => code !== 0) : 128 + os.constants.signals[stopSignal];
-    if (stoppedCode !== undefined) {
-      reporter.info(`stopped${stopSignal === undefined ? '' : ` by ${stopSignal}`}; continue with: npx rnn-train --resume ${outDir}`);
-      return stoppedCode;
-    }
-    const together = await validateTogether(outDir, plan.backend);
-    if (together !== undefined) {
-      writeEnsemble(outDir, { members: names, validationLoss: together.loss });
-      reporter.info(`ensemble validation loss ${formatLoss(together.loss)}; alone: ${together.alone.map((loss) => loss?.toFixed(4) ?? '-').join(', ')}`);
-    }
-    reporter.info(`sample with: npx rnn-sample ${outDir}`);
-    return 0;
+    return await finishEnsemble(plan, names, codes, stop, reporter);
   } finally {
     reporter.close();
+    discardIfUntrained(plan, run);
     run.unlock();
   }
 }
 
-/** The members' best checkpoints scored together on their validation text, as rnn-eval would. */
 async function validateTogether(outDir: string, backend: BackendChoice): Promise<{ loss: number; alone: (number | null)[] } | undefined> {
   const members = loadCheckpoints(outDir, []);
   const { training } = members[0].checkpoint;

@@ -259,11 +259,15 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
 }
 
 /** Reporters for the members of an ensemble trained side by side: a bar (or labelled lines) each. */
-export function createEnsembleReporter(
-  labels: string[],
-  stream: NodeJS.WriteStream = process.stderr,
-  plainIntervalSeconds = 10,
-): { info(message: string): void; warn(message: string): void; members: RunReporter[]; close(): void } {
+/** What an ensemble's trainer reports to: lines of its own, and a reporter per member. */
+export interface EnsembleReporter {
+  info(message: string): void;
+  warn(message: string): void;
+  members: RunReporter[];
+  close(): void;
+}
+
+export function createEnsembleReporter(labels: string[], stream: NodeJS.WriteStream = process.stderr, plainIntervalSeconds = 10): EnsembleReporter {
   const display = createDisplay(stream);
   const { info, warn } = runReporter(display, plainIntervalSeconds);
   return {
