@@ -10,7 +10,7 @@ import tseslint from 'typescript-eslint';
  * and from the folders below it, never from one above. src/index.ts sits on top of the library;
  * cli/ is the thin layer of commands over it.
  */
-const LAYERS = ['util', 'native', 'data', 'model/cells', 'model', 'sample', 'train', 'run', 'report', 'cli'];
+const LAYERS = ['util', 'native', 'data', 'model/cells', 'model', 'sample', 'train', 'run', 'report', 'web', 'cli'];
 
 /** One zone per layer: nothing in it may import from a layer above it (nor from src/index.ts). */
 const layerZones = LAYERS.map((layer, rank) => ({
@@ -57,6 +57,29 @@ export default tseslint.config(
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-restricted-paths': ['error', { zones: layerZones }],
       '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  {
+    // The page rnn-web writes runs in a browser: it imports no Node module, directly or through the
+    // library (web/site.ts refuses to build a page whose imports reach one).
+    files: ['src/web/page/**/*.ts'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        HTMLElement: 'readonly',
+        HTMLInputElement: 'readonly',
+        HTMLSelectElement: 'readonly',
+        HTMLTextAreaElement: 'readonly',
+        HTMLButtonElement: 'readonly',
+        HTMLFormElement: 'readonly',
+        HTMLSpanElement: 'readonly',
+        HTMLTableElement: 'readonly',
+        Option: 'readonly',
+      },
+    },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '../site.js', '../serve.js'], message: 'the page runs in a browser' }] }],
     },
   },
   prettier,

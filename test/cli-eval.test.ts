@@ -106,6 +106,32 @@ describe(`rnn-eval (${backend})`, () => {
     expect(evaluate(a, b).stdout.trim().split('\n')).toHaveLength(3);
   });
 
+  it('--activations: log-probabilities that average to the score of one stream, and a hidden state per character and layer', () => {
+    const file = path.join(work, 'validation.txt');
+    const dump = path.join(work, 'activations.json');
+    const result = evaluate(file, '--json', '--batch-size', '1', '--activations', dump);
+    expect(result.status, result.stderr).toBe(0);
+    const { natsPerChar } = JSON.parse(result.stdout).files[0];
+    const written = JSON.parse(fs.readFileSync(dump, 'utf8'));
+    expect(written).toMatchObject({ format: 'rnn-train-activations', text: validationText });
+    const characters = [...validationText].length;
+    expect(written.logProbs).toHaveLength(characters - 1);
+    const mean = written.logProbs.reduce((a: number, b: number) => a + b, 0) / written.logProbs.length;
+    expect(-mean).toBeCloseTo(natsPerChar, 5);
+    // One model of one layer of 16 units; an LSTM's h lies strictly between -1 and 1.
+    expect(written.members).toHaveLength(1);
+    expect(written.members[0]).toHaveLength(1);
+    expect(written.members[0][0]).toHaveLength(characters);
+    for (const h of written.members[0][0]) {
+      expect(h).toHaveLength(16);
+      for (const v of h) expect(Math.abs(v)).toBeLessThan(1);
+    }
+    expect(fs.readdirSync(work).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(cli('rnn-eval', [run, file, file, '--activations', dump]).stderr).toMatch(
+      /^rnn-eval: error: --activations describes one text: give one file to score with it\n$/,
+    );
+  });
+
   it('refuses what it cannot score with one line', () => {
     const unknownOnly = path.join(work, 'unknown.txt');
     fs.writeFileSync(unknownOnly, 'ZZZZ');

@@ -45,7 +45,7 @@ export function createModels(members: { checkpoint: Checkpoint }[]): CharRnn[] {
 }
 
 /** rnn-train's version, from its package.json. */
-function packageVersion(): string {
+export function packageVersion(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 

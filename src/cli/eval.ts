@@ -3,8 +3,14 @@ import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
 import { loadCorpus } from '../data/corpus.js';
 import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
+import { inspectText, type TextInspection } from '../sample/inspect.js';
+import { ModelStepper } from '../sample/sampler.js';
+import { ACTIVATIONS_FORMAT } from '../run/files.js';
+import fs from 'node:fs';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
+import type { CharIds } from '../data/batches.js';
+import type { CharRnn } from '../model/char-rnn.js';
 import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
 import { integerAtLeast } from '../util/parse.js';
 
@@ -12,6 +18,7 @@ interface EvalFlags {
   batchSize?: number;
   seqLen?: number;
   json?: boolean;
+  activations?: string;
   ensemble: string[];
   backend: BackendChoice;
 }
@@ -36,6 +43,7 @@ function program(): Command {
     .option('--batch-size <n>', "contiguous streams scored in parallel, each from zero state (default: the run's)", commanderParser(integerAtLeast(1)))
     .option('--seq-len <n>', "characters per stream per forward call (default: the run's)", commanderParser(integerAtLeast(1)))
     .option('--json', 'print one JSON object instead of text')
+    .option('--activations <file>', "also write, as JSON, each character's log-probability and every layer's hidden state after it (one text file only)")
     .addOption(ensembleOption())
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-eval', text)) })
@@ -53,6 +61,32 @@ function score(file: string, natsPerChar: number, characters: number, unknown: M
     unknownCharacters,
     unknown: Object.fromEntries(unknown),
   };
+}
+
+/** The --activations file: what inspectText finds in the (known characters of the) text, as JSON. */
+function writeActivations(file: string, checkpoints: string[], text: string, models: CharRnn[], ids: CharIds): void {
+  const stepper = new ModelStepper(models);
+  let inspection: TextInspection;
+  try {
+    inspection = inspectText(stepper, Int32Array.from(ids));
+  } finally {
+    stepper.dispose();
+  }
+  const { logProbs, activations } = inspection;
+  const members = activations.map((layers, m) =>
+    layers.map((values) => {
+      const size = models[m].config.hiddenSize;
+      return Array.from({ length: ids.length }, (_, t) => Array.from(values.subarray(t * size, (t + 1) * size)));
+    }),
+  );
+  const record = { format: ACTIVATIONS_FORMAT, checkpoints, text, logProbs: Array.from(logProbs), members };
+  try {
+    fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`);
+    fs.renameSync(`${file}.tmp`, file);
+  } catch (error) {
+    fs.rmSync(`${file}.tmp`, { force: true });
+    throw new UserError(`cannot write --activations ${file} (${(error as NodeJS.ErrnoException).code ?? 'unwritable'}); give a path in a writable folder`);
+  }
 }
 
 function describe(s: FileScore): string {
@@ -75,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
   const vocabulary = new Vocabulary(checkpoint.vocabulary);
   const batchSize = flags.batchSize ?? checkpoint.training.batchSize;
   const seqLen = flags.seqLen ?? checkpoint.training.seqLen;
+  if (flags.activations !== undefined && files.length > 1) throw new UserError('--activations describes one text: give one file to score with it');
   const texts = [];
   for (const file of files) {
     const corpus = await loadCorpus(file, { purpose: 'score' });
@@ -89,6 +124,16 @@ async function main(argv: string[]): Promise<number> {
   for (const { file, ids, unknown } of texts) {
     // The first character is only ever an input; every later one is scored once.
     scores.push(score(file, await meanNll(models, ids, batchSize, seqLen), ids.length - 1, unknown));
+  }
+  if (flags.activations !== undefined) {
+    const [{ ids }] = texts;
+    writeActivations(
+      flags.activations,
+      members.map(({ dir }) => dir),
+      vocabulary.decode(ids),
+      models,
+      ids,
+    );
   }
   models.forEach((model) => model.dispose());
   const scored = scores.reduce((sum, s) => sum + s.characters, 0);

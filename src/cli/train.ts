@@ -20,7 +20,7 @@ import { TRAIN_SETTINGS, defaultOf, type Setting, type TrainFlags } from '../run
 import type { TrainingConfig } from '../train/config.js';
 import { combineEvents, type StopSignal, type TrainSummary } from '../train/events.js';
 import { train, type SampleSchedule } from '../train/trainer.js';
-import { DEFAULT_TEMPERATURE } from '../sample/sampler.js';
+import { DEFAULT_TEMPERATURE } from '../sample/choose.js';
 import { UserError } from '../util/errors.js';
 import { commanderParser, oneLine, runCommand, withVersion } from './common.js';
 import { isEnsembleMember, memberReporter, trainEnsemble, type EnsemblePlan } from './ensemble-training.js';

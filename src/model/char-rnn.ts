@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GATE_BLOCKS, stateParts, type CellGradients, type CellType, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
+import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 import { isSmallStep, selectLstmKernel } from './policy.js';
 import { lstmCapabilities } from '../native/capabilities.js';
@@ -31,11 +31,6 @@ export function parameterShapes(config: ModelConfig): Map<string, number[]> {
   shapes.set('dense/kernel', [H, V]);
   shapes.set('dense/bias', [V]);
   return shapes;
-}
-
-/** The name of recurrent layer `l` (from 0), as in the weight names: lstm_1, gru_2, rnn_1, … */
-export function layerName(cell: CellType, l: number): string {
-  return `${cell}_${l + 1}`;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -327,8 +322,4 @@ export function flatten(params: Map<string, tf.Variable>, tensors: NamedTensors)
 
 export function disposePrepared(prepared: FusedWeights[] | undefined): void {
   if (prepared) tf.dispose(prepared.flatMap(({ W, b, noPeephole }) => [W, b, noPeephole]));
-}
-
-export function disposeState(state: ModelState): void {
-  for (const layer of state) tf.dispose(Object.values(layer));
 }

@@ -3,7 +3,8 @@ import { mapLayerState } from './cells/cell.js';
 import { mixtureLogProbs } from './mixture.js';
 import { tidy } from '../util/tidy.js';
 import { evaluationChunks, type CharIds } from '../data/batches.js';
-import { disposeState, type CharRnn, type ModelState } from './char-rnn.js';
+import { type CharRnn, type ModelState } from './char-rnn.js';
+import { disposeState } from './cells/cell.js';
 
 /**
  * Mean cross-entropy in nats/char of `ids` under the models (one, or an ensemble predicting with

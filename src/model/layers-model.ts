@@ -1,5 +1,5 @@
-import type { CellType } from './cells/cell.js';
-import { layerName, parameterShapes } from './char-rnn.js';
+import { layerName, type CellType } from './cells/cell.js';
+import { parameterShapes } from './char-rnn.js';
 import type { ModelConfig } from './config.js';
 
 /** Keras class names of the cells, as tfjs-layers deserialises them. */

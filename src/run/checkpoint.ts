@@ -31,7 +31,6 @@ interface TensorEntry {
 interface CheckpointFile extends Omit<Checkpoint, 'weights' | 'trainingState'> {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
-  savedAt: string;
   weightEntries: TensorEntry[];
   stateEntries: TensorEntry[];
 }
@@ -88,7 +87,7 @@ export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
     }),
   );
   const state = pack([...checkpoint.trainingState].map(([name, values]): [string, Float32Array, number[]] => [name, values, [values.length]]));
-  const { weights: _weights, trainingState: _state, ...rest } = checkpoint;
+  const { weights: _weights, trainingState: _state, savedAt: _savedAt, ...rest } = checkpoint;
   const meta: CheckpointFile = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -191,6 +190,7 @@ export function readCheckpoint(dir: string): Checkpoint {
     options: meta.options,
     vocabulary: meta.vocabulary,
     progress: meta.progress,
+    savedAt: meta.savedAt,
     weights,
     trainingState: unpack(dir, STATE_FILE, files.get(STATE_FILE)!, meta.stateEntries),
   };

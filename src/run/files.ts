@@ -28,12 +28,26 @@ export const RUN_FILES = {
   lossPlot: 'loss.svg',
 } as const;
 
+/** The static site rnn-web writes (besides its page's scripts and TensorFlow.js). */
+export const SITE_FILES = {
+  page: 'index.html',
+  /** What the page reads first: the models, their cards and the vocabulary (web/page/site-data.ts). */
+  data: 'site.json',
+  /** One folder per model, numbered from 1, each with model.json, weights.bin and loss.svg. */
+  models: 'models',
+} as const;
+
+export const SITE_FORMAT = 'rnn-web-site';
+export const SITE_VERSION = 1;
+
 /** An ensemble's run directory holds this manifest and one run directory per member. */
 export const ENSEMBLE_FILE = 'ensemble.json';
 
 export const CHECKPOINT_FORMAT = 'rnn-train-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 export const ENSEMBLE_FORMAT = 'rnn-train-ensemble';
+/** rnn-eval --activations' JSON. */
+export const ACTIVATIONS_FORMAT = 'rnn-train-activations';
 
 /** A checkpoint's directory name inside checkpoints/. */
 export function checkpointName(step: number): string {

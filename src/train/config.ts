@@ -75,6 +75,8 @@ export interface Checkpoint {
   options: RunOptions;
   vocabulary: string[];
   progress: TrainingProgress;
+  /** When it was written (ISO 8601); set on the checkpoints read from disk. */
+  savedAt?: string;
   weights: NamedArrays;
   /** Optimizer slots and the carried hidden state, named as the optimizer and trainer name them. */
   trainingState: NamedArrays;

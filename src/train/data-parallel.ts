@@ -8,7 +8,8 @@ import { carriedRows, carriedState, joinCarried, readCarried } from './carried.j
 import type { NamedArrays } from '../model/config.js';
 import type { TrainingConfig } from './config.js';
 import { chunkGradients, update, type Engine, type StepSettings } from './engine.js';
-import { disposeState, type CharRnn, type ModelState } from '../model/char-rnn.js';
+import { type CharRnn, type ModelState } from '../model/char-rnn.js';
+import { disposeState } from '../model/cells/cell.js';
 import type { LstmKernels, ModelConfig } from '../model/config.js';
 import type { MatmulPrecision } from '../model/cells/cell.js';
 import type { Optimizer } from './optimizer.js';

@@ -6,7 +6,8 @@ import { useBackend } from '../native/backend.js';
 import { carriedState, readCarried } from './carried.js';
 import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
 import { chunkGradients } from './engine.js';
-import { CharRnn, disposeState } from '../model/char-rnn.js';
+import { CharRnn } from '../model/char-rnn.js';
+import { disposeState } from '../model/cells/cell.js';
 import { Rng } from '../util/random.js';
 
 const setup = workerData as ReplicaSetup;

@@ -6,6 +6,11 @@ export const CELL_TYPES = ['lstm', 'gru', 'rnn'] as const;
 export type CellType = (typeof CELL_TYPES)[number];
 
 /** Blocks of H columns in a cell's kernels: LSTM i,f,c,o; GRU z,r,h; RNN one. */
+/** The name of recurrent layer `l` (from 0), as in the weight names: lstm_1, gru_2, rnn_1, … */
+export function layerName(cell: CellType, l: number): string {
+  return `${cell}_${l + 1}`;
+}
+
 export const GATE_BLOCKS: Record<CellType, number> = { lstm: 4, gru: 3, rnn: 1 };
 
 /**
@@ -29,6 +34,11 @@ export interface CellWeights {
 export interface LayerState {
   h: tf.Tensor2D;
   c?: tf.Tensor2D;
+}
+
+/** Frees every layer's state. */
+export function disposeState(state: LayerState[]): void {
+  for (const layer of state) tf.dispose(Object.values(layer));
 }
 
 export type StatePart = keyof LayerState;

@@ -1,0 +1,29 @@
+import { logSoftmax } from './choose.js';
+import type { Stepper } from './generate.js';
+
+/** What a model (or ensemble) makes of a text, character by character: rnn-eval --activations, and the page rnn-web writes. */
+export interface TextInspection {
+  /** `logProbs[t]`: log-probability (nats) of character t+1 given characters 0…t, from zero state; one fewer than the characters. */
+  logProbs: Float64Array;
+  /** `activations[m][l]`: member m's layer l hidden state h after reading each character, [characters × hiddenSize] row-major. */
+  activations: Float32Array[][];
+}
+
+/**
+ * Reads `ids` one character at a time from zero state, as sampling does, recording each layer's
+ * hidden state and the log-probability of the next character. Row t of an activation is the
+ * state once character t has been read, as Karpathy, Johnson and Fei-Fei colour their text.
+ */
+export function inspectText(stepper: Stepper, ids: Int32Array): TextInspection {
+  const n = ids.length;
+  const logProbs = new Float64Array(Math.max(0, n - 1));
+  let activations: Float32Array[][] = [];
+  for (let t = 0; t < n; t++) {
+    const scores = stepper.step(ids[t]);
+    const hidden = stepper.hidden();
+    if (t === 0) activations = hidden.map((layers) => layers.map((h) => new Float32Array(n * h.length)));
+    hidden.forEach((layers, m) => layers.forEach((h, l) => activations[m][l].set(h, t * h.length)));
+    if (t + 1 < n) logProbs[t] = logSoftmax(scores)[ids[t + 1]];
+  }
+  return { logProbs, activations };
+}

@@ -1,0 +1,143 @@
+import { inspectText, type TextInspection } from '../../sample/inspect.js';
+import { describeUnknown, element, formatNumber, pause } from './dom.js';
+import type { Session } from './session.js';
+import { bestUnits, FEATURES, type UnitRef } from './units.js';
+
+/** The longest text the page reads at once: reading is one step per character, and the page waits for it. */
+export const MAX_INSPECTED = 2000;
+/** Units listed per feature. */
+const LISTED = 5;
+/** Surprise (bits) drawn at full colour. */
+const FULL_SURPRISE_BITS = 8;
+
+interface Inspected extends TextInspection {
+  chars: string[];
+  spans: HTMLSpanElement[];
+}
+
+/** Look inside: per-character surprise, one hidden unit's activation over the text, and units that track simple properties. */
+export class InsideView {
+  private inspected: Inspected | undefined;
+
+  constructor(private readonly session: Session) {
+    const text = element<HTMLTextAreaElement>('inside-text');
+    text.value = session.data.excerpt;
+    element<HTMLButtonElement>('use-excerpt').disabled = session.data.excerpt === '';
+    element('use-excerpt').addEventListener('click', () => (text.value = session.data.excerpt));
+    element('use-generated').addEventListener('click', () => (text.value = session.generated));
+    element('analyse').addEventListener('click', () => void this.analyse());
+    const layer = element<HTMLSelectElement>('layer');
+    session.models.forEach((model, m) => {
+      for (let l = 0; l < model.config.layers; l++) {
+        const name = session.models.length > 1 ? `member ${m + 1}, layer ${l + 1}` : `layer ${l + 1}`;
+        layer.append(new Option(`${name} (${model.config.hiddenSize} units)`, `${m}:${l}`));
+      }
+    });
+    for (const input of [layer, element('unit'), ...document.querySelectorAll<HTMLInputElement>('input[name=view]')]) {
+      input.addEventListener('change', () => this.paint());
+    }
+  }
+
+  async analyse(): Promise<void> {
+    const status = element('inside-status');
+    const { text, unknown } = this.session.known(element<HTMLTextAreaElement>('inside-text').value);
+    const chars = [...text].slice(0, MAX_INSPECTED);
+    const notes = [];
+    if (unknown.size > 0) notes.push(`Left out characters the model does not know: ${describeUnknown(unknown)}.`);
+    if ([...text].length > MAX_INSPECTED) notes.push(`Read the first ${MAX_INSPECTED.toLocaleString('en-US')} characters.`);
+    if (chars.length < 2) {
+      status.textContent = [...notes, 'Give at least two characters the model knows.'].join(' ');
+      return;
+    }
+    status.textContent = `Reading ${chars.length} characters…`;
+    await pause();
+    const stepper = this.session.stepper();
+    try {
+      const inspection = inspectText(stepper, this.session.vocabulary.encode(chars.join('')));
+      this.inspected = { ...inspection, chars, spans: this.render(chars) };
+    } finally {
+      stepper.dispose();
+    }
+    const mean = this.inspected.logProbs.reduce((a, b) => a + b, 0) / this.inspected.logProbs.length;
+    status.textContent = [...notes, `${chars.length} characters, ${formatNumber(-mean / Math.LN2, 3)} bits/char.`].join(' ');
+    this.listUnits();
+    this.paint();
+  }
+
+  private render(chars: string[]): HTMLSpanElement[] {
+    const view = element('inside-view');
+    view.textContent = '';
+    return chars.map((ch) => {
+      const span = document.createElement('span');
+      span.textContent = ch === '\n' ? '↵\n' : ch;
+      view.append(span);
+      return span;
+    });
+  }
+
+  private selected(): UnitRef {
+    const [member, layer] = element<HTMLSelectElement>('layer').value.split(':').map(Number);
+    const size = this.session.models[member].config.hiddenSize;
+    const unitInput = element<HTMLInputElement>('unit');
+    unitInput.max = String(size - 1);
+    const unit = Math.min(size - 1, Math.max(0, Math.floor(Number(unitInput.value) || 0)));
+    return { member, layer, unit };
+  }
+
+  /** Colours every character by the chosen view: surprise in red, or the unit's activation in red (+) and blue (−). */
+  private paint(): void {
+    if (!this.inspected) return;
+    const { spans, logProbs, activations, chars } = this.inspected;
+    const unitView = document.querySelector<HTMLInputElement>('input[name=view]:checked')?.value === 'unit';
+    const { member, layer, unit } = this.selected();
+    const size = this.session.models[member].config.hiddenSize;
+    const values = activations[member][layer];
+    spans.forEach((span, t) => {
+      const activation = values[t * size + unit];
+      const logProb = t > 0 ? logProbs[t - 1] : undefined;
+      span.dataset.activation = String(activation);
+      span.dataset.logProb = logProb === undefined ? '' : String(logProb);
+      const surprise = logProb === undefined ? undefined : `log p = ${formatNumber(logProb, 3)} nats (${formatNumber(-logProb / Math.LN2, 2)} bits)`;
+      span.title = [JSON.stringify(chars[t]), surprise, `unit ${unit} = ${formatNumber(activation, 3)}`].filter(Boolean).join(' · ');
+      span.style.background = unitView ? activationColour(activation) : surpriseColour(logProb);
+    });
+    element('inside-view').dataset.view = unitView ? `unit ${member}:${layer}:${unit}` : 'surprise';
+  }
+
+  private listUnits(): void {
+    const table = element<HTMLTableElement>('units');
+    table.textContent = '';
+    const { chars, activations } = this.inspected!;
+    for (const feature of FEATURES) {
+      const row = table.insertRow();
+      row.insertCell().textContent = feature.name;
+      const cell = row.insertCell();
+      const matches = bestUnits(activations, feature.values(chars), LISTED);
+      if (matches.length === 0) cell.textContent = 'does not vary in this text';
+      for (const match of matches) {
+        const button = document.createElement('button');
+        const where = this.session.models.length > 1 ? `member ${match.member + 1}, ` : '';
+        button.textContent = `${where}layer ${match.layer + 1} unit ${match.unit} (r = ${formatNumber(match.r, 2)})`;
+        button.addEventListener('click', () => this.show(match));
+        cell.append(button, ' ');
+      }
+    }
+  }
+
+  private show({ member, layer, unit }: UnitRef): void {
+    element<HTMLSelectElement>('layer').value = `${member}:${layer}`;
+    element<HTMLInputElement>('unit').value = String(unit);
+    document.querySelector<HTMLInputElement>('input[name=view][value=unit]')!.checked = true;
+    this.paint();
+  }
+}
+
+function surpriseColour(logProb: number | undefined): string {
+  if (logProb === undefined) return 'transparent';
+  return `rgba(220, 50, 47, ${Math.min(1, -logProb / Math.LN2 / FULL_SURPRISE_BITS).toFixed(3)})`;
+}
+
+function activationColour(activation: number): string {
+  const alpha = Math.min(1, Math.abs(activation)).toFixed(3);
+  return activation >= 0 ? `rgba(214, 39, 40, ${alpha})` : `rgba(31, 119, 180, ${alpha})`;
+}

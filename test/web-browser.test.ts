@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../src/index.js';
+import { analyse, closeBrowser, generate, openSite, unitActivations, type GenerateForm, type OpenSite } from './browser.js';
+import { cli, ROOT, tempDir, testBackend } from './helpers.js';
+
+// The page rnn-web writes, in headless Chromium (Debian's package), against the commands in Node:
+// the same text as rnn-sample, and the same log-probabilities and activations as rnn-eval.
+
+const backend = testBackend();
+const work = tempDir();
+const corpus = path.join(work, 'corpus.txt');
+
+/** Lines with words, quotes, brackets and line breaks, so that every unit finder feature varies. */
+function corpusText(): string {
+  const rng = new Rng(9);
+  const pick = <T>(items: T[]): T => items[Math.floor(rng.next() * items.length)];
+  const words = ['the', 'king', 'said', 'and', 'my', 'lord', 'o', 'fair', 'night'];
+  const phrase = () => Array.from({ length: 1 + Math.floor(rng.next() * 4) }, () => pick(words)).join(' ');
+  const lines = Array.from({ length: 500 }, () => pick([phrase, () => `"${phrase()}"`, () => `(${phrase()} [${phrase()}])`])() + pick(['.', ',', '']));
+  return `${lines.join('\n')}\n`;
+}
+
+const TINY = ['--steps', '30', '--eval-every', '15', '--seq-len', '16', '--batch-size', '8', '--embedding', '6', '--backend', backend];
+const RUNS: Record<string, string[]> = {
+  lstm: ['--cell', 'lstm', '--layers', '2', '--hidden', '12', '--seed', '1'],
+  gru: ['--cell', 'gru', '--layers', '1', '--hidden', '12', '--seed', '2'],
+  rnn: ['--cell', 'rnn', '--layers', '2', '--hidden', '10', '--seed', '3'],
+  ensemble: ['--cell', 'lstm', '--layers', '1', '--hidden', '8', '--seed', '4', '--members', '2'],
+};
+
+const FORMS: GenerateForm[] = [
+  { length: 150, seed: 5 },
+  { prime: 'the "king', temperature: 1.2, topK: 5, topP: 0.9, length: 120, seed: 11 },
+  { prime: '(', temperature: 0, length: 60, seed: 0, stop: ')' },
+];
+
+/** rnn-sample's flags for a form. */
+function sampleFlags(form: GenerateForm): string[] {
+  const flags = ['--seed', String(form.seed), '-n', String(form.length), '-t', String(form.temperature ?? 0.8), '--prime', form.prime ?? ''];
+  if (form.topK !== undefined) flags.push('-k', String(form.topK));
+  if (form.topP !== undefined) flags.push('--top-p', String(form.topP));
+  if (form.stop !== undefined) flags.push('--stop', form.stop);
+  return flags;
+}
+
+beforeAll(() => {
+  fs.writeFileSync(corpus, corpusText());
+  for (const [name, flags] of Object.entries(RUNS)) {
+    const trained = cli('rnn-train', [corpus, '--out', path.join(work, name), ...TINY, ...flags]);
+    if (trained.status !== 0) throw new Error(`rnn-train ${name} failed:\n${trained.stderr}`);
+    const written = cli('rnn-web', [path.join(work, name), '--out', path.join(work, `${name}-site`)]);
+    if (written.status !== 0) throw new Error(`rnn-web ${name} failed:\n${written.stderr}`);
+  }
+});
+
+afterAll(closeBrowser);
+
+describe.each(Object.keys(RUNS))('the page of a %s run, in Chromium', (name) => {
+  const run = path.join(work, name);
+  let site: OpenSite;
+  beforeAll(async () => void (site = await openSite(path.join(work, `${name}-site`))));
+  afterAll(async () => {
+    expect(site.errors).toEqual([]);
+    await site.close();
+  });
+
+  it.each(FORMS.map((form) => [JSON.stringify(form), form] as const))('generates what rnn-sample writes: %s', async (_, form) => {
+    const page = await generate(site.page, form);
+    const sampled = cli('rnn-sample', [run, ...sampleFlags(form), '--backend', backend]);
+    expect(sampled.status, sampled.stderr).toBe(0);
+    expect(page.text).toBe(sampled.stdout.replace(/\n$/, ''));
+    expect(page.text.length).toBeGreaterThan((form.prime ?? '').length);
+    const json = JSON.parse(cli('rnn-sample', [run, ...sampleFlags(form), '--json', '--backend', backend]).stdout);
+    expect(Math.abs(page.meanLogProb - json.meanLogProb)).toBeLessThan(1e-4);
+    expect(await site.page.textContent('#command')).toContain(`rnn-sample ${run}`);
+  });
+
+  it("looks inside as rnn-eval --activations does: every character's log-probability and every unit's activation", async () => {
+    const text = fs.readFileSync(corpus, 'utf8').slice(0, 400);
+    const file = path.join(work, `${name}-passage.txt`);
+    fs.writeFileSync(file, text);
+    const dump = path.join(work, `${name}-activations.json`);
+    const evaluated = cli('rnn-eval', [run, file, '--activations', dump, '--backend', backend]);
+    expect(evaluated.status, evaluated.stderr).toBe(0);
+    const node = JSON.parse(fs.readFileSync(dump, 'utf8')) as { text: string; logProbs: number[]; members: number[][][][] };
+    expect(node.text).toBe(text);
+
+    const { status, logProbs } = await analyse(site.page, text);
+    expect(status).toMatch(/^400 characters, [\d.]+ bits\/char\.$/);
+    expect(logProbs[0]).toBeNull();
+    expect(
+      logProbs
+        .slice(1)
+        .map((lp, t) => Math.abs(lp! - node.logProbs[t]))
+        .reduce((a, b) => Math.max(a, b)),
+    ).toBeLessThan(1e-4);
+    for (const [m, layers] of node.members.entries()) {
+      for (const [l, steps] of layers.entries()) {
+        for (let unit = 0; unit < steps[0].length; unit++) {
+          const shown = await unitActivations(site.page, m, l, unit);
+          const worst = shown.map((a, t) => Math.abs(a - steps[t][unit])).reduce((a, b) => Math.max(a, b));
+          expect(worst, `member ${m} layer ${l} unit ${unit}`).toBeLessThan(1e-4);
+        }
+      }
+    }
+    // The unit finder lists units for each feature, with their correlation; clicking one shows it.
+    const rows = await site.page.$$eval('#units tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
+    expect(rows.map((row) => row.split(/layer|member/)[0])).toEqual(['inside quotes', 'position in line', 'bracket depth']);
+    for (const row of rows) expect(row).toMatch(/unit \d+ \(r = -?[01]\.\d\d\)/);
+    await site.page.click('#units button >> nth=0');
+    expect(await site.page.getAttribute('#inside-view', 'data-view')).toMatch(/^unit \d+:\d+:\d+$/);
+  });
+});
+
+describe('the page, as a person uses it', () => {
+  let site: OpenSite;
+  beforeAll(async () => void (site = await openSite(path.join(work, 'lstm-site'))));
+  afterAll(async () => {
+    expect(site.errors).toEqual([]);
+    await site.close();
+  });
+
+  it('names characters outside the vocabulary, in the prime and in the text to look inside, and goes on working', async () => {
+    const refused = await generate(site.page, { prime: 'the é€', length: 10, seed: 1 });
+    expect(refused.status).toBe('The prime has characters the model does not know: "é" ×1, "€" ×1. Remove them to generate.');
+    const { status } = await analyse(site.page, 'the king é said\n');
+    expect(status).toMatch(/^Left out characters the model does not know: "é" ×1\. 15 characters, /);
+    expect((await generate(site.page, { prime: 'the', length: 10, seed: 1 })).text).toHaveLength(13);
+  });
+
+  it('refuses a bad setting in one message', async () => {
+    expect((await generate(site.page, { length: 10, seed: 1, topP: 1.5 })).status).toMatch(/^top-p: /);
+  });
+
+  it('streams the text as it is generated, and Stop ends it', async () => {
+    await site.page.fill('#length', '100000');
+    await site.page.fill('#prime', '');
+    await site.page.fill('#top-p', '');
+    await site.page.click('#generate-button');
+    await site.page.waitForFunction(() => (document.getElementById('output')!.textContent ?? '').length > 50);
+    expect(await site.page.getAttribute('#output', 'data-state')).toBe('running');
+    await site.page.click('#stop-button');
+    await site.page.waitForSelector('#output[data-state=done]');
+    expect(await site.page.textContent('#generate-status')).toMatch(/^Stopped after \d+ characters/);
+    expect(((await site.page.textContent('#output')) ?? '').length).toBeLessThan(100000);
+  });
+
+  it('shows the loss curve and the model card, and takes a screenshot', async () => {
+    expect(await site.page.$eval('#curves img', (img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    const card = (await site.page.textContent('#cards')) ?? '';
+    expect(card).toMatch(/corpuscorpus\.txt \(0\.\d\d MB\)/);
+    expect(card).toMatch(/model2-layer LSTM, 12 units/);
+    expect(card).toMatch(/steps30 \(epoch/);
+    const shot = path.join(ROOT, 'test-results', 'rnn-web.png');
+    fs.mkdirSync(path.dirname(shot), { recursive: true });
+    await site.page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).toBeGreaterThan(20_000);
+  });
+});

@@ -1,0 +1,178 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bestUnits, correlation, FEATURES } from '../src/web/page/units.js';
+import { pageModules } from '../src/web/site.js';
+import { cli, tempDir, testBackend, type CliResult } from './helpers.js';
+
+const work = tempDir();
+const corpus = path.join(work, 'corpus.txt');
+const run = path.join(work, 'run');
+
+function expectOneLineError(result: CliResult, pattern: RegExp): void {
+  expect(result.status, result.stderr).toBe(1);
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+// Mounting a tmpfs needs root, which CI has; elsewhere the tests that need one are skipped.
+const probe = path.join(work, 'probe');
+fs.mkdirSync(probe);
+const canMount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe]).status === 0 && spawnSync('umount', [probe]).status === 0;
+
+/** Runs `body` with a tmpfs mounted at `dir` with `options`, unmounting after. */
+function withTmpfs(dir: string, options: string, body: () => void): void {
+  fs.mkdirSync(dir, { recursive: true });
+  expect(spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]).status).toBe(0);
+  try {
+    body();
+  } finally {
+    spawnSync('umount', ['-l', dir]);
+  }
+}
+
+beforeAll(() => {
+  fs.writeFileSync(corpus, 'She said "look (here) [now]" and left.\n'.repeat(60));
+  const args = [corpus, '--out', run, '--steps', '4', '--eval-every', '2', '--seed', '1', '--layers', '2', '--hidden', '8', '--embedding', '4'];
+  const trained = cli('rnn-train', [...args, '--seq-len', '10', '--batch-size', '4', '--backend', testBackend()]);
+  if (trained.status !== 0) throw new Error(trained.stderr);
+});
+
+describe('rnn-web writes a self-contained site', () => {
+  it('with the page, its scripts, TensorFlow.js, the model files and the card', () => {
+    const site = path.join(work, 'site');
+    const result = cli('rnn-web', [run, '--out', site]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/rnn-web: wrote .*site\//);
+    for (const file of [
+      'index.html',
+      'style.css',
+      'site.json',
+      'vendor/tf.fesm.min.js',
+      'js/web/page/main.js',
+      'models/1/model.json',
+      'models/1/weights.bin',
+      'models/1/loss.svg',
+    ]) {
+      expect(fs.existsSync(path.join(site, file)), file).toBe(true);
+    }
+    expect(fs.readFileSync(path.join(site, 'models/1/weights.bin'))).toEqual(fs.readFileSync(path.join(run, 'best', 'weights.bin')));
+    const data = JSON.parse(fs.readFileSync(path.join(site, 'site.json'), 'utf8'));
+    expect(data).toMatchObject({ format: 'rnn-web-site', vocabulary: JSON.parse(fs.readFileSync(path.join(run, 'best', 'vocabulary.json'), 'utf8')) });
+    expect(data.members[0].card).toMatchObject({ corpus: 'corpus.txt', corpusBytes: fs.statSync(corpus).size, step: 4, model: { layers: 2, hiddenSize: 8 } });
+    expect(data.members[0].card.savedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    // The default passage for "Look inside" is the end of the corpus, from a line's start.
+    expect(data.excerpt.length).toBeGreaterThan(100);
+    expect(fs.readFileSync(corpus, 'utf8').endsWith(data.excerpt)).toBe(true);
+    // No script points at a source map the site does not hold, and the index names no CDN.
+    expect(fs.readFileSync(path.join(site, 'js/web/page/main.js'), 'utf8')).not.toMatch(/sourceMappingURL/);
+    expect(fs.readFileSync(path.join(site, 'index.html'), 'utf8')).not.toMatch(/https?:\/\//);
+  });
+
+  it("the page's scripts import nothing a browser lacks, however deep", () => {
+    const modules = pageModules();
+    expect(modules).toContain('web/page/main.js');
+    expect(modules).toContain('model/cells/lstm.js');
+    for (const module of modules)
+      expect(module, 'a Node-only module').not.toMatch(/^(web\/site|web\/serve|cli\/|run\/run-directory|model\/char-rnn|model\/policy|native\/capabilities)/);
+  });
+
+  it('replaces an earlier site, and --text sets the passage', () => {
+    const site = path.join(work, 'again');
+    expect(cli('rnn-web', [run, '--out', site]).status).toBe(0);
+    fs.writeFileSync(path.join(work, 'passage.txt'), 'said "hi"\n');
+    const result = cli('rnn-web', [run, '--out', site, '--text', path.join(work, 'passage.txt'), '--title', 'Mine']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(site, 'site.json'), 'utf8'))).toMatchObject({ title: 'Mine', excerpt: 'said "hi"\n' });
+    expect(fs.readdirSync(work).filter((name) => name.includes('partial'))).toEqual([]);
+  });
+});
+
+describe('rnn-web refuses bad input with one line, and leaves what is on disk as it was', () => {
+  it('a missing checkpoint', () => {
+    const out = path.join(work, 'never');
+    expectOneLineError(cli('rnn-web', [path.join(work, 'nope'), '--out', out]), /^rnn-web: error: .*nope/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('an --out that holds other files', () => {
+    const out = path.join(work, 'mine');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'keep me');
+    expectOneLineError(
+      cli('rnn-web', [run, '--out', out]),
+      /^rnn-web: error: --out .*mine already holds files that are not an rnn-web site; give a new or empty folder/,
+    );
+    expect(fs.readdirSync(out)).toEqual(['notes.txt']);
+    expectOneLineError(
+      cli('rnn-web', [run, '--out', path.join(out, 'notes.txt')]),
+      /^rnn-web: error: --out .*notes\.txt is a file; give a folder for the site$/,
+    );
+  });
+
+  it('an --out under /proc', () => {
+    expectOneLineError(
+      cli('rnn-web', [run, '--out', '/proc/x/site']),
+      /^rnn-web: error: cannot create \/proc\/x: .*; give an --out in a folder you can write$/,
+    );
+  });
+
+  it.runIf(canMount)('an --out on a read-only file system', () => {
+    const readOnly = path.join(work, 'read-only');
+    withTmpfs(readOnly, 'ro,size=1m', () => {
+      expectOneLineError(
+        cli('rnn-web', [run, '--out', path.join(readOnly, 'site')]),
+        /^rnn-web: error: cannot .*read-only.*; give an --out in a folder you can write$/,
+      );
+      expect(fs.readdirSync(readOnly)).toEqual([]);
+    });
+  });
+
+  it.runIf(canMount)('a disk that fills up while the site is written: an earlier site there stays whole', () => {
+    const small = path.join(work, 'small');
+    withTmpfs(small, 'size=2m', () => {
+      const site = path.join(small, 'site');
+      expect(cli('rnn-web', [run, '--out', site, '--title', 'earlier']).status).toBe(0);
+      const before = fs.readFileSync(path.join(site, 'site.json'), 'utf8');
+      expectOneLineError(
+        cli('rnn-web', [run, '--out', site]),
+        /^rnn-web: error: cannot write the site to .*site \(ENOSPC\); give an --out in a folder you can write$/,
+      );
+      expect(fs.readFileSync(path.join(site, 'site.json'), 'utf8')).toBe(before);
+      expect(fs.readdirSync(small)).toEqual(['site']);
+    });
+  });
+});
+
+describe('finding units', () => {
+  it("Pearson's r, and NaN for a constant", () => {
+    expect(correlation([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
+    expect(correlation([1, 2, 3], [3, 2, 1])).toBeCloseTo(-1, 12);
+    expect(correlation([1, 2, 3, 4], [1, 3, 2, 4])).toBeCloseTo(0.8, 12);
+    expect(correlation([1, 1, 1], [1, 2, 3])).toBeNaN();
+  });
+
+  it('the features of a text, position by position', () => {
+    const chars = [...'a"b(c[d])"\ne'];
+    const [quotes, column, depth] = FEATURES.map((feature) => Array.from(feature.values(chars)));
+    expect(quotes).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
+    expect(column).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1]);
+    expect(depth).toEqual([0, 0, 0, 1, 1, 2, 2, 1, 0, 0, 0, 0]);
+  });
+
+  it('ranks the units that track a feature, of either sign, across layers', () => {
+    const feature = Float64Array.from([0, 1, 2, 3, 4]);
+    // Two layers of two units, [characters × units]: layer 0 unit 1 follows the feature inversely, layer 1 unit 0 loosely.
+    const layer0 = Float32Array.from([0.3, 0.9, 0.1, 0.7, 0.3, 0.5, 0.2, 0.3, 0.3, 0.1]);
+    const layer1 = Float32Array.from([0.0, 5, 0.2, 5, 0.1, 5, 0.5, 5, 0.4, 5]);
+    const ranked = bestUnits([[layer0, layer1]], feature, 2);
+    expect(ranked.map(({ layer, unit }) => [layer, unit])).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    expect(ranked[0].r).toBeCloseTo(-1, 6);
+    expect(bestUnits([[layer0, layer1]], new Float64Array(5), 3)).toEqual([]);
+  });
+});
