@@ -3,6 +3,7 @@ export * from './util/errors.js';
 export * from './util/faults.js';
 export * from './util/parse.js';
 export * from './util/random.js';
+export * from './util/shell.js';
 export * from './util/tidy.js';
 export * from './native/backend.js';
 export * from './native/capabilities.js';

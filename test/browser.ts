@@ -16,7 +16,7 @@ export function chromiumPath(): string {
 
 export interface OpenSite {
   page: Page;
-  /** Errors the page threw or logged. */
+  /** Errors the page threw or logged, and any request for something outside the site (there should be none: it works offline). */
   errors: string[];
   close(): Promise<void>;
 }
@@ -31,6 +31,11 @@ export async function openSite(site: string): Promise<OpenSite> {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => void (message.type() === 'error' && errors.push(message.text())));
+  await page.route('**/*', (route) => {
+    if (route.request().url().startsWith(server.url)) return route.continue();
+    errors.push(`requested ${route.request().url()}`);
+    return route.abort();
+  });
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready]');
   return {

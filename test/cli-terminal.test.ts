@@ -146,7 +146,7 @@ describe('what a user sees around a run', () => {
 
   it('every command has --version', () => {
     const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    for (const command of ['rnn-train', 'rnn-sample', 'rnn-eval'] as const) expect(cli(command, ['--version']).stdout).toBe(`${version}\n`);
+    for (const command of ['rnn-train', 'rnn-sample', 'rnn-eval', 'rnn-web'] as const) expect(cli(command, ['--version']).stdout).toBe(`${version}\n`);
   });
 
   it('--argmax and an explicit --temperature are refused together', () => {

@@ -130,6 +130,13 @@ describe('the page, as a person uses it', () => {
     expect((await generate(site.page, { prime: 'the', length: 10, seed: 1 })).text).toHaveLength(13);
   });
 
+  it('opened as a file rather than served, says how to serve it', async () => {
+    const page = await site.page.context().newPage();
+    await page.goto(`file://${path.join(work, 'lstm-site', 'index.html')}`);
+    expect(await page.textContent('#load-status')).toMatch(/^Browsers do not run this page from a file\. Serve its folder/);
+    await page.close();
+  });
+
   it('refuses a bad setting in one message', async () => {
     expect((await generate(site.page, { length: 10, seed: 1, topP: 1.5 })).status).toMatch(/^top-p: /);
   });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bestUnits, correlation, FEATURES } from '../src/web/page/units.js';
 import { pageModules } from '../src/web/site.js';
-import { cli, tempDir, testBackend, type CliResult } from './helpers.js';
+import { shellWord } from '../src/index.js';
+import { cli, startCli, tempDir, testBackend, type CliResult } from './helpers.js';
 
 const work = tempDir();
 const corpus = path.join(work, 'corpus.txt');
@@ -79,6 +80,20 @@ describe('rnn-web writes a self-contained site', () => {
       expect(module, 'a Node-only module').not.toMatch(/^(web\/site|web\/serve|cli\/|run\/run-directory|model\/char-rnn|model\/policy|native\/capabilities)/);
   });
 
+  it('--serve serves it on localhost until Ctrl-C', async () => {
+    const site = path.join(work, 'served');
+    const served = startCli('rnn-web', [run, '--out', site, '--serve', '--port', '0']);
+    await served.waitFor(/serving .* at http:\/\/127\.0\.0\.1:\d+\/ \(Ctrl-C stops\)/);
+    const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(served.output().stderr)![1];
+    const page = await fetch(url);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toBe(fs.readFileSync(path.join(site, 'index.html'), 'utf8'));
+    expect((await fetch(`${url}js/web/page/main.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect((await fetch(`${url}..%2f..%2fetc%2fpasswd`)).status).toBe(404);
+    served.child.kill('SIGINT');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('replaces an earlier site, and --text sets the passage', () => {
     const site = path.join(work, 'again');
     expect(cli('rnn-web', [run, '--out', site]).status).toBe(0);
@@ -143,6 +158,15 @@ describe('rnn-web refuses bad input with one line, and leaves what is on disk as
       expect(fs.readFileSync(path.join(site, 'site.json'), 'utf8')).toBe(before);
       expect(fs.readdirSync(small)).toEqual(['site']);
     });
+  });
+});
+
+describe('the rnn-sample command the page shows', () => {
+  it('quotes each word so that bash reads it back unchanged', () => {
+    for (const word of ['runs/shakespeare', 'ROMEO:', "it's", 'a b', '$HOME `x`', 'two\nlines', "tab\tand 'quote' \\"]) {
+      const echoed = spawnSync('bash', ['-c', `printf %s ${shellWord(word)}`], { encoding: 'utf8' });
+      expect(echoed.stdout, word).toBe(word);
+    }
   });
 });
 

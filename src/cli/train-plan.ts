@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Corpus } from '../data/corpus.js';
 import { parameterCount } from '../model/char-rnn.js';
 import type { ModelConfig } from '../model/config.js';
-import { checkPrecision, preferredReplicas, replicasRefusal } from '../model/policy.js';
+import { checkPrecision, precisionCellError, preferredReplicas, replicasRefusal } from '../model/policy.js';
 import type { ActiveBackend } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { RunDirectory, loadCheckpoint } from '../run/run-directory.js';
@@ -146,9 +146,8 @@ export function refuseBeforeBackend(request: TrainRequest, plan: TrainPlan, conf
       `--replicas ${replicas} is more than the ${configs.training.batchSize} streams of --batch-size; each replica needs at least one stream`,
     );
   }
-  if (configs.training.precision === 'bfloat16' && configs.model.cell !== 'lstm') {
-    throw new UserError(checkPrecision({ ...configs.training, cell: configs.model.cell, backend: 'tensorflow', capabilities: lstmCapabilities() }).error!);
-  }
+  const cellError = precisionCellError({ precision: configs.training.precision, cell: configs.model.cell });
+  if (cellError) throw new UserError(cellError);
 }
 
 /** Bytes one checkpoint takes: weights, optimizer slots, carried state, and the loss history of the planned steps. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { integerAtLeast } from '../util/parse.js';
+import { shellWord } from '../util/shell.js';
 import { writeSite } from '../web/site.js';
 import { serveStatic } from '../web/serve.js';
 import type { Checkpoint } from '../train/config.js';
@@ -29,11 +30,6 @@ function program(): Command {
     .option('--port <n>', 'port for --serve; 0 picks a free one', commanderParser(integerAtLeast(0)), 8000)
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-web', text)) })
     .exitOverride();
-}
-
-/** A word as a POSIX shell reads it back. */
-function shellWord(text: string): string {
-  return /^[\w./=+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function defaultTitle(members: { checkpoint: Checkpoint }[]): string {
@@ -69,23 +65,23 @@ async function main(argv: string[]): Promise<number> {
   command.parse(argv);
   const flags = command.opts<WebFlags>();
   const [checkpointArg] = command.args;
+  // As the user wrote it, without a trailing slash: the messages below add their own.
+  const out = flags.out.replace(/(.)\/+$/, '$1');
   const members = loadCheckpoints(checkpointArg, flags.ensemble);
   const sampleCommand = ['rnn-sample', checkpointArg, ...flags.ensemble.flatMap((e) => ['--ensemble', e])].map(shellWord).join(' ');
   writeSite({
     members,
-    out: flags.out,
+    out,
     title: flags.title ?? defaultTitle(members),
     version: packageVersion(),
     sampleCommand,
     text: flags.text === undefined ? undefined : readText(flags.text),
   });
   const model = members.length > 1 ? `${members.length} models` : members[0].dir;
-  process.stderr.write(`rnn-web: wrote ${flags.out}/ for ${model}\n`);
-  if (flags.serve) await serveUntilStopped(flags.out, flags.port);
+  process.stderr.write(`rnn-web: wrote ${out}/ for ${model}\n`);
+  if (flags.serve) await serveUntilStopped(out, flags.port);
   else
-    process.stderr.write(
-      `rnn-web: open it through any static file server, e.g. \`npx rnn-web ${shellWord(checkpointArg)} --out ${shellWord(flags.out)} --serve\`\n`,
-    );
+    process.stderr.write(`rnn-web: open it through any static file server, e.g. \`npx rnn-web ${shellWord(checkpointArg)} --out ${shellWord(out)} --serve\`\n`);
   return 0;
 }
 

@@ -133,8 +133,8 @@ export interface PrecisionVerdict {
 /** Checks --precision bfloat16 against the cell, the backend and the addon. */
 export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType; backend: BackendName; capabilities: LstmCapabilities }): PrecisionVerdict {
   if (run.precision !== 'bfloat16') return {};
-  if (run.cell !== 'lstm')
-    return { error: `--precision bfloat16 applies to the LSTM's fused kernels, not to a ${run.cell.toUpperCase()}; use --precision float32` };
+  const cellError = precisionCellError(run);
+  if (cellError) return { error: cellError };
   if (run.backend !== 'tensorflow')
     return { error: `--precision bfloat16 needs the tensorflow backend (this run has ${run.backend}); use --precision float32` };
   if (!run.capabilities.nativeBackward) {
@@ -146,6 +146,14 @@ export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType
   if (cpuHasBfloat16() === false)
     return { warning: 'this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here' };
   return {};
+}
+
+/** The part of checkPrecision that needs no backend, to refuse before one loads: bfloat16 is for the LSTM's kernels only. */
+export function precisionCellError(run: { precision: MatmulPrecision; cell: CellType }): string | undefined {
+  if (run.precision === 'bfloat16' && run.cell !== 'lstm') {
+    return `--precision bfloat16 applies to the LSTM's fused kernels, not to a ${run.cell.toUpperCase()}; use --precision float32`;
+  }
+  return undefined;
 }
 
 /**

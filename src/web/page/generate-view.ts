@@ -1,24 +1,24 @@
 import { generateText, type SampleOptions } from '../../sample/generate.js';
 import { integerAtLeast, InvalidValue, numberInRange } from '../../util/parse.js';
+import { shellWord } from '../../util/shell.js';
 import { describeUnknown, element, formatNumber, pause } from './dom.js';
 import type { Session } from './session.js';
 
 /** How long (ms) generation runs before it lets the page repaint. */
 const SLICE_MS = 30;
 
-/** A form field's value through one of the CLI's parsers, or undefined when the field is blank and optional. */
-function field<T>(id: string, label: string, parse: (value: string) => T, optional = false): T | undefined {
-  const value = element<HTMLInputElement>(id).value.trim();
-  if (value === '' && optional) return undefined;
+/** A form field's value through one of the CLI's parsers, its message prefixed with the field's label. */
+function field<T>(id: string, label: string, parse: (value: string) => T): T {
   try {
-    return parse(value);
+    return parse(element<HTMLInputElement>(id).value.trim());
   } catch (error) {
     throw new InvalidValue(`${label}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
-function shellQuote(text: string): string {
-  return /^[\w.,:/=+-]+$/.test(text) ? text : `$'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+/** As field(), but undefined when the field is blank. */
+function optionalField<T>(id: string, label: string, parse: (value: string) => T): T | undefined {
+  return element<HTMLInputElement>(id).value.trim() === '' ? undefined : field(id, label, parse);
 }
 
 /** Generate: the prime and the sampling rule in, streamed text out, as rnn-sample would write it. */
@@ -38,11 +38,11 @@ export class GenerateView {
     const stop = element<HTMLInputElement>('stop').value;
     return {
       prime: element<HTMLTextAreaElement>('prime').value,
-      temperature: field('temperature', 'temperature', numberInRange(0, Infinity))!,
-      topK: field('top-k', 'top-k', integerAtLeast(1), true),
-      topP: field('top-p', 'top-p', numberInRange(0, 1, { minimumExclusive: true }), true),
-      length: field('length', 'length', integerAtLeast(0))!,
-      seed: field('seed', 'seed', integerAtLeast(0))!,
+      temperature: field('temperature', 'temperature', numberInRange(0, Infinity)),
+      topK: optionalField('top-k', 'top-k', integerAtLeast(1)),
+      topP: optionalField('top-p', 'top-p', numberInRange(0, 1, { minimumExclusive: true })),
+      length: field('length', 'length', integerAtLeast(0)),
+      seed: field('seed', 'seed', integerAtLeast(0)),
       stop: stop === '' ? undefined : stop,
     };
   }
@@ -51,8 +51,8 @@ export class GenerateView {
     const flags = [`--seed ${options.seed}`, `-n ${options.length}`, `-t ${options.temperature}`];
     if (options.topK !== undefined) flags.push(`-k ${options.topK}`);
     if (options.topP !== undefined) flags.push(`--top-p ${options.topP}`);
-    if (options.prime !== '') flags.push(`--prime ${shellQuote(options.prime)}`);
-    if (options.stop !== undefined) flags.push(`--stop ${shellQuote(options.stop)}`);
+    if (options.prime !== '') flags.push(`--prime ${shellWord(options.prime)}`);
+    if (options.stop !== undefined) flags.push(`--stop ${shellWord(options.stop)}`);
     return `${this.session.data.sampleCommand} ${flags.join(' ')}`;
   }
 
