@@ -131,7 +131,7 @@ describe('the page, as a person uses it', () => {
   });
 
   it('opened as a file rather than served, says how to serve it', async () => {
-    const page = await site.page.context().newPage();
+    const page = await site.page.context().browser()!.newPage();
     await page.goto(`file://${path.join(work, 'lstm-site', 'index.html')}`);
     expect(await page.textContent('#load-status')).toMatch(/^Browsers do not run this page from a file\. Serve its folder/);
     await page.close();
@@ -159,6 +159,7 @@ describe('the page, as a person uses it', () => {
     const card = (await site.page.textContent('#cards')) ?? '';
     expect(card).toMatch(/corpuscorpus\.txt \(0\.\d\d MB\)/);
     expect(card).toMatch(/model2-layer LSTM, 12 units/);
+    expect(card).toMatch(/vocabulary\d+ characters: ↵␣"\(\),\.\[\]adefghiklmnorstymodel2-layer/);
     expect(card).toMatch(/steps30 \(epoch/);
     const shot = path.join(ROOT, 'test-results', 'rnn-web.png');
     fs.mkdirSync(path.dirname(shot), { recursive: true });
