@@ -248,59 +248,85 @@ interface RunContext {
   signals: Signals;
 }
 
-/** One model's run, from its plan to its summary, reporting as it goes. */
-async function trainRun({ request, plan, run, reporter, member, signals }: RunContext): Promise<number> {
-  const { flags } = request;
+/** The run's data and configs, once everything that can be refused before the backend loads has been. */
+interface CheckedRun {
+  corpus: Corpus;
+  split: Split;
+  configs: RunConfigs;
+  streams: BatchStreams;
+}
+
+/** What training needs from the backend: the backend itself, the settled training config, and the TensorBoard writer. */
+interface StartedRun {
+  backend: ActiveBackend;
+  training: TrainingConfig;
+  tensorboard?: Awaited<ReturnType<typeof tensorboardEvents>>;
+}
+
+/** Reads the corpus and settles the configs, refusing what cannot run (with --out's space checked) before the slow backend loads. */
+async function checkRun({ request, plan, run, reporter }: RunContext): Promise<CheckedRun> {
   if (!plan.resume && (run.hasCheckpoints() || isEnsembleRun(plan.outDir))) throw alreadyHoldsRun(plan.outDir);
   const corpus = await readCorpus(plan, reporter);
-  const split = splitCorpus(corpus.ids, plan.resume?.training.validationFraction ?? flags.valFrac);
+  const split = splitCorpus(corpus.ids, plan.resume?.training.validationFraction ?? request.flags.valFrac);
   const configs: RunConfigs = runConfigs(request, plan, corpus);
   refuseBeforeBackend(request, plan, configs);
   const lrWarning = plan.resume ? undefined : learningRateWarning(configs.training.optimizer, configs.training.learningRate);
   if (lrWarning) reporter.warn(lrWarning);
-  const { model } = configs;
   const streams = new BatchStreams(split.train, configs.training.batchSize, configs.training.seqLen);
   run.ensureSpace(checkpointBytes(configs, corpus.vocabulary.size, streams.stepsPerEpoch));
+  return { corpus, split, configs, streams };
+}
 
+/** Loads the backend, settles what depends on it, and prints the run's header. */
+async function startRun({ request, plan, reporter }: RunContext, { corpus, split, configs, streams }: CheckedRun): Promise<StartedRun> {
+  const { flags } = request;
+  const { model } = configs;
   const replicas = plan.resume?.training.replicas ?? flags.replicas;
   const backend = await useBackend(flags.backend, { intraOpThreads: trainingIntraOpThreads(model, configs.training.batchSize, replicas) });
   if (backend.warning) reporter.warn(backend.warning);
   const { training, warning } = settleTraining(request, plan, configs, backend);
   if (warning) reporter.warn(warning);
-  const header = headerLines({ request, plan, backend, corpus, split, model, training, stepsPerEpoch: streams.stepsPerEpoch });
-  for (const line of header) reporter.info(line);
-  const tensorboard = flags.tensorboard === undefined ? undefined : await tensorboardEvents(flags.tensorboard, backend.name);
-  if (flags.tensorboard !== undefined) reporter.info(`TensorBoard: tensorboard --logdir ${flags.tensorboard}`);
+  for (const line of headerLines({ request, plan, backend, corpus, split, model, training, stepsPerEpoch: streams.stepsPerEpoch })) reporter.info(line);
+  if (flags.tensorboard === undefined) return { backend, training };
+  const tensorboard = await tensorboardEvents(flags.tensorboard, backend.name);
+  reporter.info(`TensorBoard: tensorboard --logdir ${flags.tensorboard}`);
+  return { backend, training, tensorboard };
+}
 
+/** Trains to the end (or a signal) and reports the summary; returns the exit code. */
+async function runTraining(context: RunContext, { corpus, split, configs }: CheckedRun, { backend, training, tensorboard }: StartedRun): Promise<number> {
+  const { request, plan, run, reporter, member, signals } = context;
   signals.training = true;
   const started = performance.now();
-  const summary = await train(
-    {
-      vocabulary: corpus.vocabulary,
-      train: split.train,
-      validation: split.validation,
-      model,
-      training,
-      options: { ...configs.options, backend: backend.name },
-      run,
-      resume: plan.resume,
-      samples: sampleSchedule(flags, configs.options.evalEvery),
-    },
-    combineEvents(reporter, metricsEvents(plan.outDir, reporter.warn), tensorboard?.events ?? {}),
-    signals.stop,
-  );
+  const setup = {
+    vocabulary: corpus.vocabulary,
+    train: split.train,
+    validation: split.validation,
+    model: configs.model,
+    training,
+    options: { ...configs.options, backend: backend.name },
+    run,
+    resume: plan.resume,
+    samples: sampleSchedule(request.flags, configs.options.evalEvery),
+  };
+  const summary = await train(setup, combineEvents(reporter, metricsEvents(plan.outDir, reporter.warn), tensorboard?.events ?? {}), signals.stop);
   tensorboard?.close();
   reporter.close();
-  const seconds = (performance.now() - started) / 1000;
   return reportSummary(summary, {
     reporter,
     signals,
     outDir: plan.outDir,
     member,
     validated: split.validation.length > 1,
-    seconds,
+    seconds: (performance.now() - started) / 1000,
     unigramEntropy: unigramEntropy(corpus.ids, corpus.vocabulary.size),
   });
+}
+
+/** One model's run, from its plan to its summary, reporting as it goes. */
+async function trainRun(context: RunContext): Promise<number> {
+  const checked = await checkRun(context);
+  return runTraining(context, checked, await startRun(context, checked));
 }
 
 async function main(argv: string[]): Promise<number> {

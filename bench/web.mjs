@@ -1,0 +1,68 @@
+// How fast the page rnn-web writes runs, in headless Chromium (Debian's chromium, or RNN_TRAIN_CHROMIUM):
+//   npm run bench:web -- <run or checkpoint> [--rounds 3] [--length 2000]
+// Writes the model's site to a temporary folder, serves it, and times Generate and Look inside
+// (on the passage the site offers), next to rnn-sample's time for the same characters in Node.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { serveStatic } from '../dist/web/serve.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '3' }, length: { type: 'string', default: '2000' } },
+});
+const [run] = positionals;
+if (!run) {
+  process.stderr.write('usage: npm run bench:web -- <run or checkpoint> [--rounds 3] [--length 2000]\n');
+  process.exit(2);
+}
+const rounds = Number(values.rounds);
+const length = Number(values.length);
+const root = path.join(import.meta.dirname, '..');
+const site = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rnn-web-bench-')), 'site');
+const node = (command, args) => spawnSync(process.execPath, [path.join(root, 'bin', `${command}.js`), ...args], { encoding: 'utf8' });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (node('rnn-web', [run, '--out', site]).status !== 0) throw new Error(`rnn-web ${run} failed`);
+const server = await serveStatic(site, 0);
+const browser = await chromium.launch({ executablePath: process.env.RNN_TRAIN_CHROMIUM ?? '/usr/bin/chromium' });
+const page = await browser.newPage();
+await page.goto(server.url);
+await page.waitForSelector('body[data-ready=true]');
+const generate = [];
+const inspect = [];
+const sample = [];
+let characters = 0;
+for (let round = 0; round < rounds; round++) {
+  await page.fill('#length', String(length));
+  await page.fill('#seed', String(round + 1));
+  let started = performance.now();
+  await page.click('#generate-button');
+  await page.waitForSelector('#output[data-state=done]');
+  generate.push((performance.now() - started) / 1000);
+  await page.$eval('#inside-status', (status) => (status.textContent = ''));
+  started = performance.now();
+  await page.click('#analyse');
+  await page.locator('#inside-status', { hasText: 'bits/char' }).waitFor();
+  inspect.push((performance.now() - started) / 1000);
+  characters = (await page.$$('#inside-view span')).length;
+  // rnn-sample's own time, without its start-up: the difference between `length` characters and none.
+  const time = (n) => {
+    const t = performance.now();
+    node('rnn-sample', [run, '-n', String(n), '--seed', String(round + 1)]);
+    return (performance.now() - t) / 1000;
+  };
+  sample.push(time(length) - time(0));
+}
+await browser.close();
+await server.close();
+fs.rmSync(path.dirname(site), { recursive: true, force: true });
+const g = median(generate);
+const s = median(sample);
+process.stdout.write(`${run}, medians of ${rounds} rounds:\n`);
+process.stdout.write(`  page, generate: ${length} characters in ${g.toFixed(2)} s = ${Math.round(length / g)} chars/s\n`);
+process.stdout.write(`  page, look inside: ${characters} characters read and units ranked in ${median(inspect).toFixed(2)} s\n`);
+process.stdout.write(`  rnn-sample in Node: ${length} characters in ${s.toFixed(2)} s = ${Math.round(length / s)} chars/s\n`);
