@@ -55,6 +55,7 @@ describe(`rnn-train --members (${backend})`, () => {
     expect(alone[0]).not.toBeCloseTo(alone[1], 4);
     expect(together).toBeLessThan((alone[0] + alone[1]) / 2);
     expect(trained.stderr).toContain(`sample with: npx rnn-sample ${run}\n`);
+    expect(trained.stderr).toContain(`see it in a browser: npx rnn-web ${run} --serve\n`);
     // The hints name the ensemble, not its members; and it keeps no checkpoints of its own.
     expect(trained.stderr).not.toMatch(/member \d: sample with/);
     expect(fs.readdirSync(run).sort()).toEqual(['ensemble.json', 'member-1', 'member-2']);

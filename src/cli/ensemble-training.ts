@@ -11,6 +11,7 @@ import { ENSEMBLE_FILE, memberNames } from '../run/files.js';
 import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { createEnsembleReporter, formatLoss, type EnsembleReporter, type Reporter, type RunReporter } from '../report/progress.js';
+import { nextSteps } from '../report/advice.js';
 import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
 import type { EvaluationInfo, SampleInfo, StartInfo, StepInfo, TrainEvents } from '../train/events.js';
 import { createModels, loadCheckpoints, randomSeed } from './common.js';
@@ -220,7 +221,7 @@ async function finishEnsemble(
     writeEnsemble(plan.outDir, { members: names, validationLoss: together.loss });
     reporter.info(`ensemble validation loss ${formatLoss(together.loss)}; alone: ${together.alone.map((loss) => loss?.toFixed(4) ?? '-').join(', ')}`);
   }
-  reporter.info(`sample with: npx rnn-sample ${plan.outDir}`);
+  nextSteps(plan.outDir).forEach((line) => reporter.info(line));
   return 0;
 }
 

@@ -8,7 +8,7 @@ import type { ModelConfig } from '../model/config.js';
 import { hasSmallSteps, precisionAdvice, trainingIntraOpThreads } from '../model/policy.js';
 import { useBackend, type ActiveBackend } from '../native/backend.js';
 import { cpuHasBfloat16 } from '../native/capabilities.js';
-import { learningRateWarning, sizeAdvice, undertrainedHint, unigramEntropy } from '../report/advice.js';
+import { learningRateWarning, nextSteps, sizeAdvice, undertrainedHint, unigramEntropy } from '../report/advice.js';
 import { metricsEvents } from '../report/metrics.js';
 import { sparkline } from '../report/plot.js';
 import { createReporter, formatDuration, formatLoss, type Reporter } from '../report/progress.js';
@@ -223,7 +223,7 @@ function reportSummary(
   }
   const undertrained = undertrainedHint(summary.bestValidationLoss, context.unigramEntropy);
   if (undertrained) reporter.info(undertrained);
-  if (!member) reporter.info(`sample with: npx rnn-sample ${outDir}`);
+  if (!member) nextSteps(outDir).forEach((line) => reporter.info(line));
   return 0;
 }
 

@@ -52,3 +52,8 @@ export function undertrainedHint(bestValidationLoss: number | null, entropy: num
     'the model has learned little beyond them yet; train longer (--steps, --epochs or --time-budget)'
   );
 }
+
+/** What to do with a finished run: the last lines rnn-train prints. */
+export function nextSteps(outDir: string): string[] {
+  return [`sample with: npx rnn-sample ${outDir}`, `see it in a browser: npx rnn-web ${outDir} --serve`];
+}
