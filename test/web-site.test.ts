@@ -127,6 +127,15 @@ describe('rnn-web refuses bad input with one line, and leaves what is on disk as
     );
   });
 
+  it('a port that is not one, before anything is written', () => {
+    const out = path.join(work, 'port');
+    expectOneLineError(
+      cli('rnn-web', [run, '--out', out, '--serve', '--port', '70000']),
+      /^rnn-web: error: option '--port <n>' argument '70000' is invalid\. expected a whole number ≥ 0 and ≤ 65535$/,
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('an --out under /proc', () => {
     expectOneLineError(
       cli('rnn-web', [run, '--out', '/proc/x/site']),

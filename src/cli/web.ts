@@ -27,7 +27,7 @@ function program(): Command {
     .option('--title <text>', "the page's title (default: the corpus and the model)")
     .option('--text <file>', 'text offered for "Look inside" (default: the end of the training corpus, if it is still there)')
     .option('--serve', 'then serve the site at http://127.0.0.1:<port>/ until Ctrl-C')
-    .option('--port <n>', 'port for --serve; 0 picks a free one', commanderParser(integerAtLeast(0)), 8000)
+    .option('--port <n>', 'port for --serve; 0 picks a free one', commanderParser(integerAtLeast(0, 65535)), 8000)
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-web', text)) })
     .exitOverride();
 }
@@ -50,7 +50,6 @@ function readText(file: string): string {
 
 /** Serves the site until Ctrl-C (or SIGTERM). */
 async function serveUntilStopped(out: string, port: number): Promise<void> {
-  if (port > 65535) throw new UserError(`--port ${port} is not a port; give 1–65535, or 0 for any free one`);
   const server = await serveStatic(out, port);
   process.stderr.write(`rnn-web: serving ${out} at ${server.url} (Ctrl-C stops)\n`);
   await new Promise<void>((resolve) => {

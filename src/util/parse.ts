@@ -2,10 +2,12 @@
 export class InvalidValue extends Error {}
 
 /** Parsers of option values that reject bad ones with a message naming what is allowed. */
-export function integerAtLeast(minimum: number): (value: string) => number {
+export function integerAtLeast(minimum: number, maximum = Infinity): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < minimum) throw new InvalidValue(`expected a whole number ≥ ${minimum}`);
+    if (value.trim() === '' || !Number.isInteger(n) || n < minimum || n > maximum) {
+      throw new InvalidValue(`expected a whole number ≥ ${minimum}${Number.isFinite(maximum) ? ` and ≤ ${maximum}` : ''}`);
+    }
     return n;
   };
 }
