@@ -85,7 +85,11 @@ describe('signals', () => {
     // Steps long enough that the second signal lands while the first waits for its step to end.
     const slow = ['--hidden', '512', '--batch-size', '64', '--seq-len', '100', '--replicas', '1', ...backend];
     const trainer = startCli('rnn-train', [corpus, '--out', out, '--steps', '100000', '--eval-every', '2', ...slow]);
-    while (!fs.existsSync(path.join(out, 'latest'))) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Past the first checkpoint (step 2) and one more step, so that a step is under way: were the
+    // first signal to land as that checkpoint ends, the run would stop cleanly before the second.
+    const metrics = path.join(out, 'metrics.jsonl');
+    const pastCheckpoint = () => fs.existsSync(metrics) && /"event":"step","time":"[^"]*","step":3,/.test(fs.readFileSync(metrics, 'utf8'));
+    while (!pastCheckpoint()) await new Promise((resolve) => setTimeout(resolve, 20));
     // Twice in quick succession, as a person presses it: both land during the next step.
     trainer.child.kill('SIGINT');
     await new Promise((resolve) => setTimeout(resolve, 100));
