@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { mixtureLogProbs } from '../model/mixture.js';
+import { stepMembers } from '../model/mixture.js';
 import { tidy } from '../util/tidy.js';
 import { disposePrepared, type CharRnn, type ModelState } from '../model/char-rnn.js';
 import { disposeState } from '../model/cells/cell.js';
@@ -33,19 +32,12 @@ export class ModelStepper implements Stepper {
     previous.forEach(disposeState);
   }
 
-  /** One model's logits are used as they are, so that a seed gives the text it always has. */
   step(id: number): Float32Array {
-    const previous = this.states;
-    const { logits, next } = tidy(() => {
-      const steps = this.models.map((model, k) => model.forward(Int32Array.of(id), 1, previous[k], { mode: 'sample', prepared: this.prepared[k] }));
-      const logits = steps.length === 1 ? steps[0].logits : mixtureLogProbs(steps.map((step) => tf.logSoftmax(step.logits)));
-      return { logits, next: steps.map((step) => step.state) };
-    });
-    previous.forEach(disposeState);
-    this.states = next;
-    const values = logits.dataSync() as Float32Array;
-    logits.dispose();
-    return values;
+    const { scores, states } = stepMembers(this.states, (k, state) =>
+      this.models[k].forward(Int32Array.of(id), 1, state, { mode: 'sample', prepared: this.prepared[k] }),
+    );
+    this.states = states;
+    return scores;
   }
 
   hidden(): Float32Array[][] {

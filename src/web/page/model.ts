@@ -4,7 +4,7 @@ import { gruForward } from '../../model/cells/gru.js';
 import { lstmReferenceForward } from '../../model/cells/lstm.js';
 import { rnnForward } from '../../model/cells/rnn.js';
 import type { ModelConfig } from '../../model/config.js';
-import { mixtureLogProbs } from '../../model/mixture.js';
+import { stepMembers } from '../../model/mixture.js';
 import type { Stepper } from '../../sample/generate.js';
 import { tidy } from '../../util/tidy.js';
 import type { SiteMember } from './site-data.js';
@@ -79,17 +79,9 @@ export class PageStepper implements Stepper {
   }
 
   step(id: number): Float32Array {
-    const previous = this.states;
-    const { scores, next } = tidy(() => {
-      const steps = this.models.map((model, k) => model.forward(Int32Array.of(id), previous[k]));
-      const scores = steps.length === 1 ? steps[0].logits : mixtureLogProbs(steps.map((step) => tf.logSoftmax(step.logits)));
-      return { scores, next: steps.map((step) => step.state) };
-    });
-    previous.forEach(disposeState);
-    this.states = next;
-    const values = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return values;
+    const { scores, states } = stepMembers(this.states, (k, state) => this.models[k].forward(Int32Array.of(id), state));
+    this.states = states;
+    return scores;
   }
 
   hidden(): Float32Array[][] {
