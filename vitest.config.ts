@@ -4,8 +4,8 @@ import { defineConfig } from 'vitest/config';
  * The quick suite a newcomer runs with `npm test` (about three minutes on 2 cores): the maths,
  * the formats and the main paths of every command. `npm run test:all` (what CI runs) adds the slow
  * files: faults and crash recovery, ensembles, every cell, backend and sampling control through the
- * CLI, export to tfjs, corpus loading at 100 MB, memory, data parallelism, the learning tests, and
- * the wasm backend.
+ * CLI, export to tfjs, corpus loading at 100 MB, memory, data parallelism, the learning tests,
+ * the package installed as a user installs it, and the wasm backend.
  */
 const FAST = [
   'averaging',
@@ -20,6 +20,7 @@ const FAST = [
   'docs',
   'ensemble',
   'gradient',
+  'native-setup',
   'progress',
   'resume',
   'sampler',

@@ -5,7 +5,6 @@ import {
   BatchStreams,
   ParallelEngine,
   preferredReplicas,
-  threadSafeTensorflow,
   LocalEngine,
   type Engine,
   CharRnn,
@@ -72,10 +71,9 @@ describe(`data-parallel replicas (${tf.getBackend()})`, () => {
     for (const values of (await engine.readCarried()).values()) expect(values.every((v) => v === 0)).toBe(true);
   });
 
-  it('are the default only for small models, and on tensorflow only with the thread-safe addon', () => {
+  it('are the default only for small models, and only on tensorflow (whose addon rnn-train builds thread-safe)', () => {
     const { vocabSize: _, ...model } = config;
-    const wanted = threadSafeTensorflow() ? 2 : 1;
-    expect(preferredReplicas('tensorflow', model, batchSize)).toBe(wanted);
+    expect(preferredReplicas('tensorflow', model, batchSize)).toBe(2);
     expect(preferredReplicas('tensorflow', { ...model, hiddenSize: 1024 }, 64)).toBe(1);
     expect(preferredReplicas('tensorflow', model, 1)).toBe(1);
     expect(preferredReplicas('wasm', model, batchSize)).toBe(1);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, ROOT } from './helpers.js';
 
-const COMMANDS = ['rnn-train', 'rnn-sample', 'rnn-eval', 'rnn-web'] as const;
+const COMMANDS = ['rnn-train', 'rnn-sample', 'rnn-eval', 'rnn-web', 'rnn-setup'] as const;
 
 /** The long options a command's --help lists, without --help itself. */
 function helpOptions(command: (typeof COMMANDS)[number]): string[] {

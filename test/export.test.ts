@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CELL_TYPES, type CellType, readCheckpoint, CharRnn, nestedBrackets } from '../src/index.js';
+import { CELL_TYPES, type CellType, readCheckpoint, CharRnn, ensureNativeTensorflow, nestedBrackets } from '../src/index.js';
 import { ROOT, cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();
@@ -61,7 +62,7 @@ afterAll(() => server?.close());
  * Runs, in a fresh Node process that imports only `pkg`, the snippet a user would write: load
  * model.json and vocabulary.json, encode the prime, predict. Prints the probabilities [T, V].
  */
-async function probabilitiesFrom(pkg: '@tensorflow/tfjs' | '@tensorflow/tfjs-node', modelUrl: string, vocabulary: string[]): Promise<number[][]> {
+async function probabilitiesFrom(pkg: string, modelUrl: string, vocabulary: string[]): Promise<number[][]> {
   const script = `
     import * as tf from '${pkg}';
     const vocabulary = ${JSON.stringify(vocabulary)};
@@ -115,6 +116,8 @@ describe.each(CELL_TYPES)('a %s checkpoint as a tfjs layers model', (cell: CellT
   it.runIf(backend === 'tensorflow')("loads with tfjs-node's file:// handler and gives the same probabilities", async () => {
     const { probabilities, vocabulary } = ourProbabilities(path.join(work, cell, 'latest'));
     const url = `file://${fs.realpathSync(path.join(work, cell, 'latest'))}/model.json`;
-    expectSame(await probabilitiesFrom('@tensorflow/tfjs-node', url, vocabulary), probabilities);
+    // tfjs-node as rnn-train loads it, from native setup's cache: the package a user would install.
+    const { view } = await ensureNativeTensorflow();
+    expectSame(await probabilitiesFrom(pathToFileURL(path.join(view.packageDir, 'dist', 'index.js')).href, url, vocabulary), probabilities);
   });
 });

@@ -32,7 +32,7 @@ function plainEnv(): NodeJS.ProcessEnv {
 
 /** Runs bin/<command>.js as a user would, with stderr not a terminal (as in CI). */
 export function cli(
-  command: 'rnn-train' | 'rnn-sample' | 'rnn-eval' | 'rnn-web',
+  command: 'rnn-train' | 'rnn-sample' | 'rnn-eval' | 'rnn-web' | 'rnn-setup',
   args: string[],
   options: { cwd?: string; input?: string; nodeOptions?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): CliResult {
@@ -48,7 +48,7 @@ export function cli(
 }
 
 /** Starts a command in the background, for tests that signal it mid-run. */
-export function startCli(command: 'rnn-train' | 'rnn-sample' | 'rnn-eval' | 'rnn-web', args: string[], env: NodeJS.ProcessEnv = {}) {
+export function startCli(command: 'rnn-train' | 'rnn-sample' | 'rnn-eval' | 'rnn-web' | 'rnn-setup', args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', `${command}.js`), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

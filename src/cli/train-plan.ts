@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Corpus } from '../data/corpus.js';
 import { parameterCount } from '../model/char-rnn.js';
 import type { ModelConfig } from '../model/config.js';
-import { checkPrecision, precisionCellError, preferredReplicas, replicasRefusal } from '../model/policy.js';
+import { checkPrecision, precisionCellError, preferredReplicas } from '../model/policy.js';
 import type { ActiveBackend } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { RunDirectory, loadCheckpoint } from '../run/run-directory.js';
@@ -177,11 +177,5 @@ export function settleTraining(
   };
   const precision = checkPrecision({ precision: training.precision, cell: configs.model.cell, backend: backend.name, capabilities: lstmCapabilities() });
   if (precision.error) throw new UserError(precision.error);
-  const replicas = replicasRefusal(training.replicas, backend.name);
-  if (replicas) {
-    // A resumed run keeps its replicas (they are part of what makes the resume exact).
-    const way = plan.resume ? 'so resume this run with --backend wasm, or where rnn-train built the addon' : 'so use --replicas 1 (or --backend wasm)';
-    throw new UserError(`${replicas}, ${way}`);
-  }
   return { training, warning: precision.warning };
 }

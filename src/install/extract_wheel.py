@@ -4,7 +4,7 @@ Usage: extract_wheel.py WHEEL BINDING_DIR OUT
 
 Writes OUT/lib/ (libtensorflow_cc.so.2 and libtensorflow_framework.so.2) and OUT/include/: the
 closure of headers reachable by quoted #include from the binding's sources and TensorFlow's C API.
-Prints how many headers it wrote. Called by native-tensorflow.mjs.
+Prints how many headers it wrote. Called by src/native/addon-build.ts.
 """
 import re, sys, zipfile, os
 wheel, binding_dir, out = sys.argv[1:4]

@@ -1,5 +1,5 @@
-// rnn-train's addition to tfjs-node's binding (see BINDING_FIXES in native-tensorflow.mjs, which
-// copies this file into binding/ and declares LstmForward and LstmBackward on TFJSBackend): an
+// rnn-train's addition to tfjs-node's binding (src/native/addon-build.ts copies this file into
+// binding/, and the native-lstm-recurrence patch declares LstmForward and LstmBackward on TFJSBackend): an
 // LSTM layer's recurrence over one chunk, forward or backward, in a single call. From JavaScript
 // the recurrence cost a dozen op calls per time step, each with its own dispatch, handle
 // bookkeeping and output tensors, about as much time as the arithmetic for a 2×128 model. Here

@@ -26,7 +26,7 @@ export interface ModelConfig {
 
 /**
  * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels
- * (cells/lstm-native.ts; to train, with the addon rnn-train's install builds), elsewhere lstm.ts;
+ * (cells/lstm-native.ts; to train, with the addon rnn-train's native setup builds), elsewhere lstm.ts;
  * `reference`: always lstm.ts.
  */
 export type LstmKernels = 'auto' | 'reference';

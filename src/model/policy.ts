@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { BackendName } from '../native/backend.js';
-import { cpuHasBfloat16, threadSafeTensorflow, type LstmCapabilities } from '../native/capabilities.js';
+import { cpuHasBfloat16, type LstmCapabilities } from '../native/capabilities.js';
+import { setupCommand } from '../native/installation.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 
@@ -51,7 +52,7 @@ const REPLICA_MAX_WEIGHT_BYTES = 8 * 2 ** 20;
  * above. Measured on 2 cores: 2×128 at batch 50 +12 %, 2×256 at batch 48 +7 %.
  */
 function replicasPay(config: ModelShape, batchSize: number): boolean {
-  if (!threadSafeTensorflow() || batchSize < 2 || os.availableParallelism() < 2) return false;
+  if (batchSize < 2 || os.availableParallelism() < 2) return false;
   const { hiddenSize: H, embeddingSize, cell } = config;
   const widestWeightBytes = 4 * (Math.max(embeddingSize, H) + H) * GATE_BLOCKS[cell] * H;
   return hasSmallSteps(config, batchSize) || (batchSize / 2 >= REPLICA_MIN_STREAMS && widestWeightBytes <= REPLICA_MAX_WEIGHT_BYTES);
@@ -72,15 +73,6 @@ export function preferredReplicas(backend: BackendName, config: ModelShape, batc
  */
 export function trainingIntraOpThreads(config: ModelShape, batchSize: number, replicas?: number): number | undefined {
   return (replicas ?? (replicasPay(config, batchSize) ? 2 : 1)) > 1 ? 1 : preferredIntraOpThreads(config, batchSize);
-}
-
-/** Why a run cannot have data-parallel replicas on this addon, or undefined when it can. */
-export function replicasRefusal(replicas: number, backend: BackendName): string | undefined {
-  if (replicas <= 1 || backend !== 'tensorflow' || threadSafeTensorflow()) return undefined;
-  return (
-    `data-parallel replicas (--replicas ${replicas}) need a tfjs-node addon that is safe to use from several threads, as the one rnn-train builds ` +
-    'when it installs TensorFlow from the pip wheel; this one was downloaded prebuilt and is not'
-  );
 }
 
 /**
@@ -109,7 +101,7 @@ export interface LstmKernelQuery {
 
 /**
  * Which LSTM code path runs a layer. Training on the native paths needs lstmBackward, which an
- * addon not built by rnn-train's install lacks; then lstm.ts trains. lstmForward pays only in
+ * addon not built by rnn-train's native setup lacks; then lstm.ts trains. lstmForward pays only in
  * bfloat16 with large steps: in alternating steps on one thread, 2×512 at 32 streams took 423
  * against BlockLSTMV2's 447 ms a step and 2×768 at 16 streams 510 against 544, while 2×512 at 16
  * streams, 2×256 at 24 and 2×128 at 25 were equal or slower; in float32 BlockLSTMV2 is as fast as
@@ -139,8 +131,7 @@ export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType
     return { error: `--precision bfloat16 needs the tensorflow backend (this run has ${run.backend}); use --precision float32` };
   if (!run.capabilities.nativeBackward) {
     return {
-      error:
-        "--precision bfloat16 needs the tfjs-node addon that rnn-train's install builds, and this one was downloaded prebuilt; run `npm run setup-native`, or use --precision float32",
+      error: `--precision bfloat16 needs the native LSTM recurrence that rnn-train builds into tfjs-node's addon, and this one lacks it; rebuild it with \`${setupCommand({ force: true })}\`, or use --precision float32`,
     };
   }
   if (cpuHasBfloat16() === false)

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.js';
-import { preloadTensorflowQuietly } from './quiet-load.js';
+import { setupCommand } from './installation.js';
+import { NativeSetupError } from './native-setup.js';
+import { loadTfjsNode } from './tfjs-node.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -11,9 +13,6 @@ export interface ActiveBackend {
   /** Set when `auto` could not have native TensorFlow and fell back to something much slower. */
   warning?: string;
 }
-
-// A variable, so that TypeScript does not require the optional native package to be installed.
-const TFJS_NODE = '@tensorflow/tfjs-node';
 
 export interface BackendOptions {
   /** TensorFlow intra-op threads; read once, when TensorFlow loads. A user's TF_NUM_INTRAOP_THREADS wins. */
@@ -28,8 +27,7 @@ async function activate(name: BackendName, options: BackendOptions): Promise<voi
     // TensorFlow's C++ logging would otherwise print several INFO lines on every start.
     process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
     if (options.intraOpThreads !== undefined) process.env.TF_NUM_INTRAOP_THREADS ??= String(options.intraOpThreads);
-    preloadTensorflowQuietly();
-    await import(TFJS_NODE);
+    await loadTfjsNode();
   } else if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
   } else {
@@ -39,7 +37,13 @@ async function activate(name: BackendName, options: BackendOptions): Promise<voi
 }
 
 function reason(error: unknown): string {
+  if (error instanceof NativeSetupError) return error.reason;
   return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+/** What to do about native TensorFlow being unavailable: the setup's own fix, else a rebuild. */
+function fixFor(error: unknown): string {
+  return error instanceof NativeSetupError ? error.fix : `rebuild it with \`${setupCommand({ force: true })}\``;
 }
 
 /**
@@ -52,23 +56,25 @@ export async function useBackend(choice: BackendChoice, options: BackendOptions 
       await activate(choice, options);
       return { name: choice };
     } catch (error) {
-      const hint = choice === 'tensorflow' ? '; run `npm run setup-native` to build it, or use --backend wasm' : '';
+      const hint = choice === 'tensorflow' ? `; ${fixFor(error)}, or use --backend wasm` : '';
       throw new UserError(`the ${choice} backend is not available (${reason(error)})${hint}`);
     }
   }
   let why = '';
+  let fix = '';
   try {
     await activate('tensorflow', options);
     return { name: 'tensorflow' };
   } catch (error) {
     why = reason(error);
+    fix = fixFor(error);
   }
   for (const fallback of ['wasm', 'cpu'] as const) {
     try {
       await activate(fallback, options);
       return {
         name: fallback,
-        warning: `native TensorFlow is not available (${why}); using the ${fallback} backend, which is much slower. Run \`npm run setup-native\` to fix.`,
+        warning: `native TensorFlow is not available (${why}); using the ${fallback} backend, which is much slower. To fix: ${fix}.`,
       };
     } catch (error) {
       why = `${why}; ${fallback}: ${reason(error)}`;

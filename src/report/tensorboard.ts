@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { setupCommand } from '../native/installation.js';
 import type { TensorflowBackend } from '../native/ops.js';
+import { tfjsNode } from '../native/tfjs-node.js';
 import { UserError } from '../util/errors.js';
 import { makeDirectory } from '../util/fs.js';
 import type { TrainEvents } from '../train/events.js';
@@ -36,9 +38,6 @@ interface TfjsNode {
   node: { summaryFileWriter(logdir: string): SummaryWriter };
 }
 
-// A variable, so that TypeScript does not require the optional native package to be installed.
-const TFJS_NODE = '@tensorflow/tfjs-node';
-
 /**
  * TensorBoard scalars through tfjs-node's summary writer (native TensorFlow's event files):
  * train/loss, train/gradient_norm, train/learning_rate, train/chars_per_second every step and
@@ -46,11 +45,13 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
  */
 export async function tensorboardEvents(logdir: string, backend: string): Promise<{ events: Partial<TrainEvents>; close: () => void }> {
   if (backend !== 'tensorflow') {
-    throw new UserError(`--tensorboard writes through native TensorFlow, but the backend is ${backend}; run \`npm run setup-native\` or drop --tensorboard`);
+    throw new UserError(
+      `--tensorboard writes through native TensorFlow, but the backend is ${backend}; set native TensorFlow up with \`${setupCommand()}\`, or drop --tensorboard`,
+    );
   }
   // Made here rather than by TensorFlow, so that a path that cannot be a directory is refused in one line.
   makeDirectory(logdir, 'choose another --tensorboard directory');
-  const { node } = (await import(TFJS_NODE)) as TfjsNode;
+  const { node } = tfjsNode() as TfjsNode;
   const writer = node.summaryFileWriter(logdir);
   return {
     events: {

@@ -7,6 +7,7 @@ import type { Checkpoint, CheckpointStore } from '../train/config.js';
 import { faultPoint } from '../util/faults.js';
 import { CHECKPOINT_FILES, RUN_FILES, checkpointName } from './files.js';
 import { makeDirectory, removeCreated } from '../util/fs.js';
+import { isAlive } from '../util/process.js';
 
 interface LockOwner {
   pid: number;
@@ -17,15 +18,6 @@ interface LockOwner {
 function errorCode(error: unknown): string {
   const { code, message } = error as NodeJS.ErrnoException;
   return code ? `${code}: ${message.replace(/^\w+: /, '').split(',')[0]}` : String(message);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
