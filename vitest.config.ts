@@ -16,6 +16,7 @@ const FAST = [
   'cli-samples',
   'cli-terminal',
   'cli-train-sample',
+  'cold-start',
   'compat',
   'docs',
   'ensemble',

@@ -77,7 +77,7 @@ describe(`rnn-eval (${backend})`, () => {
     expect(file.natsPerChar).toBeCloseTo(expected.natsPerChar, 6);
     const plain = evaluate(dirty);
     expect(plain.stdout).toMatch(
-      /dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/,
+      /dirty\.txt: \d\.\d{4} nats\/char, \d\.\d{3} bits\/char, perplexity \d+\.\d\d over [\d,]+ characters; the first 16 of each stream, from zero state: \d\.\d{4}, the rest: \d\.\d{4}; [\d,]+ characters outside the vocabulary left out \("Z", "€"\)/,
     );
   });
 
@@ -92,6 +92,16 @@ describe(`rnn-eval (${backend})`, () => {
     expect(oneStream.files[0].characters).toBe(base.files[0].characters);
     expect(oneStream.files[0].natsPerChar).not.toBeCloseTo(base.files[0].natsPerChar, 6);
     expect(Math.abs(oneStream.files[0].natsPerChar - base.files[0].natsPerChar)).toBeLessThan(0.2);
+    // The cold starts, reported apart: the first 16 characters of each stream, then the rest.
+    for (const report of [base, oneStream]) {
+      const [scored] = report.files;
+      expect(scored.coldStart.characters).toBe(16 * report.batchSize);
+      expect(scored.coldStart.characters + scored.warm.characters).toBe(scored.characters);
+      const mean = (scored.coldStart.natsPerChar * scored.coldStart.characters + scored.warm.natsPerChar * scored.warm.characters) / scored.characters;
+      expect(mean).toBeCloseTo(scored.natsPerChar, 10);
+    }
+    // With one stream only its first 16 characters start cold; the rest is all of the text but them.
+    expect(oneStream.files[0].warm.characters).toBe(base.files[0].characters - 16);
   });
 
   it('scores several files, with a total weighted by characters', () => {

@@ -83,6 +83,7 @@ export function trainingConfig(changes: Partial<TrainingConfig> = {}): TrainingC
     schedule: { name: 'constant', warmupSteps: 0, decayRate: 0.97, decayAfter: 10 },
     clip: 5,
     weightDecay: 0,
+    stateReset: 0,
     emaDecay: 0,
     replicas: 1,
     precision: 'float32',

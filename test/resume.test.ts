@@ -19,8 +19,8 @@ import { quietEvents, tempDir, testBackend, trainingConfig } from './helpers.js'
 const text = nestedBrackets(4000, 3);
 const vocabulary = Vocabulary.fromText(text);
 const { train: trainIds, validation } = splitCorpus(vocabulary.encode(text), 0.1);
-// Dropout, weight drop, weight averaging, a cosine schedule with warm-up and several epochs: every
-// piece of state a resume must restore.
+// Dropout, weight drop, weight averaging, state resets, a cosine schedule with warm-up and several
+// epochs: every piece of state a resume must restore.
 const setup = {
   vocabulary,
   train: trainIds,
@@ -28,6 +28,7 @@ const setup = {
   model: { cell: 'lstm' as const, embeddingSize: 4, hiddenSize: 12, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 },
   training: trainingConfig({
     weightDecay: 0.01,
+    stateReset: 0.25,
     emaDecay: 0.9,
     seqLen: 15,
     batchSize: 6,

@@ -88,7 +88,12 @@ describe.each(Object.keys(RUNS))('the page of a %s run, in Chromium', (name) => 
     expect(node.text).toBe(text);
 
     const { status, logProbs } = await analyse(site.page, text);
-    expect(status).toMatch(/^400 characters, [\d.]+ bits\/char\.$/);
+    const figures = /^400 characters, ([\d.]+) bits\/char\. The first 16, read from the model's zero state: ([\d.]+); the rest: ([\d.]+)\.$/.exec(status);
+    expect(figures, status).not.toBeNull();
+    const bits = (values: number[]) => -values.reduce((a, b) => a + b, 0) / values.length / Math.LN2;
+    expect(Number(figures![1])).toBeCloseTo(bits(node.logProbs), 2);
+    expect(Number(figures![2])).toBeCloseTo(bits(node.logProbs.slice(0, 16)), 2);
+    expect(Number(figures![3])).toBeCloseTo(bits(node.logProbs.slice(16)), 2);
     expect(logProbs[0]).toBeNull();
     expect(
       logProbs

@@ -2,14 +2,14 @@ import { Command, Option } from 'commander';
 import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
 import { loadCorpus } from '../data/corpus.js';
 import { UserError } from '../util/errors.js';
-import { meanNll } from '../model/evaluate.js';
+import { scoreText, type PartScore, type TextScore } from '../model/evaluate.js';
 import { inspectText, type TextInspection } from '../sample/inspect.js';
 import { ModelStepper } from '../sample/sampler.js';
 import { ACTIVATIONS_FORMAT } from '../run/files.js';
 import fs from 'node:fs';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import type { CharIds } from '../data/batches.js';
+import { COLD_START_CHARACTERS, type CharIds } from '../data/batches.js';
 import type { CharRnn } from '../model/char-rnn.js';
 import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
 import { integerAtLeast } from '../util/parse.js';
@@ -28,6 +28,9 @@ interface FileScore {
   file: string;
   characters: number;
   natsPerChar: number;
+  /** The first COLD_START_CHARACTERS of each stream, read from zero state, and the rest. */
+  coldStart: PartScore;
+  warm: PartScore;
   bitsPerChar: number;
   perplexity: number;
   unknownCharacters: number;
@@ -40,7 +43,11 @@ function program(): Command {
     .description('Score text under a trained model: cross-entropy in nats and bits per character, and perplexity.')
     .argument('<checkpoint>', 'run directory (uses its best checkpoint) or checkpoint directory')
     .argument('<files...>', 'UTF-8 text files to score')
-    .option('--batch-size <n>', "contiguous streams scored in parallel, each from zero state (default: the run's)", commanderParser(integerAtLeast(1)))
+    .option(
+      '--batch-size <n>',
+      `contiguous streams scored in parallel, each from zero state, whose first ${COLD_START_CHARACTERS} characters cost more than the rest (reported apart); fewer streams, fewer cold starts (default: the run's)`,
+      commanderParser(integerAtLeast(1)),
+    )
     .option('--seq-len <n>', "characters per stream per forward call (default: the run's)", commanderParser(integerAtLeast(1)))
     .option('--json', 'print one JSON object instead of text')
     .option('--activations <file>', "also write, as JSON, each character's log-probability and every layer's hidden state after it (one text file only)")
@@ -50,12 +57,14 @@ function program(): Command {
     .exitOverride();
 }
 
-function score(file: string, natsPerChar: number, characters: number, unknown: Map<string, number>): FileScore {
+function score(file: string, { characters, natsPerChar, coldStart, warm }: TextScore, unknown: Map<string, number>): FileScore {
   const unknownCharacters = [...unknown.values()].reduce((a, b) => a + b, 0);
   return {
     file,
     characters,
     natsPerChar,
+    coldStart,
+    warm,
     bitsPerChar: natsPerChar / Math.LN2,
     perplexity: Math.exp(natsPerChar),
     unknownCharacters,
@@ -89,6 +98,15 @@ function writeActivations(file: string, checkpoints: string[], text: string, mod
   }
 }
 
+/** Several files' scores as one: each part's mean weighted by its characters. */
+function combined(scores: FileScore[]): TextScore {
+  const join = (parts: PartScore[]): PartScore => {
+    const characters = parts.reduce((sum, part) => sum + part.characters, 0);
+    return { characters, natsPerChar: parts.reduce((sum, part) => sum + (part.characters > 0 ? part.natsPerChar * part.characters : 0), 0) / characters };
+  };
+  return { ...join(scores), coldStart: join(scores.map((s) => s.coldStart)), warm: join(scores.map((s) => s.warm)) };
+}
+
 function describe(s: FileScore): string {
   const skipped =
     s.unknownCharacters > 0
@@ -96,7 +114,8 @@ function describe(s: FileScore): string {
           .map((c) => JSON.stringify(c))
           .join(', ')})`
       : '';
-  return `${s.file}: ${s.natsPerChar.toFixed(4)} nats/char, ${s.bitsPerChar.toFixed(3)} bits/char, perplexity ${s.perplexity.toFixed(2)} over ${s.characters.toLocaleString('en-US')} characters${skipped}`;
+  const cold = `; the first ${COLD_START_CHARACTERS} of each stream, from zero state: ${s.coldStart.natsPerChar.toFixed(4)}, the rest: ${s.warm.characters > 0 ? s.warm.natsPerChar.toFixed(4) : '-'}`;
+  return `${s.file}: ${s.natsPerChar.toFixed(4)} nats/char, ${s.bitsPerChar.toFixed(3)} bits/char, perplexity ${s.perplexity.toFixed(2)} over ${s.characters.toLocaleString('en-US')} characters${cold}${skipped}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -123,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
   const scores: FileScore[] = [];
   for (const { file, ids, unknown } of texts) {
     // The first character is only ever an input; every later one is scored once.
-    scores.push(score(file, await meanNll(models, ids, batchSize, seqLen), ids.length - 1, unknown));
+    scores.push(score(file, await scoreText(models, ids, batchSize, seqLen), unknown));
   }
   if (flags.activations !== undefined) {
     const [{ ids }] = texts;
@@ -136,10 +155,9 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   models.forEach((model) => model.dispose());
-  const scored = scores.reduce((sum, s) => sum + s.characters, 0);
   const unknownInAll = new Map<string, number>();
   for (const { unknown } of texts) for (const [c, n] of unknown) unknownInAll.set(c, (unknownInAll.get(c) ?? 0) + n);
-  const total = score('total', scores.reduce((sum, s) => sum + s.natsPerChar * s.characters, 0) / scored, scored, unknownInAll);
+  const total = score('total', combined(scores), unknownInAll);
   if (flags.json) {
     const checkpoints = members.map(({ dir }) => dir);
     process.stdout.write(

@@ -1,5 +1,11 @@
 import { UserError } from '../util/errors.js';
 
+/**
+ * The first characters of every stream that is read from zero state, which a model predicts worse
+ * than the rest: scores report them apart (rnn-eval, the page's Look inside).
+ */
+export const COLD_START_CHARACTERS = 16;
+
 /** Character ids of a text, in the smallest array type that holds its vocabulary. */
 export type CharIds = Uint8Array | Uint16Array | Int32Array;
 
@@ -9,6 +15,8 @@ export interface Batch {
   targets: Int32Array;
   seqLen: number;
   batchSize: number;
+  /** While training: 1 for each stream whose carried state is dropped before this chunk, which then starts from zero state. */
+  coldStreams?: Uint8Array;
 }
 
 /**
@@ -70,11 +78,14 @@ export function streamSlice(batch: Batch, from: number, to: number): Batch {
     inputs.set(batch.inputs.subarray(t * batch.batchSize + from, t * batch.batchSize + to), t * width);
     targets.set(batch.targets.subarray(t * batch.batchSize + from, t * batch.batchSize + to), t * width);
   }
-  return { inputs, targets, seqLen: batch.seqLen, batchSize: width };
+  const coldStreams = batch.coldStreams?.slice(from, to);
+  return { inputs, targets, seqLen: batch.seqLen, batchSize: width, ...(coldStreams ? { coldStreams } : {}) };
 }
 
 /** A validation chunk; `continuesStream` marks the leftover tail that extends one stream of the previous chunks. */
 export interface EvaluationChunk extends Batch {
+  /** Where in its streams the chunk's first target is. */
+  offset: number;
   continuesStream?: number;
 }
 
@@ -90,13 +101,23 @@ export function* evaluationChunks(ids: CharIds, batchSize: number, seqLen: numbe
   const streamLength = Math.floor(targets / streams);
   for (let offset = 0; offset < streamLength; offset += seqLen) {
     const length = Math.min(seqLen, streamLength - offset);
-    yield gather(ids, streams, length, (b, t) => b * streamLength + offset + t);
+    yield { ...gather(ids, streams, length, (b, t) => b * streamLength + offset + t), offset };
   }
   const leftover = targets - streams * streamLength;
   if (leftover > 0) {
     const start = streams * streamLength;
-    yield { ...gather(ids, 1, leftover, (_, t) => start + t), continuesStream: streams - 1 };
+    yield { ...gather(ids, 1, leftover, (_, t) => start + t), offset: streamLength, continuesStream: streams - 1 };
   }
+}
+
+/**
+ * `windows` windows of `length` targets, evenly spaced through `ids`, as one chunk whose streams
+ * each start at a window: for reading what a model does from zero state, position by position.
+ */
+export function windowsChunk(ids: CharIds, windows: number, length: number): Batch {
+  const count = Math.max(1, Math.min(windows, Math.floor((ids.length - 1) / length)));
+  const spacing = Math.floor((ids.length - 1 - length) / Math.max(1, count - 1));
+  return gather(ids, count, length, (b, t) => b * spacing + t);
 }
 
 function gather(ids: CharIds, batchSize: number, seqLen: number, position: (b: number, t: number) => number): Batch {

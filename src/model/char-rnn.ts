@@ -40,20 +40,50 @@ export function parameterCount(config: ModelConfig): number {
 }
 
 /**
- * Initial weights: uniform ±1/√H for the recurrent layers (as PyTorch and torch-rnn do),
- * Glorot-uniform for the output layer, ±0.05 for the embedding (the Keras default), zero biases
- * except the LSTM forget gate's, which starts at 1 so that early on the cell remembers rather than
- * forgets (Jozefowicz et al. 2015).
+ * How the weights start, chosen by measurement (docs/training.md, bench/results/): each a scale of
+ * a draw, so that a sweep can try others.
  */
-export function initialWeights(config: ModelConfig, rng: Rng): Map<string, Float32Array> {
+export interface Initialisation {
+  /** Standard deviation of the embedding's normal draw. Keras's ±0.05 (0.029) leaves the first layer's input near zero, and training sits on the unigram plateau for ~60 steps. */
+  embeddingStd: number;
+  /** Bound of the recurrent layers' uniform draws (kernels and recurrent kernels), in units of 1/√H, as PyTorch and torch-rnn do. */
+  recurrentBound: number;
+  /** Bound of the output layer's uniform draw, in units of Glorot's √(6/(H+V)). */
+  outputBound: number;
+  /** The LSTM forget gate's bias: 1, so that early on the cell remembers rather than forgets (Jozefowicz et al. 2015). */
+  forgetBias: number;
+}
+
+export const INITIALISATION: Initialisation = { embeddingStd: 1, recurrentBound: 1, outputBound: 1, forgetBias: 1 };
+
+/**
+ * The output layer's initial bias for a training text: the logarithms of its characters'
+ * frequencies (add-½ smoothed), so that the first prediction is already the unigram distribution
+ * and a character seen once starts near e^−14 rather than at 1/V (Karpathy's "init well"). Without
+ * it, Adam lowers a rare character's bias by at most the learning rate per step, and a model a few
+ * hundred steps old still writes `$` and `&` from zero state.
+ */
+export function unigramLogits(ids: ArrayLike<number>, vocabSize: number): Float32Array {
+  const counts = new Float64Array(vocabSize).fill(0.5);
+  for (let i = 0; i < ids.length; i++) counts[ids[i]]++;
+  const total = counts.reduce((a, b) => a + b, 0);
+  return Float32Array.from(counts, (count) => Math.log(count / total));
+}
+
+/** Initial weights: see Initialisation; biases zero but the LSTM forget gate's, and the output's when `outputBias` is given (unigramLogits). */
+export function initialWeights(config: ModelConfig, rng: Rng, init: Initialisation = INITIALISATION, outputBias?: Float32Array): Map<string, Float32Array> {
   const H = config.hiddenSize;
   const weights = new Map<string, Float32Array>();
   for (const [name, shape] of parameterShapes(config)) {
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name.endsWith('/bias')) {
-      if (config.cell === 'lstm' && name !== 'dense/bias') values.fill(1, H, 2 * H);
+    if (name === 'dense/bias') {
+      if (outputBias) values.set(outputBias);
+    } else if (name.endsWith('/bias')) {
+      if (config.cell === 'lstm') values.fill(init.forgetBias, H, 2 * H);
+    } else if (name.startsWith('embedding')) {
+      for (let i = 0; i < values.length; i++) values[i] = init.embeddingStd * rng.normal();
     } else {
-      const limit = name.startsWith('embedding') ? 0.05 : name.startsWith('dense') ? Math.sqrt(6 / (shape[0] + shape[1])) : 1 / Math.sqrt(H);
+      const limit = name.startsWith('dense') ? init.outputBound * Math.sqrt(6 / (shape[0] + shape[1])) : init.recurrentBound / Math.sqrt(H);
       for (let i = 0; i < values.length; i++) values[i] = rng.uniform(-limit, limit);
     }
     weights.set(name, values);

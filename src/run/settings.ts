@@ -22,7 +22,7 @@ import { duration, integerAtLeast, numberInRange } from '../util/parse.js';
  * preset's.
  */
 export const PRESETS = {
-  tiny: { layers: 2, hidden: 256, embedding: 64, dropout: 0.1, seqLen: 64, batchSize: 48, lr: 3e-3 },
+  tiny: { layers: 2, hidden: 256, embedding: 64, dropout: 0.3, seqLen: 64, batchSize: 48, lr: 3e-3 },
   small: { layers: 2, hidden: 512, embedding: 64, dropout: 0.25, seqLen: 100, batchSize: 32, lr: 2e-3 },
   medium: { layers: 3, hidden: 768, embedding: 128, dropout: 0.2, seqLen: 128, batchSize: 32, lr: 1.5e-3 },
   large: { layers: 3, hidden: 1024, embedding: 128, dropout: 0.1, seqLen: 128, batchSize: 32, lr: 1e-3 },
@@ -57,6 +57,7 @@ export interface TrainFlags {
   lrDecayAfter: number;
   clip: number;
   weightDecay: number;
+  stateReset: number;
   ema: number;
   replicas?: number;
   precision: MatmulPrecision;
@@ -78,7 +79,7 @@ export interface TrainFlags {
 /** Where a setting's value lives in a run's config, as checkpoint.json stores it. */
 export type ConfigPath =
   | `model.${'cell' | 'layers' | 'hiddenSize' | 'embeddingSize' | 'dropout' | 'inputDropout' | 'weightDrop'}`
-  | `training.${'seqLen' | 'batchSize' | 'optimizer' | 'learningRate' | 'clip' | 'weightDecay' | 'emaDecay' | 'replicas' | 'precision' | 'validationFraction' | 'seed'}`
+  | `training.${'seqLen' | 'batchSize' | 'optimizer' | 'learningRate' | 'clip' | 'weightDecay' | 'stateReset' | 'emaDecay' | 'replicas' | 'precision' | 'validationFraction' | 'seed'}`
   | `training.schedule.${'name' | 'warmupSteps' | 'decayRate' | 'decayAfter'}`
   | `options.${'evalEvery' | 'onNan' | 'epochs' | 'steps' | 'timeBudgetSeconds'}`;
 
@@ -266,6 +267,17 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     parse: numberInRange(0, Infinity),
     default: 0,
     at: 'training.weightDecay',
+    resume: 'fixed',
+    legacy: 0,
+  }),
+  setting({
+    key: 'stateReset',
+    flags: '--state-reset <rate>',
+    description:
+      'each step, the share of streams whose carried state is dropped, so the model also learns to start from zero state, as sampling and scoring do',
+    parse: rate,
+    default: 0.125,
+    at: 'training.stateReset',
     resume: 'fixed',
     legacy: 0,
   }),

@@ -3,6 +3,7 @@ import { stateParts, type StatePart } from '../model/cells/cell.js';
 import type { NamedArrays } from '../model/config.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ModelState } from '../model/char-rnn.js';
+import { Rng } from '../util/random.js';
 
 /**
  * The hidden state carried along a batch of streams, as plain arrays of [streams, H] rows named as
@@ -55,4 +56,15 @@ export function joinCarried(groups: NamedArrays[]): NamedArrays {
     joined.set(name, values);
   }
   return joined;
+}
+
+/**
+ * Which streams drop their carried state before step `step` (0-based): each with chance `rate`,
+ * drawn from a generator seeded by the run's seed and the step alone, so that a resumed run draws
+ * the same and a checkpoint needs no generator state for it.
+ */
+export function coldStreams(seed: number, step: number, streams: number, rate: number): Uint8Array | undefined {
+  if (rate <= 0) return undefined;
+  const rng = new Rng((Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) + Math.imul(step + 1, 0x9e3779b1)) >>> 0);
+  return Uint8Array.from({ length: streams }, () => (rng.next() < rate ? 1 : 0));
 }

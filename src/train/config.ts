@@ -17,6 +17,11 @@ export interface TrainingConfig {
   /** Decoupled weight decay; 0 for none (and in checkpoints written before it existed). */
   weightDecay: number;
   /**
+   * Each step, the chance that a stream's carried state is dropped before its chunk, so that the
+   * model also learns zero-state starts (0 for none, and in checkpoints written before it existed).
+   */
+  stateReset: number;
+  /**
    * Decay of the moving average of the weights that is validated and saved (--ema); 0 for none
    * (and in checkpoints written before it existed).
    */

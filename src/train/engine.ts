@@ -3,7 +3,7 @@ import type { Batch } from '../data/batches.js';
 import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from '../model/config.js';
 import { type CharRnn, type ModelState } from '../model/char-rnn.js';
-import { disposeState } from '../model/cells/cell.js';
+import { disposeState, mapLayerState } from '../model/cells/cell.js';
 import { clipByGlobalNorm, decayWeights, type Optimizer } from './optimizer.js';
 import { flatten } from '../model/char-rnn.js';
 import type { Rng } from '../util/random.js';
@@ -29,6 +29,16 @@ export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gr
   return tf.stack([loss, clipped.norm]) as tf.Tensor1D;
 }
 
+/** The state with the rows of the batch's cold streams zeroed (the same tensors when there are none). */
+function withColdStreams(state: ModelState, cold: Uint8Array | undefined): ModelState {
+  if (!cold?.includes(1)) return state;
+  const keep = tf.tensor2d(
+    Float32Array.from(cold, (flag) => 1 - flag),
+    [cold.length, 1],
+  );
+  return state.map((layer) => mapLayerState(layer, (part) => tf.mul(part, keep)));
+}
+
 /**
  * Forward and hand-written backward on one chunk of streams, whichever thread trains them: the mean
  * loss and the gradient of every parameter, flattened into one vector in the order of
@@ -41,7 +51,7 @@ export function chunkGradients(
   dropoutRng: Rng,
 ): { loss: tf.Scalar; gradient: tf.Tensor1D; state: ModelState } {
   const result = tidy(() => {
-    const { loss, gradients, state: next } = model.lossAndGradients(batch, state, dropoutRng);
+    const { loss, gradients, state: next } = model.lossAndGradients(batch, withColdStreams(state, batch.coldStreams), dropoutRng);
     return { loss, gradient: flatten(model.params, gradients), state: next };
   });
   disposeState(state);

@@ -9,7 +9,8 @@ import { LocalEngine, type Engine } from './engine.js';
 import { UserError } from '../util/errors.js';
 import { meanNll } from '../model/evaluate.js';
 import { faultPoint, injectedNan } from '../util/faults.js';
-import { CharRnn, initialWeights, parameterCount } from '../model/char-rnn.js';
+import { CharRnn, initialWeights, parameterCount, unigramLogits, type Initialisation } from '../model/char-rnn.js';
+import { coldStreams } from './carried.js';
 import type { LstmKernels, ModelConfig } from '../model/config.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
 import type { StopSignal, TrainEvents, TrainSummary } from './events.js';
@@ -34,6 +35,8 @@ export interface TrainSetup {
   resume?: Checkpoint;
   /** Samples written while training; none when absent. */
   samples?: SampleSchedule;
+  /** How the weights start; model/char-rnn.ts's INITIALISATION unless a sweep tries another. */
+  initialisation?: Initialisation;
 }
 
 /**
@@ -106,7 +109,7 @@ class TrainingRun {
     const { training, vocabulary } = setup;
     const config: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
     const rng = new Rng(training.seed);
-    const initial = initialWeights(config, rng);
+    const initial = initialWeights(config, rng, setup.initialisation, unigramLogits(setup.train, vocabulary.size));
     const dropoutRng = new Rng(rng.int());
     const fresh = freshStart(initial, dropoutRng);
     const streams = new BatchStreams(setup.train, training.batchSize, training.seqLen);
@@ -250,7 +253,8 @@ class TrainingRun {
     const scheduled = learningRateAt(training.learningRate, training.schedule, { step: progress.step, epoch: progress.epoch, progress: this.fractionDone() });
     const learningRate = progress.learningRateScale * scheduled;
     const started = performance.now();
-    const { loss: rawLoss, gradientNorm } = await engine.step(streams.next(), dropoutRng, {
+    const batch = { ...streams.next(), coldStreams: coldStreams(training.seed, progress.step, training.batchSize, training.stateReset) };
+    const { loss: rawLoss, gradientNorm } = await engine.step(batch, dropoutRng, {
       clip: training.clip,
       learningRate,
       weightDecay: training.weightDecay,

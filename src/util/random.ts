@@ -23,6 +23,12 @@ export class Rng {
     return low + (high - low) * this.next();
   }
 
+  /** Standard normal (Box–Muller, one of the pair): two uniform draws. */
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
   /** The generator's whole state, to save with a checkpoint and restore with `setState`. */
   getState(): number {
     return this.state;

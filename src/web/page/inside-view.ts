@@ -1,4 +1,5 @@
 import { inspectText, type TextInspection } from '../../sample/inspect.js';
+import { COLD_START_CHARACTERS } from '../../data/batches.js';
 import { describeUnknown, element, formatNumber, pause } from './dom.js';
 import type { Session } from './session.js';
 import { bestUnits, FEATURES, type UnitRef } from './units.js';
@@ -58,8 +59,7 @@ export class InsideView {
     } finally {
       stepper.dispose();
     }
-    const mean = this.inspected.logProbs.reduce((a, b) => a + b, 0) / this.inspected.logProbs.length;
-    status.textContent = [...notes, `${chars.length} characters, ${formatNumber(-mean / Math.LN2, 3)} bits/char.`].join(' ');
+    status.textContent = [...notes, describeCost(chars.length, this.inspected.logProbs)].join(' ');
     this.listUnits();
     this.paint();
   }
@@ -140,4 +140,12 @@ function surpriseColour(logProb: number | undefined): string {
 function activationColour(activation: number): string {
   const alpha = Math.min(1, Math.abs(activation)).toFixed(3);
   return activation >= 0 ? `rgba(214, 39, 40, ${alpha})` : `rgba(31, 119, 180, ${alpha})`;
+}
+
+/** The text's cost in bits/char, and apart the first characters, which the model reads from zero state. */
+function describeCost(characters: number, logProbs: Float64Array): string {
+  const bits = (values: ArrayLike<number>) => formatNumber(-Array.from(values).reduce((a, b) => a + b, 0) / values.length / Math.LN2, 3);
+  const whole = `${characters} characters, ${bits(logProbs)} bits/char.`;
+  if (logProbs.length <= COLD_START_CHARACTERS) return `${whole} All of them are read near the model's zero state, where it predicts worst.`;
+  return `${whole} The first ${COLD_START_CHARACTERS}, read from the model's zero state: ${bits(logProbs.slice(0, COLD_START_CHARACTERS))}; the rest: ${bits(logProbs.slice(COLD_START_CHARACTERS))}.`;
 }
