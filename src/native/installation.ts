@@ -42,7 +42,8 @@ export function setupCommand(options: { force?: boolean; where?: Installation; c
   };
   switch (where.kind) {
     case 'clone':
-      return `${inside(where.root) ? 'npm' : `npm --prefix ${where.root}`} run setup-native${force ? ` --${force}` : ''}`;
+      // npm passes arguments after `--` on to the script.
+      return `${inside(where.root) ? 'npm' : `npm --prefix ${where.root}`} run setup-native${options.force ? ' -- --force' : ''}`;
     case 'global':
       return `rnn-setup${force}`;
     case 'project': {

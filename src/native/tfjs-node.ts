@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { ensureNativeTensorflow, type SetupOptions } from './native-setup.js';
+import { ensureNativeTensorflow } from './native-setup.js';
 import { preloadTensorflowQuietly } from './quiet-load.js';
 
 /**
@@ -8,18 +8,18 @@ import { preloadTensorflowQuietly } from './quiet-load.js';
  * model with its file:// handler.
  */
 
-let loaded: { module: unknown } | undefined;
+let loaded: unknown;
 
 /** Sets native TensorFlow up if need be, then loads tfjs-node, which registers the `tensorflow` backend. */
-export async function loadTfjsNode(options: SetupOptions = {}): Promise<void> {
+export async function loadTfjsNode(): Promise<void> {
   if (loaded) return;
-  const { view } = await ensureNativeTensorflow(options);
+  const { view } = await ensureNativeTensorflow();
   preloadTensorflowQuietly(view.addon);
-  loaded = { module: createRequire(import.meta.url)(view.packageDir) };
+  loaded = createRequire(import.meta.url)(view.packageDir);
 }
 
 /** The loaded tfjs-node module; only after loadTfjsNode (the tensorflow backend is active). */
 export function tfjsNode(): unknown {
   if (!loaded) throw new Error('tfjs-node is not loaded: the tensorflow backend is not active');
-  return loaded.module;
+  return loaded;
 }
