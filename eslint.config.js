@@ -20,7 +20,7 @@ const layerZones = LAYERS.map((layer, rank) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'runs/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'test-results/', 'runs/', 'coverage/', '.venv/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

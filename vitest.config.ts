@@ -23,6 +23,7 @@ const FAST = [
   'gradient',
   'native-setup',
   'progress',
+  'recurrence',
   'resume',
   'sampler',
   'schedule',

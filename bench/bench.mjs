@@ -5,7 +5,13 @@
 // Not a test: nothing here passes or fails; it prints numbers (and --json for machines).
 //
 //   npm run bench [-- --json] [--configs small,large,default] [--seconds 20] [--rounds 3] [--replicas N] [--no-layers]
-//                 [--precisions float32,bfloat16]
+//                 [--precisions float32,bfloat16] [--isa avx2]
+//
+// PyTorch runs with its oneDNN LSTM on and off in every round, and the faster mode's median is the
+// one compared. Training GFLOP/s are also given as a fraction of the two cores' float32 peak,
+// measured as a 2048³ tf.matMul on every core (oneDNN's sgemm).
+// --isa avx2 times an AVX2 machine on a wider one: rnn-train with RNN_TRAIN_ISA=avx2 and every
+// oneDNN (TensorFlow's and PyTorch's) with ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2.
 //
 // --no-layers skips the tfjs-layers peer (one round per config, after rnn-train's and PyTorch's).
 // --replicas sets the data-parallel replicas of every training measurement; by default each config
@@ -57,6 +63,7 @@ function parseArgs(argv) {
     replicas: undefined,
     layers: true,
     precisions: ['float32', 'bfloat16'],
+    isa: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -68,9 +75,11 @@ function parseArgs(argv) {
     else if (flag === '--replicas') args.replicas = Number(argv[++i]);
     else if (flag === '--no-layers') args.layers = false;
     else if (flag === '--precisions') args.precisions = argv[++i].split(',');
+    else if (flag === '--isa') args.isa = argv[++i];
     else throw new Error(`unknown flag ${flag}; see the header of bench/bench.mjs`);
   }
-  for (const name of [...args.configs, ...(args.measure && args.measure !== 'sampling' ? [args.measure.replace(LAYERS, '')] : [])]) {
+  if (args.isa !== undefined && args.isa !== 'avx2') throw new Error(`--isa takes avx2, not ${args.isa}`);
+  for (const name of [...args.configs, ...(args.measure && !['sampling', 'peak'].includes(args.measure) ? [args.measure.replace(LAYERS, '')] : [])]) {
     if (!CONFIGS[name]) throw new Error(`unknown config ${name}`);
   }
   for (const precision of args.precisions) {
@@ -245,18 +254,37 @@ function findPython() {
   return venv ?? 'python3';
 }
 
-/** The PyTorch reference at the same configuration, or why it could not run. */
-function benchTorch(config, corpus, seconds) {
+/** The environment of every measured child: with --isa avx2, each side limited to AVX2. */
+function childEnv(isa) {
+  const limits = isa === 'avx2' ? { RNN_TRAIN_ISA: 'avx2', ONEDNN_MAX_CPU_ISA: 'AVX2', MKL_ENABLE_INSTRUCTIONS: 'AVX2' } : {};
+  return { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...limits };
+}
+
+/** Runs the PyTorch reference with these arguments: its final JSON record, or why it could not run. */
+function runTorch(args, isa) {
   const python = findPython();
   const script = process.env.RNN_TRAIN_BENCH_TORCH ?? path.join(root, 'bench', 'reference', 'torch_char_lstm.py');
   if (!fs.existsSync(script)) return { skipped: `no reference trainer at ${script}` };
   if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
     return { skipped: `${python} cannot import torch (python3 -m venv .venv && .venv/bin/pip install -r bench/reference/requirements.txt)` };
   }
-  const result = spawnSync(
-    python,
+  const result = spawnSync(python, [script, ...args, '--json'], { encoding: 'utf8', env: childEnv(isa) });
+  const final = result.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+    .find((rec) => rec.event === 'final');
+  return final ?? { skipped: `the reference trainer failed: ${result.stderr.trim().split('\n').pop()}` };
+}
+
+/** PyTorch's oneDNN LSTM on and off: the modes every PyTorch measurement runs in. */
+const TORCH_MODES = ['on', 'off'];
+
+/** The PyTorch reference trainer at the same configuration in one mode, or why it could not run. */
+function benchTorch(config, corpus, seconds, mkldnn, isa) {
+  const final = runTorch(
     [
-      script,
       '--data',
       corpus,
       '--hidden',
@@ -273,17 +301,67 @@ function benchTorch(config, corpus, seconds) {
       String(Math.max(1, seconds / 4)),
       '--eval',
       'none',
-      '--json',
+      '--mkldnn',
+      mkldnn,
     ],
-    { encoding: 'utf8' },
+    isa,
   );
-  const final = result.stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line))
-    .find((rec) => rec.event === 'final');
-  if (!final) return { skipped: `the reference trainer failed: ${result.stderr.trim().split('\n').pop()}` };
+  if (final.skipped) return final;
   return { charsPerSecond: final.chars_per_s_median_window ?? final.chars_per_s_mean, torch: true };
+}
+
+/** PyTorch's batch-1 sampling loop on the sampling model, in its fastest threads and mode. */
+function benchTorchSampling(isa) {
+  const runs = [];
+  for (const threads of [1, 2]) {
+    for (const mkldnn of TORCH_MODES) {
+      const final = runTorch(
+        [
+          '--hidden',
+          String(SAMPLING_MODEL.hiddenSize),
+          '--layers',
+          String(SAMPLING_MODEL.layers),
+          '--sample',
+          '3000',
+          '--threads',
+          String(threads),
+          '--mkldnn',
+          mkldnn,
+        ],
+        isa,
+      );
+      if (final.skipped) return final;
+      runs.push({ threads, mkldnn, charsPerSecond: final.chars_per_s });
+    }
+  }
+  return runs.reduce((best, run) => (run.charsPerSecond > best.charsPerSecond ? run : best));
+}
+
+/**
+ * The two cores' float32 peak as oneDNN's sgemm reaches it: the best of three windows of 1024³
+ * and 2048³ tf.matMul on TensorFlow's default threads (one per core), each ~40 GFLOP.
+ */
+function measurePeak() {
+  let best = 0;
+  for (const n of [1024, 2048]) {
+    const a = tf.randomNormal([n, n]);
+    const b = tf.randomNormal([n, n]);
+    for (let i = 0; i < 3; i++) tf.matMul(a, b).dispose();
+    const reps = Math.round(4e10 / (2 * n ** 3));
+    for (let window = 0; window < 3; window++) {
+      const started = performance.now();
+      let c;
+      for (let i = 0; i < reps; i++) {
+        c?.dispose();
+        c = tf.matMul(a, b);
+      }
+      c.dataSync();
+      c.dispose();
+      best = Math.max(best, (2 * n ** 3 * reps) / ((performance.now() - started) / 1000) / 1e9);
+    }
+    tf.dispose([a, b]);
+  }
+  return { gflops: best };
 }
 
 async function benchCorpus() {
@@ -305,6 +383,11 @@ async function measure(what, seconds, replicasWanted, precision) {
     console.log(JSON.stringify({ ...result, backend: backend.name }));
     return;
   }
+  if (what === 'peak') {
+    await useBackend('auto');
+    console.log(JSON.stringify(measurePeak()));
+    return;
+  }
   const threads =
     what === 'sampling'
       ? preferredIntraOpThreads(SAMPLING_MODEL, 1)
@@ -320,11 +403,11 @@ async function measure(what, seconds, replicasWanted, precision) {
   );
 }
 
-function inChild(what, seconds, { replicas, precision } = {}) {
+function inChild(what, seconds, { replicas, precision, isa } = {}) {
   const flags = [...(replicas ? ['--replicas', String(replicas)] : []), ...(precision ? ['--precisions', precision] : [])];
   const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', what, '--seconds', String(seconds), ...flags], {
     encoding: 'utf8',
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    env: childEnv(isa),
   });
   if (child.status !== 0) throw new Error(`measuring ${what} failed:\n${child.stderr}`);
   return JSON.parse(child.stdout.trim().split('\n').pop());
@@ -337,25 +420,34 @@ async function main() {
   const log = (line) => {
     if (!args.json) console.log(line);
   };
-  log(`corpus ${corpus} (${train.length} training characters); ${args.seconds} s per measurement, ${args.rounds} round(s)`);
+  log(
+    `corpus ${corpus} (${train.length} training characters); ${args.seconds} s per measurement, ${args.rounds} round(s)${args.isa ? `; limited to ${args.isa}` : ''}`,
+  );
 
-  const report = { corpus, seconds: args.seconds, rounds: args.rounds, configs: {} };
+  const peak = inChild('peak', args.seconds, { isa: args.isa });
+  log(`two-core float32 peak (sgemm, tf.matMul): ${peak.gflops.toFixed(0)} GFLOP/s`);
+  const report = { corpus, seconds: args.seconds, rounds: args.rounds, isa: args.isa ?? 'widest', peakGflops: peak.gflops, configs: {} };
   for (const name of args.configs) {
     const config = CONFIGS[name];
     const ours = new Map(args.precisions.map((precision) => [precision, []]));
-    const torch = [];
+    const torchModes = new Map(TORCH_MODES.map((mode) => [mode, []]));
     let last;
     for (let round = 0; round < args.rounds; round++) {
       for (const [precision, rounds] of ours) {
         if (precision !== args.precisions[0] && last?.backend !== 'tensorflow') continue;
-        const result = inChild(name, args.seconds, { replicas: args.replicas, precision });
+        const result = inChild(name, args.seconds, { replicas: args.replicas, precision, isa: args.isa });
         if (precision === args.precisions[0]) last = result;
         rounds.push(result.charsPerSecond);
       }
-      const reference = benchTorch(config, corpus, args.seconds);
-      if (reference.charsPerSecond) torch.push(reference.charsPerSecond);
-      else report.torchSkipped = reference.skipped;
+      for (const [mode, rounds] of torchModes) {
+        const reference = benchTorch(config, corpus, args.seconds, mode, args.isa);
+        if (reference.charsPerSecond) rounds.push(reference.charsPerSecond);
+        else report.torchSkipped = reference.skipped;
+      }
     }
+    const torchMedians = [...torchModes].filter(([, rounds]) => rounds.length).map(([mode, rounds]) => ({ mode, median: median(rounds), rounds }));
+    const fastestTorch = torchMedians.reduce((best, mode) => (!best || mode.median > best.median ? mode : best), undefined);
+    const torch = fastestTorch?.rounds ?? [];
     report.backend = last.backend;
     // One round: the peer is 10–20× slower, so its noise matters less than its run time.
     const layers = args.layers ? inChild(`${LAYERS}${name}`, args.seconds) : undefined;
@@ -374,6 +466,9 @@ async function main() {
       peakRssMiB: last.peakRssMiB,
       torchCharsPerSecond: torchMedian,
       torchRoundsCharsPerSecond: torch,
+      torchMkldnn: fastestTorch?.mode ?? null,
+      torchModes: Object.fromEntries(torchMedians.map(({ mode, median: m }) => [mode, m])),
+      fractionOfPeak: (last.gflops * headline) / last.charsPerSecond / peak.gflops,
       ratioToTorch: torchMedian ? headline / torchMedian : null,
       matmulGflops: last.matmulGflops,
       layersCharsPerSecond: layers?.charsPerSecond ?? null,
@@ -397,8 +492,11 @@ async function main() {
     log(
       `${name} (${config.layers}×${config.hidden}, seq ${config.seqLen}, batch ${config.batchSize}; ${last.backend}, intra-op threads ${entry.intraOpThreads}, replicas ${entry.replicas}): ` +
         `${Math.round(entry.charsPerSecond)} chars/s (${entry.precision}), ${entry.gflops.toFixed(1)} GFLOP/s of training matmuls; ` +
+        `${(100 * entry.fractionOfPeak).toFixed(0)} % of peak; ` +
         (entry.torchCharsPerSecond
-          ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s, ratio ${entry.ratioToTorch.toFixed(2)}`
+          ? `PyTorch ${Math.round(entry.torchCharsPerSecond)} chars/s (oneDNN LSTM ${entry.torchMkldnn}; ${Object.entries(entry.torchModes)
+              .map(([mode, m]) => `${mode} ${Math.round(m)}`)
+              .join(', ')}), ratio ${entry.ratioToTorch.toFixed(2)}`
           : `PyTorch skipped: ${report.torchSkipped}`) +
         (layers ? `; tfjs-layers ${Math.round(layers.charsPerSecond)} chars/s, ratio ${entry.ratioToLayers.toFixed(1)}` : ''),
     );
@@ -415,8 +513,16 @@ async function main() {
         `RSS ${entry.rssMiB.afterWarmup.toFixed(0)} → ${entry.rssMiB.atEnd.toFixed(0)} MiB, peak ${entry.peakRssMiB.toFixed(0)} MiB`,
     );
   }
-  report.sampling = inChild('sampling', args.seconds);
-  log(`sampling (2×256, batch 1): ${Math.round(report.sampling.charsPerSecond)} chars/s, ${report.sampling.msPerChar.toFixed(2)} ms/char`);
+  report.sampling = inChild('sampling', args.seconds, { isa: args.isa });
+  const torchSampling = benchTorchSampling(args.isa);
+  report.sampling.torch = torchSampling;
+  report.sampling.ratioToTorch = torchSampling.charsPerSecond ? report.sampling.charsPerSecond / torchSampling.charsPerSecond : null;
+  log(
+    `sampling (2×256, batch 1): ${Math.round(report.sampling.charsPerSecond)} chars/s, ${report.sampling.msPerChar.toFixed(2)} ms/char; ` +
+      (torchSampling.charsPerSecond
+        ? `PyTorch's batch-1 loop ${Math.round(torchSampling.charsPerSecond)} chars/s (${torchSampling.threads} thread(s), oneDNN ${torchSampling.mkldnn}), ratio ${report.sampling.ratioToTorch.toFixed(2)}`
+        : `PyTorch skipped: ${torchSampling.skipped}`),
+  );
   if (args.json) console.log(JSON.stringify(report, null, 1));
 }
 

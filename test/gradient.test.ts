@@ -174,8 +174,7 @@ describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (n
 });
 
 describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bfloat16)', () => {
-  // Layer 2's steps are large enough for the binding's bfloat16 forward (2·24·1024·2048 FLOPs),
-  // layer 1's (a 64-wide input) small enough to keep BlockLSTMV2: both paths, with every kind of dropout.
+  // bfloat16 operands in the chunk-wide products of both passes (the recurrence stays float32), with every kind of dropout.
   const big = { cell: 'lstm' as const, vocabSize: 5, embeddingSize: 64, hiddenSize: 512, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
   const streams = 24;
   const chunk = randomBatch(12, big.vocabSize, 3, streams);

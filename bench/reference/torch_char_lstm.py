@@ -12,6 +12,11 @@ Output: one JSON line per measurement window / eval (with --json), then a final 
   state: the split is cut into --eval_batch streams; each stream after the first is first fed the
   --eval_burnin characters preceding its segment (unscored), so every target is scored exactly once.
 
+--mkldnn off turns PyTorch's oneDNN (mkldnn) LSTM off, so that its native ATen LSTM runs; which is
+faster depends on the CPU and the size, so the benchmark runs both and keeps the faster.
+--sample N times sampling instead of training: N characters at batch 1 from the untrained model,
+each an LSTM step, the Linear head, softmax and torch.multinomial, under torch.inference_mode.
+
 Example:
   python torch_char_lstm.py --hidden 128 --seq 50 --batch 50 --minutes 1 --json
 """
@@ -68,6 +73,24 @@ def evaluate(model, val, eval_batch, burnin, chunk):
     return total / count
 
 
+def sample(model, V, n, threads):
+    """chars/s of the plain batch-1 loop, after 50 characters of warm-up."""
+    with torch.inference_mode():
+        idx, state = torch.zeros(1, 1, dtype=torch.long), None
+
+        def run(count):
+            nonlocal idx, state
+            for _ in range(count):
+                logits, state = model(idx, state)
+                idx = torch.multinomial(F.softmax(logits[:, -1], dim=-1), 1)
+
+        run(50)
+        t0 = time.perf_counter()
+        run(n)
+        dt = time.perf_counter() - t0
+    return dict(event="final", sample=n, threads=threads, chars_per_s=round(n / dt, 1))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "tinyshakespeare.txt"))
@@ -89,9 +112,12 @@ def main():
     p.add_argument("--eval_burnin", type=int, default=200)
     p.add_argument("--eval_chunk", type=int, default=500)
     p.add_argument("--json", action="store_true", help="print JSON lines (default: human-readable)")
+    p.add_argument("--mkldnn", choices=["on", "off"], default="on", help="PyTorch's oneDNN LSTM (default on, as PyTorch has it)")
+    p.add_argument("--sample", type=int, default=0, help="time sampling this many characters at batch 1 instead of training")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
+    torch.backends.mkldnn.enabled = a.mkldnn == "on"
     torch.manual_seed(a.seed)
 
     def emit(rec):
@@ -103,6 +129,9 @@ def main():
     nparams = sum(q.numel() for q in model.parameters())
     emit(dict(event="config", torch=torch.__version__, torch_threads=torch.get_num_threads(), vocab=V,
               n_train=len(train), n_val=len(val), params=nparams, **{k: v for k, v in vars(a).items() if k != "json"}))
+
+    if a.sample:
+        return emit(sample(model, V, a.sample, a.threads))
 
     B, T = a.batch, a.seq
     stream_len = len(train) // B

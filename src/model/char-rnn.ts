@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { isSmallStep, selectLstmKernel } from './policy.js';
+import { recurrencePlan, selectLstmKernel } from './policy.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { gruForward } from './cells/gru.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
@@ -172,22 +172,23 @@ export class CharRnn {
     if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
+    const capabilities = lstmCapabilities();
     const kernel = selectLstmKernel({
       kernels: this.kernels,
-      capabilities: lstmCapabilities(),
+      capabilities,
       training: record,
       stepwise: pass.mode === 'sample' && pass.prepared !== undefined,
-      precision: this.precision,
-      smallSteps: isSmallStep('lstm', state.h.shape[0], x.shape[1], this.config.hiddenSize),
     });
     const backend = tensorflowBackend();
     switch (kernel) {
       case 'cell':
         return lstmForwardFused(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
       case 'block':
-      case 'recurrence':
+      case 'packed': {
+        const plan = kernel === 'packed' ? recurrencePlan(capabilities) : undefined;
         // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
-        return lstmSequenceFused(backend!, w, x, lstmState, { forward: kernel, precision: record ? this.precision : 'float32', backward: record });
+        return lstmSequenceFused(backend!, w, x, lstmState, { kernel, plan, precision: record ? this.precision : 'float32', backward: record });
+      }
       case 'reference': {
         const { output, state: next, tape } = lstmReferenceForward(w, x, lstmState, seqLen, record);
         return { output, state: next, backward: record ? (dOutput) => lstmReferenceBackward(w, tape!, dOutput) : undefined };

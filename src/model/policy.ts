@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { BackendName } from '../native/backend.js';
-import { cpuHasBfloat16, type LstmCapabilities } from '../native/capabilities.js';
+import { cpuHasBfloat16, intraOpThreads, type LstmCapabilities } from '../native/capabilities.js';
+import type { RecurrencePlan } from '../native/ops.js';
 import { setupCommand } from '../native/installation.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
@@ -38,24 +39,14 @@ export function preferredIntraOpThreads(config: ModelShape, batchSize: number): 
 }
 
 /**
- * Streams each replica keeps, and weights of the widest layer it may have, for a model whose
- * steps are not small to gain from replicas. Measured on 2 cores against one replica on both,
- * interleaved: 2×512 at batch 64 +5–8 %, at batch 32 even; 2×768 and 2×1024 at batch 32 −16 % and
- * −25 %. Fewer rows per matrix product, or weights that crowd the shared cache, favour one replica.
- */
-const REPLICA_MIN_STREAMS = 32;
-const REPLICA_MAX_WEIGHT_BYTES = 8 * 2 ** 20;
-
-/**
- * Whether two replicas on one TensorFlow thread each train faster than one replica on every core:
- * always for small steps (one thread is all they can use), and for larger ones within the bounds
- * above. Measured on 2 cores: 2×128 at batch 50 +12 %, 2×256 at batch 48 +7 %.
+ * Whether two replicas on one thread each train faster than one replica on every core: for small
+ * steps, which TensorFlow's ops and the recurrence cannot split between cores for a gain. Measured
+ * on 2 cores (Zen 5, the packed recurrence, 8 s windows, two rounds): 2×128 at batch 50 120–132k
+ * against 102k chars/s for one replica on both threads, 2×256 at batch 48 47–49k against 43k;
+ * 2×512 at batch 64, whose steps are large, 14.7k against 15.3–15.4k.
  */
 function replicasPay(config: ModelShape, batchSize: number): boolean {
-  if (batchSize < 2 || os.availableParallelism() < 2) return false;
-  const { hiddenSize: H, embeddingSize, cell } = config;
-  const widestWeightBytes = 4 * (Math.max(embeddingSize, H) + H) * GATE_BLOCKS[cell] * H;
-  return hasSmallSteps(config, batchSize) || (batchSize / 2 >= REPLICA_MIN_STREAMS && widestWeightBytes <= REPLICA_MAX_WEIGHT_BYTES);
+  return batchSize >= 2 && os.availableParallelism() >= 2 && hasSmallSteps(config, batchSize);
 }
 
 /**
@@ -78,13 +69,15 @@ export function trainingIntraOpThreads(config: ModelShape, batchSize: number, re
 /**
  * The LSTM's code paths:
  * - `reference`: cells/lstm.ts, tfjs ops step by step on any backend: the readable mainline.
- * - `block`: TensorFlow's BlockLSTMV2 over the whole chunk; backward in the binding's lstmBackward.
- * - `recurrence`: the binding's lstmForward over the whole chunk, with bfloat16 products; backward
- *   in lstmBackward.
+ * - `packed`: rnn-train's own recurrence in the binding (src/install/recurrence/), forward and
+ *   backward over the whole chunk on weights packed once per call, with the gate maths fused into
+ *   each step's product, on the ISA path and threads below.
+ * - `block`: TensorFlow's BlockLSTMV2 over the whole chunk, forward only: scoring with an addon
+ *   that lacks rnn-train's recurrence.
  * - `cell`: TensorFlow's LSTMBlockCell one step at a time, forward only, with weights rearranged
- *   once: sampling, where BlockLSTMV2's per-call setup would cost more than a step.
+ *   once: sampling, where a chunk call's per-call setup would cost more than a step.
  */
-export type LstmKernel = 'reference' | 'block' | 'recurrence' | 'cell';
+export type LstmKernel = 'reference' | 'packed' | 'block' | 'cell';
 
 export interface LstmKernelQuery {
   /** The user's choice: `reference` forces lstm.ts. */
@@ -94,26 +87,35 @@ export interface LstmKernelQuery {
   training: boolean;
   /** Single steps with weights prepared for them (sampling). */
   stepwise: boolean;
-  precision: MatmulPrecision;
-  /** Whether this layer's time steps are small (isSmallStep). */
-  smallSteps: boolean;
 }
 
 /**
- * Which LSTM code path runs a layer. Training on the native paths needs lstmBackward, which an
- * addon not built by rnn-train's native setup lacks; then lstm.ts trains. lstmForward pays only in
- * bfloat16 with large steps: in alternating steps on one thread, 2×512 at 32 streams took 423
- * against BlockLSTMV2's 447 ms a step and 2×768 at 16 streams 510 against 544, while 2×512 at 16
- * streams, 2×256 at 24 and 2×128 at 25 were equal or slower; in float32 BlockLSTMV2 is as fast as
- * anything tried at every size from 2×128 to 2×1024.
+ * Which LSTM code path runs a layer. Training on the native paths needs rnn-train's additions to
+ * the binding, which an addon not built by rnn-train's native setup lacks; then lstm.ts trains.
+ * Where they are there, `packed` runs every chunk: its float32 recurrence beat BlockLSTMV2 and
+ * TensorFlow's products per step, bfloat16 ones included (2×512 at batch 64, --precision bfloat16:
+ * 18,350 chars/s against 15,560 with TensorFlow's bfloat16 products per step; docs/performance.md).
+ * --precision bfloat16 gives the chunk-wide products bfloat16 operands.
  */
 export function selectLstmKernel(query: LstmKernelQuery): LstmKernel {
   const { kernels, capabilities, training } = query;
   if (kernels === 'reference' || !capabilities.fusedOps) return 'reference';
   if (training && !capabilities.nativeBackward) return 'reference';
   if (query.stepwise) return 'cell';
-  if (training && capabilities.nativeForward && query.precision === 'bfloat16' && !query.smallSteps) return 'recurrence';
+  if (capabilities.isas.length > 0) return 'packed';
   return 'block';
+}
+
+/**
+ * The widest ISA path the CPU runs, unless RNN_TRAIN_ISA names a narrower one (to test and time
+ * each path on one machine): each wider path did the same work in less time (docs/performance.md).
+ * Threads: as many as TensorFlow was given (trainingIntraOpThreads and preferredIntraOpThreads
+ * decide that), so that replicas, which each get one, do not oversubscribe the cores, and a model
+ * on its own splits every step's hidden units between them.
+ */
+export function recurrencePlan(capabilities: LstmCapabilities): RecurrencePlan {
+  const isa = capabilities.forcedIsa ?? capabilities.isas[capabilities.isas.length - 1];
+  return { isa, threads: intraOpThreads() };
 }
 
 /** What a run's --precision means here: a refusal, a warning, or nothing to say. */

@@ -153,7 +153,7 @@ function patchBinding(packageDir: string): void {
     }
   }
   for (const [source, text] of patched) fs.writeFileSync(source, text);
-  fs.copyFileSync(path.join(INSTALL_DIR, 'lstm_recurrence.cc'), path.join(packageDir, 'binding', 'lstm_recurrence.cc'));
+  fs.cpSync(path.join(INSTALL_DIR, 'recurrence'), path.join(packageDir, 'binding', 'recurrence'), { recursive: true });
 }
 
 function nodeGypScript(): string {

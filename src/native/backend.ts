@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.js';
 import { setupCommand } from './installation.js';
 import { NativeSetupError } from './native-setup.js';
+import { checkForcedIsa } from './capabilities.js';
 import { loadTfjsNode } from './tfjs-node.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -54,20 +55,25 @@ export async function useBackend(choice: BackendChoice, options: BackendOptions 
   if (choice !== 'auto') {
     try {
       await activate(choice, options);
-      return { name: choice };
     } catch (error) {
       const hint = choice === 'tensorflow' ? `; ${fixFor(error)}, or use --backend wasm` : '';
       throw new UserError(`the ${choice} backend is not available (${reason(error)})${hint}`);
     }
+    // A RNN_TRAIN_ISA this CPU cannot run is said now, in one line, rather than at the first chunk.
+    if (choice === 'tensorflow') checkForcedIsa();
+    return { name: choice };
   }
   let why = '';
   let fix = '';
   try {
     await activate('tensorflow', options);
-    return { name: 'tensorflow' };
   } catch (error) {
     why = reason(error);
     fix = fixFor(error);
+  }
+  if (!why) {
+    checkForcedIsa();
+    return { name: 'tensorflow' };
   }
   for (const fallback of ['wasm', 'cpu'] as const) {
     try {

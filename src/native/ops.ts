@@ -22,19 +22,33 @@ export interface RawTensor {
 }
 
 /**
+ * The instruction-set paths of rnn-train's own recurrence (src/install/recurrence/), narrowest
+ * first: `generic` (baseline x86-64), `avx2` (AVX2 with FMA), `avx512`.
+ */
+export const RECURRENCE_ISAS = ['generic', 'avx2', 'avx512'] as const;
+export type RecurrenceIsa = (typeof RECURRENCE_ISAS)[number];
+
+/** Where and how wide the recurrence runs: model/policy.ts's recurrencePlan decides. */
+export interface RecurrencePlan {
+  isa: RecurrenceIsa;
+  threads: number;
+}
+
+/**
  * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
  * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
- * gradient of the layer's output [T·B, H]; the transposed recurrent kernel [4H, H], float32 or
- * bfloat16. Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
+ * gradient of the layer's output [T·B, H]; the recurrent kernel [H, 4H], float32 (then rnn-train's
+ * recurrence runs on the ISA path and threads given) or bfloat16 (then TensorFlow multiplies each
+ * step). Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
  */
-export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrentT: number) => number;
+export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
 
 /**
  * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
- * [T·B, 4H]; the initial h and c; the recurrent kernel [H, 4H], float32 or bfloat16. Returns the
- * ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
+ * [T·B, 4H]; the initial h and c; the recurrent kernel [H, 4H], float32 or bfloat16, as for
+ * LstmBackward. Returns the ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
  */
-export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number) => number[];
+export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
 
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
@@ -56,9 +70,11 @@ export interface TensorflowBackend {
     deleteTensor(id: number): void;
     /** How many tensor handles the binding holds, whether or not a tfjs tensor wraps them. */
     getNumOfTensors(): number;
-    /** rnn-train's additions to the binding (src/install/lstm_recurrence.cc); absent from addons built elsewhere. */
+    /** rnn-train's additions to the binding (src/install/recurrence/); absent from addons built elsewhere. */
     lstmForward?: LstmForward;
     lstmBackward?: LstmBackward;
+    /** The ISA paths this CPU can run, narrowest first. */
+    recurrenceIsas?: () => RecurrenceIsa[];
   };
 }
 
@@ -166,22 +182,16 @@ function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 
 /**
  * A float32 matrix product on raw handles with bfloat16 operands (oneDNN runs it with float32
  * accumulation, at about twice the float32 rate on CPUs with AVX512-BF16 or AMX), the result rounded
- * to bfloat16 and back. `b` may be given already in bfloat16, for a product repeated with the same
- * matrix. Returns a new float32 handle.
+ * to bfloat16 and back. Returns a new float32 handle.
  */
-function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number | { bfloat16: number }, transposeA: boolean, transposeB: boolean): number {
+function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number, transposeA: boolean, transposeB: boolean): number {
   const { binding } = backend;
   const a16 = castHandle(backend, a, 'bfloat16');
-  const b16 = typeof b === 'number' ? castHandle(backend, b, 'bfloat16') : b.bfloat16;
+  const b16 = castHandle(backend, b, 'bfloat16');
   const [product] = binding.executeOp('MatMul', matMulAttrs(backend, transposeA, transposeB, TF_BFLOAT16), [a16, b16], 1);
   const result = castHandle(backend, product.id, 'float32');
-  for (const id of [a16, product.id, ...(typeof b === 'number' ? [b16] : [])]) binding.deleteTensor(id);
+  for (const id of [a16, b16, product.id]) binding.deleteTensor(id);
   return result;
-}
-
-/** A bfloat16 copy of a float32 tensor, as a raw handle to pass to matMulBfloat16Handles; delete it after. */
-export function bfloat16Handle(backend: TensorflowBackend, t: tf.Tensor): { bfloat16: number } {
-  return { bfloat16: castHandle(backend, backend.getInputTensorIds([t])[0], 'bfloat16') };
 }
 
 /** matMulBfloat16Handles on tfjs tensors. */

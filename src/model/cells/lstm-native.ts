@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CellGradients, CellWeights, LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
 import {
-  bfloat16Handle,
   columnSums,
   floatAttr,
   matMul,
@@ -10,6 +9,7 @@ import {
   type LstmBackward,
   type LstmForward,
   type OpAttr,
+  type RecurrencePlan,
   type TensorflowBackend,
 } from '../../native/ops.js';
 import type { MatmulPrecision } from './cell.js';
@@ -118,8 +118,10 @@ interface NativeChunk {
   x: tf.Tensor2D;
   /** The state the chunk starts from. */
   state: LstmState;
-  /** Of every matrix product of both passes. */
+  /** Of the chunk-wide matrix products of both passes. */
   precision: MatmulPrecision;
+  /** The recurrence's ISA path and threads. */
+  plan: RecurrencePlan;
 }
 
 /** What the forward pass leaves for the backward pass: i, c, f, o, g and tanh(c) over the chunk, and the output h. */
@@ -129,21 +131,18 @@ interface ForwardBuffers {
 }
 
 /**
- * Forward through the binding's lstmForward (rnn-train's addition, src/install/lstm_recurrence.cc):
- * one product for the input projections of the whole chunk, then per step the recurrent product
- * and the gates, with bfloat16 or float32 operands for both products; the cell state and every
- * non-linearity stay float32. Returns the layer's outputs and the forward pass's i, c, f, o, g and
- * tanh(c), each [T·B, H], as the backward pass takes them.
+ * Forward through the binding's lstmForward (rnn-train's addition, src/install/recurrence/): one
+ * product for the input projections of the whole chunk, in the chunk's precision, then the float32
+ * recurrence. Returns the layer's outputs and the forward pass's i, c, f, o, g and tanh(c), each
+ * [T·B, H], as the backward pass takes them.
  */
 function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { state: LstmState } & ForwardBuffers {
   const { backend, w, x, state } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const projected = tf.add(product(chunk, x, w.kernel, NO_TRANSPOSE), w.bias);
-  const recurrent16 = chunk.precision === 'bfloat16' ? bfloat16Handle(backend, w.recurrentKernel) : undefined;
   const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
-  const ids = lstmForward(projectedId, h, c, recurrent16?.bfloat16 ?? recurrent);
-  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
+  const ids = lstmForward(projectedId, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map(
     (id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D,
   );
@@ -165,19 +164,15 @@ function product({ backend, precision }: NativeChunk, a: tf.Tensor2D, b: tf.Tens
 
 /**
  * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
- * src/install/lstm_recurrence.cc), which reads the forward pass's buffers in place and runs only the
- * recurrent product per step as an op; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
- * throughout.
+ * src/install/recurrence/), which reads the forward pass's buffers in place; then the chunk-wide
+ * GEMMs. Gates stay in our i,f,c,o order throughout.
  */
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
   const { backend, w, x, state } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
-  const recurrentT = tf.transpose(w.recurrentKernel) as tf.Tensor2D;
-  const recurrent16 = chunk.precision === 'bfloat16' ? bfloat16Handle(backend, recurrentT) : undefined;
-  const [cInitial, dOutputId, recurrentId] = backend.getInputTensorIds([state.c, dOutput, recurrentT]);
-  const id = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent16?.bfloat16 ?? recurrentId);
-  if (recurrent16) binding.deleteTensor(recurrent16.bfloat16);
+  const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
+  const id = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
   const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
   const rows = x.shape[0];
   const hPrev = rows === batch ? state.h : (tf.concat([state.h, tf.slice(forward.output, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
@@ -189,34 +184,34 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   };
 }
 
-/** How lstmSequenceFused runs a chunk; model/policy.ts's selectLstmKernel chooses the forward pass. */
+/** How lstmSequenceFused runs a chunk; model/policy.ts's selectLstmKernel chooses the kernel. */
 export interface FusedSequenceOptions {
-  /** BlockLSTMV2, or the binding's lstmForward. */
-  forward: 'block' | 'recurrence';
-  /** Of the matrix products; float32 for anything but training. */
+  /** BlockLSTMV2 (forward only, for an addon without rnn-train's recurrence), or the packed recurrence. */
+  kernel: 'block' | 'packed';
+  /** The packed recurrence's ISA path and threads (policy.ts's recurrencePlan). */
+  plan?: RecurrencePlan;
+  /** Of the chunk-wide matrix products; float32 for anything but training. */
   precision: MatmulPrecision;
   /** Whether to return a backward pass (training). */
   backward: boolean;
 }
 
 /**
- * A chunk on the fused kernels: forward in one BlockLSTMV2 op or in lstmForwardNative, backward in
- * lstmBackwardNative on the forward pass's buffers. Not BlockLSTMGrad: it
- * accumulates the weight gradients with small GEMMs at every step, and took 1.4–1.6× as long as
- * the written-out backward for 2×128 at batch 25 (2× for 2×256 and 2×512). Measured against
- * lstm.ts's forward (one big input-projection GEMM, then a matmul and a dozen small ops per step),
- * BlockLSTMV2 is as fast or faster at every size tried, 2×128 to 2×1024 (bench/bench.mjs), in float32.
+ * A chunk on the native kernels: forward in lstmForwardNative (or, with an addon that lacks it, in
+ * one BlockLSTMV2 op), backward in lstmBackwardNative on the forward pass's buffers. Not
+ * BlockLSTMGrad: it accumulates the weight gradients with small GEMMs at every step, and took
+ * 1.4–1.6× as long as the written-out backward for 2×128 at batch 25 (2× for 2×256 and 2×512).
  */
 export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, options: FusedSequenceOptions): LayerPass {
   const [batch, hidden] = state.h.shape;
   const seqLen = x.shape[0] / batch;
   const { lstmForward, lstmBackward } = backend.binding;
-  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision };
-  const backward = (buffers: ForwardBuffers) =>
-    options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, lstmBackward, buffers, dOutput) : undefined;
-  if (options.forward === 'recurrence' && lstmForward) {
+  if (options.kernel === 'packed' && options.plan && lstmForward) {
+    const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan };
     const { output, state: next, gates } = lstmForwardNative(chunk, lstmForward);
-    return { output, state: next, backward: backward({ gates, output }) };
+    const backward =
+      options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, lstmBackward, { gates, output }, dOutput) : undefined;
+    return { output, state: next, backward };
   }
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   const noPeephole = tf.zeros([hidden]);
@@ -224,6 +219,5 @@ export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x:
   const inputs = [int64Scalar(backend, seqLen), x3, ...backend.getInputTensorIds([state.c, state.h, W, noPeephole, noPeephole, noPeephole, w.bias])];
   const outputs = backend.binding.executeOp('BlockLSTMV2', forwardAttrs(backend, false), inputs, 7).map((o) => backend.createOutputTensor(o)) as BlockOutputs;
   const last = (t: tf.Tensor3D) => tf.reshape(tf.slice(t, [seqLen - 1, 0, 0], [1, batch, hidden]), [batch, hidden]) as tf.Tensor2D;
-  const output = tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D;
-  return { output, state: { h: last(outputs[6]), c: last(outputs[1]) }, backward: backward({ gates: outputs.slice(0, 6), output }) };
+  return { output: tf.reshape(outputs[6], [seqLen * batch, hidden]) as tf.Tensor2D, state: { h: last(outputs[6]), c: last(outputs[1]) } };
 }

@@ -1,0 +1,16 @@
+// AVX2 with FMA (8 lanes; 16 vector registers): the forward block keeps 3 rows × 4 gates of
+// accumulators, the backward block 4 rows × 2, leaving registers for the weights and a broadcast.
+// Everything from outside these paths is included before the target pragma, so that only
+// their own code is compiled for it.
+#include <cstdint>
+#include <cstring>
+
+#include "recurrence.h"
+#include "team.h"
+
+#pragma GCC target("avx2,fma")
+#include "lstm_kernel.h"
+
+namespace rnn {
+extern const LstmKernels kAvx2Kernels = LstmPath<8, 3, 4>::Kernels("avx2");
+}

@@ -1,0 +1,16 @@
+// AVX-512 (16 lanes; 32 vector registers): 6 rows × 4 gates of accumulators forward, 6 × 2
+// backward.
+// Everything from outside these paths is included before the target pragma, so that only
+// their own code is compiled for it.
+#include <cstdint>
+#include <cstring>
+
+#include "recurrence.h"
+#include "team.h"
+
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#include "lstm_kernel.h"
+
+namespace rnn {
+extern const LstmKernels kAvx512Kernels = LstmPath<16, 6, 6>::Kernels("avx512");
+}

@@ -1,0 +1,7 @@
+// The baseline x86-64 path (SSE2, 4 lanes): any CPU, and the check that the vector code is right
+// without the wider paths' instructions.
+#include "lstm_kernel.h"
+
+namespace rnn {
+extern const LstmKernels kGenericKernels = LstmPath<4, 4, 4>::Kernels("generic");
+}

@@ -1,0 +1,49 @@
+// The LSTM recurrence over one chunk, forward and backward, on the CPU's own vector unit: what
+// the fast paths (isa_*.cc) implement and what the binding (lstm_binding.cc) calls. The readable
+// mainline is src/model/cells/lstm.ts; these compute the same, with every time step's recurrent
+// product on weights packed once per call and the gate maths fused into the product's epilogue.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace rnn {
+
+class Team;
+
+// Gates in the order i, f, c, o, as the weights and lstm.ts have them; all arrays row-major.
+struct LstmForwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;  // U [H, 4H]
+  const float *projected;  // x·W + b over the chunk [T·B, 4H]
+  const float *h0, *c0;    // the carried state [B, H]
+  // Each [T·B, H]: the gates (g the candidate), the cell state, tanh(c) and the output h.
+  float *i, *f, *g, *o, *c, *tanh_c, *h;
+  float *scratch;  // LstmKernels::scratch_floats of them, for the packed weights
+};
+
+struct LstmBackwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;  // U [H, 4H]
+  const float *i, *f, *g, *o, *c, *tanh_c;  // the forward pass's, [T·B, H]
+  const float *c0;                          // [B, H]
+  const float *d_output;                    // ∂loss/∂h over the chunk [T·B, H]
+  float *d_gates;                           // out: ∂loss/∂(pre-activations) [T·B, 4H]
+  float *scratch;                           // LstmKernels::scratch_floats of them
+};
+
+// One instruction-set path: its name, as RNN_TRAIN_ISA and the JavaScript side spell it.
+struct LstmKernels {
+  const char *isa;
+  void (*forward)(const LstmForwardArgs &, Team &);
+  void (*backward)(const LstmBackwardArgs &, Team &);
+  // Floats of scratch either pass needs (packed weights, the carried ∂loss/∂c) at this size.
+  int64_t (*scratch_floats)(int64_t batch, int64_t hidden);
+};
+
+// The paths this CPU can run, slowest first; `generic` (baseline x86-64) always.
+std::vector<const LstmKernels *> SupportedKernels();
+// The path named `isa` if this CPU can run it, else null.
+const LstmKernels *FindKernels(const char *isa);
+
+}  // namespace rnn

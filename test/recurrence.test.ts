@@ -1,0 +1,206 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir } from './helpers.js';
+import { ISA_ENV, lstmCapabilities, lstmSequenceFused, Rng, tensorflowBackend, type RecurrenceIsa, type RecurrencePlan } from '../src/index.js';
+
+// rnn-train's own LSTM recurrence (src/install/recurrence/) on every ISA path this CPU can run,
+// one thread and two, against a float64 oracle written out plainly below: forward outputs and
+// final state, and the backward pass's gradients of input and weights.
+
+const backend = tensorflowBackend();
+const isas: RecurrenceIsa[] = backend ? lstmCapabilities().isas : [];
+
+/** A layer's sizes: odd ones leave partial tiles and partial row blocks on every path. */
+interface Shape {
+  steps: number;
+  batch: number;
+  input: number;
+  hidden: number;
+}
+
+interface LayerData {
+  x: Float64Array;
+  kernel: Float64Array;
+  recurrent: Float64Array;
+  bias: Float64Array;
+  h0: Float64Array;
+  c0: Float64Array;
+  dOutput: Float64Array;
+}
+
+/** Random values exactly representable in float32, so that both sides start from the same numbers. */
+function layerData({ steps, batch, input, hidden }: Shape, seed: number): LayerData {
+  const rng = new Rng(seed);
+  const draw = (n: number, scale: number) => Float64Array.from(new Float32Array(Array.from({ length: n }, () => (2 * rng.next() - 1) * scale)));
+  return {
+    x: draw(steps * batch * input, 1),
+    kernel: draw(input * 4 * hidden, 0.5),
+    recurrent: draw(hidden * 4 * hidden, 1.5 / Math.sqrt(hidden)),
+    bias: draw(4 * hidden, 0.5),
+    h0: draw(batch * hidden, 0.9),
+    c0: draw(batch * hidden, 2),
+    dOutput: draw(steps * batch * hidden, 1),
+  };
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** The LSTM over a chunk and its backpropagation through time, in float64, gates i,f,c,o. */
+function oracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
+  const rows = steps * batch;
+  const [i, f, g, o, c, h] = Array.from({ length: 6 }, () => new Float64Array(rows * H));
+  const hAt = (t: number, b: number, j: number) => (t === 0 ? d.h0[b * H + j] : h[((t - 1) * batch + b) * H + j]);
+  const cAt = (t: number, b: number, j: number) => (t === 0 ? d.c0[b * H + j] : c[((t - 1) * batch + b) * H + j]);
+  for (let t = 0; t < steps; t++) {
+    for (let b = 0; b < batch; b++) {
+      const row = t * batch + b;
+      for (let j = 0; j < H; j++) {
+        const a = [0, 1, 2, 3].map((q) => {
+          let sum = d.bias[q * H + j];
+          for (let k = 0; k < input; k++) sum += d.x[row * input + k] * d.kernel[k * 4 * H + q * H + j];
+          for (let k = 0; k < H; k++) sum += hAt(t, b, k) * d.recurrent[k * 4 * H + q * H + j];
+          return sum;
+        });
+        const at = row * H + j;
+        [i[at], f[at], g[at], o[at]] = [sigmoid(a[0]), sigmoid(a[1]), Math.tanh(a[2]), sigmoid(a[3])];
+        c[at] = f[at] * cAt(t, b, j) + i[at] * g[at];
+        h[at] = o[at] * Math.tanh(c[at]);
+      }
+    }
+  }
+  const dA = new Float64Array(rows * 4 * H);
+  const dc = new Float64Array(batch * H);
+  for (let t = steps - 1; t >= 0; t--) {
+    for (let b = 0; b < batch; b++) {
+      const row = t * batch + b;
+      for (let j = 0; j < H; j++) {
+        const at = row * H + j;
+        let dh = d.dOutput[at];
+        if (t + 1 < steps) for (let k = 0; k < 4 * H; k++) dh += dA[(row + batch) * 4 * H + k] * d.recurrent[j * 4 * H + k];
+        const tanhC = Math.tanh(c[at]);
+        const dC = dh * o[at] * (1 - tanhC * tanhC) + dc[b * H + j];
+        const base = row * 4 * H + j;
+        dA[base] = dC * g[at] * i[at] * (1 - i[at]);
+        dA[base + H] = dC * cAt(t, b, j) * f[at] * (1 - f[at]);
+        dA[base + 2 * H] = dC * i[at] * (1 - g[at] * g[at]);
+        dA[base + 3 * H] = dh * tanhC * o[at] * (1 - o[at]);
+        dc[b * H + j] = dC * f[at];
+      }
+    }
+  }
+  const product = (n: number, m: number, value: (r: number, col: number) => number) =>
+    Float64Array.from({ length: n * m }, (_, k) => value(Math.floor(k / m), k % m));
+  const dot = (length: number, term: (k: number) => number) => {
+    let sum = 0;
+    for (let k = 0; k < length; k++) sum += term(k);
+    return sum;
+  };
+  const hPrev = (r: number, k: number) => (r < batch ? d.h0[r * H + k] : h[(r - batch) * H + k]);
+  return {
+    output: h,
+    c,
+    dx: product(rows, input, (r, k) => dot(4 * H, (q) => dA[r * 4 * H + q] * d.kernel[k * 4 * H + q])),
+    kernel: product(input, 4 * H, (k, q) => dot(rows, (r) => d.x[r * input + k] * dA[r * 4 * H + q])),
+    recurrentKernel: product(H, 4 * H, (k, q) => dot(rows, (r) => hPrev(r, k) * dA[r * 4 * H + q])),
+    bias: product(1, 4 * H, (_, q) => dot(rows, (r) => dA[r * 4 * H + q])),
+  };
+}
+
+const f32 = (values: Float64Array) => Float32Array.from(values);
+
+/** The layer on the packed recurrence with this plan: outputs, final state and gradients. */
+function packed(shape: Shape, d: LayerData, plan: RecurrencePlan) {
+  const { steps, batch, input, hidden } = shape;
+  return tf.tidy(() => {
+    const w = {
+      kernel: tf.tensor2d(f32(d.kernel), [input, 4 * hidden], 'float32'),
+      recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, 4 * hidden], 'float32'),
+      bias: tf.tensor1d(f32(d.bias), 'float32'),
+    };
+    const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const state = { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32'), c: tf.tensor2d(f32(d.c0), [batch, hidden], 'float32') };
+    const pass = lstmSequenceFused(backend!, w, x, state, { kernel: 'packed', plan, precision: 'float32', backward: true });
+    const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
+    const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
+    return {
+      output: read(pass.output),
+      h: read(pass.state.h),
+      c: read(pass.state.c!),
+      dx: read(gradients.dx),
+      kernel: read(gradients.kernel),
+      recurrentKernel: read(gradients.recurrentKernel),
+      bias: read(gradients.bias),
+    };
+  });
+}
+
+/** The largest error relative to the oracle's largest magnitude. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let error = 0;
+  let scale = 1e-30;
+  for (let k = 0; k < expected.length; k++) {
+    error = Math.max(error, Math.abs(actual[k] - expected[k]));
+    scale = Math.max(scale, Math.abs(expected[k]));
+  }
+  return error / scale;
+}
+
+const SHAPES: Shape[] = [
+  { steps: 5, batch: 7, input: 3, hidden: 37 },
+  { steps: 3, batch: 13, input: 8, hidden: 130 },
+];
+
+describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
+  it('offers the baseline path, and the wider ones the CPU has', () => {
+    expect(isas[0]).toBe('generic');
+    expect(isas.every((isa) => ['generic', 'avx2', 'avx512'].includes(isa))).toBe(true);
+  });
+
+  describe.each(SHAPES)('at T=$steps, B=$batch, in=$input, H=$hidden', (shape) => {
+    const data = layerData(shape, shape.hidden);
+    const expected = oracle(shape, data);
+    const { steps, batch, hidden } = shape;
+    const last = (values: Float64Array) => values.subarray((steps - 1) * batch * hidden);
+
+    it.each(isas)('matches the float64 oracle on the %s path, forward and backward, with 1 and 2 threads, bit for bit between them', (isa) => {
+      const one = packed(shape, data, { isa, threads: 1 });
+      const two = packed(shape, data, { isa, threads: 2 });
+      expect(two).toEqual(one);
+      expect(relativeError(one.output, expected.output)).toBeLessThan(1e-5);
+      expect(relativeError(one.h, last(expected.output))).toBeLessThan(1e-5);
+      expect(relativeError(one.c, last(expected.c))).toBeLessThan(1e-5);
+      for (const name of ['dx', 'kernel', 'recurrentKernel', 'bias'] as const) {
+        expect(relativeError(one[name], expected[name]), name).toBeLessThan(1e-5);
+      }
+    });
+  });
+});
+
+describe.runIf(isas.length > 0)(`${ISA_ENV}`, () => {
+  it('trains on a named narrower path, and refuses a name it does not know in one line', () => {
+    const out = tempDir();
+    const corpus = [
+      'data/tinyshakespeare.txt',
+      '--out',
+      out,
+      '--steps',
+      '2',
+      '--hidden',
+      '16',
+      '--batch-size',
+      '4',
+      '--seq-len',
+      '8',
+      '--backend',
+      'tensorflow',
+    ];
+    const forced = cli('rnn-train', corpus, { env: { ...process.env, [ISA_ENV]: 'generic' } });
+    expect(forced.status, forced.stderr).toBe(0);
+    const unknown = cli('rnn-train', [...corpus, '--out', tempDir()], { env: { ...process.env, [ISA_ENV]: 'avx9000' } });
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr.trim().split('\n')).toEqual([
+      `rnn-train: error: ${ISA_ENV}=avx9000 is not an instruction set rnn-train knows; use one of ${isas.join(', ')}, or unset it`,
+    ]);
+  });
+});
