@@ -13,6 +13,7 @@ export * from './native/installation.js';
 export * from './native/native-cache.js';
 export * from './native/native-setup.js';
 export * from './native/ops.js';
+export * from './native/step-model.js';
 export * from './native/tfjs-node-view.js';
 export * from './native/tfjs-node.js';
 export * from './data/batches.js';

@@ -1,7 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { cli, tempDir } from './helpers.js';
-import { ISA_ENV, lstmCapabilities, lstmSequenceFused, Rng, tensorflowBackend, type RecurrenceIsa, type RecurrencePlan } from '../src/index.js';
+import {
+  CELL_TYPES,
+  CharRnn,
+  initialWeights,
+  ISA_ENV,
+  lstmCapabilities,
+  lstmSequenceFused,
+  NativeStepModel,
+  Rng,
+  tensorflowBackend,
+  type RecurrenceIsa,
+  type RecurrencePlan,
+} from '../src/index.js';
 
 // rnn-train's own LSTM recurrence (src/install/recurrence/) on every ISA path this CPU can run,
 // one thread and two, against a float64 oracle written out plainly below: forward outputs and
@@ -173,6 +185,42 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
       for (const name of ['dx', 'kernel', 'recurrentKernel', 'bias'] as const) {
         expect(relativeError(one[name], expected[name]), name).toBeLessThan(1e-5);
       }
+    });
+  });
+});
+
+describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
+  // Odd sizes again, two layers, weights large enough that the gates saturate unevenly.
+  const shape = { vocabSize: 11, embeddingSize: 5, hiddenSize: 37, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
+  const ids = Int32Array.from({ length: 12 }, (_, k) => (k * 7) % shape.vocabSize);
+
+  describe.each(CELL_TYPES)('%s', (cell) => {
+    const config = { ...shape, cell };
+    const weights = new Map([...initialWeights(config, new Rng(5))].map(([name, values]) => [name, values.map((v) => 3 * v)]));
+    const model = new CharRnn(config, weights, 'reference');
+    /** The reference forward pass's logits after each character, read one at a time from zero state. */
+    const expected = tf.tidy(() => {
+      let state = model.zeroState(1);
+      return [...ids].map((id) => {
+        const { logits, state: next } = model.forward(Int32Array.of(id), 1, state);
+        state = next;
+        return logits.dataSync() as Float32Array;
+      });
+    });
+    const layerWeights = Array.from({ length: shape.layers }, (_, l) => [
+      `${cell}_${l + 1}/kernel`,
+      `${cell}_${l + 1}/recurrent_kernel`,
+      `${cell}_${l + 1}/bias`,
+    ]).flat();
+    const ordered = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'].map((name) => weights.get(name)!);
+
+    it.each(isas)("gives the reference forward pass's logits, character by character, on the %s path", (isa) => {
+      const native = NativeStepModel.create({ ...config, weights: ordered, isa })!;
+      const logits = new Float32Array(shape.vocabSize);
+      ids.forEach((id, k) => {
+        native.read(Int32Array.of(id), logits);
+        expect(relativeError(logits, expected[k]), `character ${k}`).toBeLessThan(1e-5);
+      });
     });
   });
 });

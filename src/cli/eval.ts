@@ -4,7 +4,7 @@ import { loadCorpus } from '../data/corpus.js';
 import { UserError } from '../util/errors.js';
 import { scoreText, type PartScore, type TextScore } from '../model/evaluate.js';
 import { inspectText, type TextInspection } from '../sample/inspect.js';
-import { ModelStepper } from '../sample/sampler.js';
+import { modelStepper } from '../sample/sampler.js';
 import { ACTIVATIONS_FORMAT } from '../run/files.js';
 import fs from 'node:fs';
 import { preferredIntraOpThreads } from '../model/policy.js';
@@ -74,7 +74,7 @@ function score(file: string, { characters, natsPerChar, coldStart, warm }: TextS
 
 /** The --activations file: what inspectText finds in the (known characters of the) text, as JSON. */
 function writeActivations(file: string, checkpoints: string[], text: string, models: CharRnn[], ids: CharIds): void {
-  const stepper = new ModelStepper(models);
+  const stepper = modelStepper(models);
   let inspection: TextInspection;
   try {
     inspection = inspectText(stepper, Int32Array.from(ids));

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, selectLstmKernel } from './policy.js';
+import { recurrencePlan, samplingIsa, selectLstmKernel } from './policy.js';
 import { lstmCapabilities } from '../native/capabilities.js';
+import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
@@ -278,6 +279,25 @@ export class CharRnn {
   prepareFusedWeights(): FusedWeights[] | undefined {
     if (this.config.cell !== 'lstm' || this.kernels === 'reference' || !lstmCapabilities().fusedOps) return undefined;
     return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
+  }
+
+  /**
+   * This model stepping one character at a time in rnn-train's own kernels, from zero state, on a
+   * copy of the weights as they are now (sampling); undefined where that cannot run (policy.ts's
+   * samplingIsa): then forward() steps it.
+   */
+  nativeStepModel(): NativeStepModel | undefined {
+    const isa = samplingIsa(this.kernels, lstmCapabilities());
+    if (!isa) return undefined;
+    const read = (name: string) => this.params.get(name)!.dataSync() as Float32Array;
+    const layers = Array.from({ length: this.config.layers }, (_, l) => layerName(this.config.cell, l));
+    const weights = [
+      read('embedding/embeddings'),
+      ...layers.flatMap((name) => [read(`${name}/kernel`), read(`${name}/recurrent_kernel`), read(`${name}/bias`)]),
+      read('dense/kernel'),
+      read('dense/bias'),
+    ];
+    return NativeStepModel.create({ ...this.config, weights, isa });
   }
 
   /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */

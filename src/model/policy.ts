@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { BackendName } from '../native/backend.js';
 import { cpuHasBfloat16, intraOpThreads, type LstmCapabilities } from '../native/capabilities.js';
-import type { RecurrencePlan } from '../native/ops.js';
+import type { RecurrenceIsa, RecurrencePlan } from '../native/ops.js';
 import { setupCommand } from '../native/installation.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
@@ -116,6 +116,17 @@ export function selectLstmKernel(query: LstmKernelQuery): LstmKernel {
 export function recurrencePlan(capabilities: LstmCapabilities): RecurrencePlan {
   const isa = capabilities.forcedIsa ?? capabilities.isas[capabilities.isas.length - 1];
   return { isa, threads: intraOpThreads() };
+}
+
+/**
+ * The ISA path sampling steps on (a model at batch 1 in rnn-train's own kernels, any cell, on one
+ * thread), or undefined to step through tfjs. Native wherever the binding has it: the default
+ * 2×256 model on a Zen 5 took about 60 µs a character natively (avx512; avx2 62) against 230 µs
+ * through TensorFlow's ops (docs/performance.md).
+ */
+export function samplingIsa(kernels: LstmKernels, capabilities: LstmCapabilities): RecurrenceIsa | undefined {
+  if (kernels === 'reference' || capabilities.isas.length === 0) return undefined;
+  return recurrencePlan(capabilities).isa;
 }
 
 /** What a run's --precision means here: a refusal, a warning, or nothing to say. */

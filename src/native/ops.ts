@@ -50,6 +50,11 @@ export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, 
  */
 export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
 
+/** A native step model, opaque to JavaScript; the binding frees it with the last reference. */
+export interface StepModelHandle {
+  readonly __stepModel: unique symbol;
+}
+
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
@@ -75,6 +80,10 @@ export interface TensorflowBackend {
     lstmBackward?: LstmBackward;
     /** The ISA paths this CPU can run, narrowest first. */
     recurrenceIsas?: () => RecurrenceIsa[];
+    /** A model stepping one character at a time (src/install/recurrence/step_binding.cc says how). */
+    stepModelCreate?: (cell: string, sizes: Int32Array, weights: Float32Array[], isa: RecurrenceIsa) => StepModelHandle;
+    stepModelStep?: (model: StepModelHandle, ids: Int32Array, logits: Float32Array | null) => void;
+    stepModelHidden?: (model: StepModelHandle, layer: number, out: Float32Array) => void;
   };
 }
 

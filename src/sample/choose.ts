@@ -28,6 +28,21 @@ export function logSoftmax(logits: Float32Array): Float64Array {
 }
 
 /**
+ * An ensemble's log-probabilities from each member's logits for one character: the log of the
+ * mean of their distributions, as model/mixture.ts's mixtureLogProbs computes it on tensors.
+ */
+export function mixtureOfLogits(memberLogits: Float32Array[]): Float32Array {
+  const logProbs = memberLogits.map(logSoftmax);
+  return Float32Array.from(logProbs[0], (_, v) => {
+    let max = -Infinity;
+    for (const member of logProbs) max = Math.max(max, member[v]);
+    let sum = 0;
+    for (const member of logProbs) sum += Math.exp(member[v] - max);
+    return max + Math.log(sum) - Math.log(logProbs.length);
+  });
+}
+
+/**
  * The index of the next character: argmax at temperature 0, else a draw with one uniform number
  * from the tempered distribution, cut to the top k and then to the nucleus of mass p, renormalised.
  * Without a cut the draw walks the vocabulary in its own order, so that a seed gives the same text

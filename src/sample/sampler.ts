@@ -1,8 +1,10 @@
 import { stepMembers } from '../model/mixture.js';
+import { mixtureOfLogits } from './choose.js';
 import { tidy } from '../util/tidy.js';
 import { disposePrepared, type CharRnn, type ModelState } from '../model/char-rnn.js';
 import { disposeState } from '../model/cells/cell.js';
 import type { FusedWeights } from '../model/cells/lstm-native.js';
+import type { NativeStepModel } from '../native/step-model.js';
 import { UserError } from '../util/errors.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { generateText, type SampleOptions, type SamplePiece, type Stepper } from './generate.js';
@@ -16,7 +18,42 @@ export function checkPrime(vocabulary: Vocabulary, prime: string): void {
   }
 }
 
-/** CharRnn models (one, or an ensemble predicting the mean of their distributions) as a Stepper; dispose() frees their state. */
+/**
+ * CharRnn models stepping in rnn-train's own kernels (CharRnn.nativeStepModel): the scores are one
+ * model's logits, or an ensemble's log-probabilities (mixtureOfLogits), as ModelStepper gives them.
+ */
+class NativeStepper implements Stepper {
+  private readonly logits: Float32Array[];
+
+  constructor(private readonly models: NativeStepModel[]) {
+    this.logits = models.map((model) => new Float32Array(model.spec.vocabSize));
+  }
+
+  read(ids: Int32Array): void {
+    for (const model of this.models) model.read(ids);
+  }
+
+  step(id: number): Float32Array {
+    const ids = Int32Array.of(id);
+    this.models.forEach((model, k) => model.read(ids, this.logits[k]));
+    return this.logits.length === 1 ? this.logits[0].slice() : mixtureOfLogits(this.logits);
+  }
+
+  hidden(): Float32Array[][] {
+    return this.models.map((model) => model.hidden());
+  }
+
+  dispose(): void {}
+}
+
+/** The stepper sampling uses: native where every model has a native step model, else through tfjs. */
+export function modelStepper(models: CharRnn[]): Stepper & { dispose(): void } {
+  const native = models.map((model) => model.nativeStepModel());
+  if (native.every((model) => model !== undefined)) return new NativeStepper(native as NativeStepModel[]);
+  return new ModelStepper(models);
+}
+
+/** CharRnn models (one, or an ensemble predicting the mean of their distributions) stepped through tfjs, as a Stepper; dispose() frees their state. */
 export class ModelStepper implements Stepper {
   private states: ModelState[];
   private readonly prepared: (FusedWeights[] | undefined)[];
@@ -53,7 +90,7 @@ export class ModelStepper implements Stepper {
 /** generateText with CharRnn models, after checking the prime. */
 export function* sampleText(models: CharRnn[], vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
   checkPrime(vocabulary, options.prime);
-  const stepper = new ModelStepper(models);
+  const stepper = modelStepper(models);
   try {
     yield* generateText(stepper, vocabulary, options);
   } finally {

@@ -10,7 +10,10 @@
 
 #pragma GCC target("avx2,fma")
 #include "lstm_kernel.h"
+#include "step_kernel.h"
 
 namespace rnn {
-extern const LstmKernels kAvx2Kernels = LstmPath<8, 3, 4>::Kernels("avx2");
+extern const LstmKernels kAvx2Kernels = {
+    "avx2", LstmPath<8, 3, 4>::Forward, LstmPath<8, 3, 4>::Backward,
+    LstmPath<8, 3, 4>::ScratchFloats, StepPath<8>::Step};
 }

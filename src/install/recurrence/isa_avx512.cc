@@ -10,7 +10,10 @@
 
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #include "lstm_kernel.h"
+#include "step_kernel.h"
 
 namespace rnn {
-extern const LstmKernels kAvx512Kernels = LstmPath<16, 6, 6>::Kernels("avx512");
+extern const LstmKernels kAvx512Kernels = {
+    "avx512", LstmPath<16, 6, 6>::Forward, LstmPath<16, 6, 6>::Backward,
+    LstmPath<16, 6, 6>::ScratchFloats, StepPath<16>::Step};
 }

@@ -201,8 +201,6 @@ struct LstmPath {
     const Job<LstmBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }
-
-  static constexpr LstmKernels Kernels(const char *isa) { return {isa, Forward, Backward, ScratchFloats}; }
 };
 
 }  // namespace rnn

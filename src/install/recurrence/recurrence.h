@@ -32,6 +32,21 @@ struct LstmBackwardArgs {
   float *scratch;                           // LstmKernels::scratch_floats of them
 };
 
+// A whole model (embedding → recurrent layers → dense) stepping one character at a time, for
+// sampling: views of weights and state that the binding owns, as the model's tensors lay them out.
+enum class Cell { kLstm, kGru, kRnn };
+struct StepModel {
+  Cell cell;
+  int64_t vocab, embedding, hidden, layers;
+  const float *embeddings;                // [V, D]
+  const float *const *kernel;             // per layer [in, G·H]
+  const float *const *recurrent;          // per layer [H, G·H]
+  const float *const *bias;               // per layer [G·H]
+  const float *dense_kernel, *dense_bias;  // [H, V], [V]
+  float *const *h, *const *c;             // per layer [H]; c for the LSTM only
+  float *scratch;                         // G·H + H floats
+};
+
 // One instruction-set path: its name, as RNN_TRAIN_ISA and the JavaScript side spell it.
 struct LstmKernels {
   const char *isa;
@@ -39,6 +54,9 @@ struct LstmKernels {
   void (*backward)(const LstmBackwardArgs &, Team &);
   // Floats of scratch either pass needs (packed weights, the carried ∂loss/∂c) at this size.
   int64_t (*scratch_floats)(int64_t batch, int64_t hidden);
+  // Reads character `id`, updating the state; then, if `logits` is not null, writes the next
+  // character's logits [V] there.
+  void (*step)(const StepModel &, int32_t id, float *logits);
 };
 
 // The paths this CPU can run, slowest first; `generic` (baseline x86-64) always.

@@ -1,0 +1,208 @@
+// rnn-train's addition to tfjs-node's binding for sampling: a model stepping one character at a
+// time in rnn-train's own kernels (step_kernel.h), on copies of its weights, with no TensorFlow
+// call and no tensor handle per character. JavaScript keeps the choice of the next character
+// (sample/choose.ts), so rnn-sample and the page draw alike from the same logits.
+//
+//   binding.stepModelCreate(cell, sizes, weights, isa) → handle
+//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers]; weights Float32Array[]:
+//     embedding [V, D], then per layer kernel [in, G·H], recurrent kernel [H, G·H], bias [G·H],
+//     then dense kernel [H, V] and bias [V]. The state starts at zero.
+//   binding.stepModelStep(handle, ids, logits)  reads each of ids (Int32Array) in turn; then
+//     writes the next character's logits into `logits` (Float32Array [V]) unless it is null.
+//   binding.stepModelHidden(handle, layer, out)  copies layer's h into out (Float32Array [H]).
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <node_api.h>
+
+#include "../utils.h"
+#include "recurrence.h"
+
+namespace tfnodejs {
+
+namespace {
+
+// Throws a JavaScript error; returns null for the callback to return.
+template <typename... Args>
+napi_value Throw(napi_env env, const char *message, Args... args) {
+  NapiThrowError(env, __FILE__, __LINE__, message, args...);
+  return nullptr;
+}
+
+struct OwnedStepModel {
+  std::vector<std::vector<float>> arrays;  // the weights, in the order stepModelCreate takes them
+  std::vector<std::vector<float>> h, c;
+  std::vector<const float *> kernel, recurrent, bias;
+  std::vector<float *> h_views, c_views;
+  std::vector<float> scratch;
+  const rnn::LstmKernels *kernels = nullptr;
+  rnn::StepModel view{};
+};
+
+// A typed array's elements, or null (with a JavaScript exception pending) if `value` is not one of `type`.
+template <typename T>
+T *TypedData(napi_env env, napi_value value, napi_typedarray_type type, size_t *length) {
+  bool is_typed = false;
+  napi_typedarray_type actual;
+  void *data = nullptr;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &actual, length, &data, nullptr, nullptr) != napi_ok || actual != type) {
+    Throw(env, "expected a %s", type == napi_float32_array ? "Float32Array" : "Int32Array");
+    return nullptr;
+  }
+  return static_cast<T *>(data);
+}
+
+OwnedStepModel *ModelOf(napi_env env, napi_value value) {
+  void *model = nullptr;
+  if (napi_get_value_external(env, value, &model) != napi_ok || !model) {
+    Throw(env, "expected a step model from stepModelCreate");
+    return nullptr;
+  }
+  return static_cast<OwnedStepModel *>(model);
+}
+
+bool ParseCell(napi_env env, napi_value value, rnn::Cell *cell, int64_t *blocks) {
+  char name[8];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, name, sizeof name, &length) == napi_ok) {
+    const std::string cell_name(name, length);
+    const rnn::Cell cells[] = {rnn::Cell::kLstm, rnn::Cell::kGru, rnn::Cell::kRnn};
+    const char *names[] = {"lstm", "gru", "rnn"};
+    const int64_t gate_blocks[] = {4, 3, 1};
+    for (int k = 0; k < 3; k++) {
+      if (cell_name == names[k]) {
+        *cell = cells[k];
+        *blocks = gate_blocks[k];
+        return true;
+      }
+    }
+  }
+  Throw(env, "expected the cell: lstm, gru or rnn");
+  return false;
+}
+
+// Copies the weights, checking each one's length against the sizes; false with an exception pending if one is off.
+bool CopyWeights(napi_env env, napi_value list, const std::vector<size_t> &lengths, OwnedStepModel *model) {
+  for (uint32_t k = 0; k < lengths.size(); k++) {
+    napi_value item;
+    size_t length = 0;
+    if (napi_get_element(env, list, k, &item) != napi_ok) {
+      Throw(env, "expected %zu weight arrays", lengths.size());
+      return false;
+    }
+    const float *data = TypedData<float>(env, item, napi_float32_array, &length);
+    if (!data) return false;
+    if (length != lengths[k]) {
+      Throw(env, "weight %u has %zu values, not %zu", k, length, lengths[k]);
+      return false;
+    }
+    model->arrays.emplace_back(data, data + length);
+  }
+  return true;
+}
+
+void Delete(napi_env, void *model, void *) { delete static_cast<OwnedStepModel *>(model); }
+
+}  // namespace
+
+napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
+  if (argc < 4) return Throw(env, "expected 4 arguments, not %zu", argc);
+  auto model = std::make_unique<OwnedStepModel>();
+  rnn::StepModel &m = model->view;
+  int64_t G = 0;
+  if (!ParseCell(env, args[0], &m.cell, &G)) return nullptr;
+  size_t count = 0;
+  const int32_t *sizes = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
+  if (!sizes) return nullptr;
+  if (count != 4 || sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1) return Throw(env, "expected sizes [V, D, H, layers]");
+  m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3];
+  const size_t V = m.vocab, D = m.embedding, H = m.hidden;
+  std::vector<size_t> lengths{V * D};
+  for (int64_t l = 0; l < m.layers; l++) {
+    for (size_t length : {(l == 0 ? D : H) * G * H, H * G * H, G * H}) lengths.push_back(length);
+  }
+  lengths.push_back(H * V);
+  lengths.push_back(V);
+  if (!CopyWeights(env, args[2], lengths, model.get())) return nullptr;
+  char isa[32];
+  size_t isa_length = 0;
+  if (napi_get_value_string_utf8(env, args[3], isa, sizeof isa, &isa_length) != napi_ok) return Throw(env, "expected an ISA name");
+  model->kernels = rnn::FindKernels(isa);
+  if (!model->kernels) return Throw(env, "this CPU cannot run the %s path", isa);
+
+  for (int64_t l = 0; l < m.layers; l++) {
+    model->kernel.push_back(model->arrays[1 + 3 * l].data());
+    model->recurrent.push_back(model->arrays[2 + 3 * l].data());
+    model->bias.push_back(model->arrays[3 + 3 * l].data());
+    model->h.emplace_back(H, 0.0f);
+    model->c.emplace_back(m.cell == rnn::Cell::kLstm ? H : 0, 0.0f);
+  }
+  for (int64_t l = 0; l < m.layers; l++) {
+    model->h_views.push_back(model->h[l].data());
+    model->c_views.push_back(model->c[l].data());
+  }
+  model->scratch.assign(G * H + H, 0.0f);
+  m.embeddings = model->arrays[0].data();
+  m.kernel = model->kernel.data();
+  m.recurrent = model->recurrent.data();
+  m.bias = model->bias.data();
+  m.dense_kernel = model->arrays[1 + 3 * m.layers].data();
+  m.dense_bias = model->arrays[2 + 3 * m.layers].data();
+  m.h = model->h_views.data();
+  m.c = model->c_views.data();
+  m.scratch = model->scratch.data();
+
+  napi_value handle;
+  ENSURE_NAPI_OK_RETVAL(env, napi_create_external(env, model.get(), Delete, nullptr, &handle), nullptr);
+  model.release();
+  return handle;
+}
+
+napi_value StepModelStepCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
+  if (argc < 3) return Throw(env, "expected 3 arguments, not %zu", argc);
+  OwnedStepModel *model = ModelOf(env, args[0]);
+  if (!model) return nullptr;
+  size_t count = 0, logits_length = 0;
+  const int32_t *ids = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
+  if (!ids) return nullptr;
+  napi_valuetype logits_type;
+  ENSURE_NAPI_OK_RETVAL(env, napi_typeof(env, args[2], &logits_type), nullptr);
+  float *logits = logits_type == napi_null ? nullptr : TypedData<float>(env, args[2], napi_float32_array, &logits_length);
+  if (logits_type != napi_null && (!logits || logits_length != static_cast<size_t>(model->view.vocab))) {
+    return logits ? Throw(env, "logits must hold %lld values", static_cast<long long>(model->view.vocab)) : nullptr;
+  }
+  for (size_t k = 0; k < count; k++) {
+    if (ids[k] < 0 || ids[k] >= model->view.vocab) return Throw(env, "character id %d is outside the vocabulary", ids[k]);
+    model->kernels->step(model->view, ids[k], k + 1 == count ? logits : nullptr);
+  }
+  return nullptr;
+}
+
+napi_value StepModelHiddenCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
+  if (argc < 3) return Throw(env, "expected 3 arguments, not %zu", argc);
+  OwnedStepModel *model = ModelOf(env, args[0]);
+  int32_t layer = -1;
+  if (!model || napi_get_value_int32(env, args[1], &layer) != napi_ok || layer < 0 || layer >= model->view.layers) {
+    return model ? Throw(env, "expected a layer index") : nullptr;
+  }
+  size_t length = 0;
+  float *out = TypedData<float>(env, args[2], napi_float32_array, &length);
+  if (!out || length != static_cast<size_t>(model->view.hidden)) return out ? Throw(env, "expected a Float32Array of H values") : nullptr;
+  std::memcpy(out, model->h[layer].data(), sizeof(float) * length);
+  return nullptr;
+}
+
+}  // namespace tfnodejs
