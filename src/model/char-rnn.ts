@@ -186,7 +186,7 @@ export class CharRnn {
         return lstmForwardFused(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
       case 'block':
       case 'packed': {
-        const plan = kernel === 'packed' ? recurrencePlan(capabilities) : undefined;
+        const plan = kernel === 'packed' ? recurrencePlan(capabilities, record ? this.precision : 'float32') : undefined;
         // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
         return lstmSequenceFused(backend!, w, x, lstmState, { kernel, plan, precision: record ? this.precision : 'float32', backward: record });
       }

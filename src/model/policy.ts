@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { BackendName } from '../native/backend.js';
 import { cpuHasBfloat16, intraOpThreads, type LstmCapabilities } from '../native/capabilities.js';
-import type { RecurrenceIsa, RecurrencePlan } from '../native/ops.js';
+import { BFLOAT16_ISA, type RecurrenceIsa, type RecurrencePlan } from '../native/ops.js';
 import { setupCommand } from '../native/installation.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
@@ -107,22 +107,31 @@ export function selectLstmKernel(query: LstmKernelQuery): LstmKernel {
 }
 
 /**
- * The widest ISA path the CPU runs, unless RNN_TRAIN_ISA names a narrower one (to test and time
- * each path on one machine): each wider path did the same work in less time (docs/performance.md).
- * Threads: as many as TensorFlow was given (trainingIntraOpThreads and preferredIntraOpThreads
- * decide that), so that replicas, which each get one, do not oversubscribe the cores, and a model
- * on its own splits every step's hidden units between them.
+ * The widest float32 ISA path the CPU runs, unless RNN_TRAIN_ISA names a narrower one (to test
+ * and time each path on one machine): each wider path did the same work in less time
+ * (docs/performance.md). With --precision bfloat16 in training, the bfloat16 products of
+ * AVX512-BF16 where the CPU has them (and RNN_TRAIN_ISA does not name another path): 2×512 at
+ * batch 64, RECURRENCE_BF16_MEASURED. Threads: as many as TensorFlow was given
+ * (trainingIntraOpThreads and preferredIntraOpThreads decide that), so that replicas, which each
+ * get one, do not oversubscribe the cores, and a model on its own splits every step's hidden
+ * units between them.
  */
-export function recurrencePlan(capabilities: LstmCapabilities): RecurrencePlan {
-  const isa = capabilities.forcedIsa ?? capabilities.isas[capabilities.isas.length - 1];
-  return { isa, threads: intraOpThreads() };
+export function recurrencePlan(capabilities: LstmCapabilities, precision: MatmulPrecision = 'float32'): RecurrencePlan {
+  const { forcedIsa, isas } = capabilities;
+  const threads = intraOpThreads();
+  const bfloat16 = precision === 'bfloat16' && isas.includes(BFLOAT16_ISA) && (forcedIsa === undefined || forcedIsa === BFLOAT16_ISA);
+  if (bfloat16) return { isa: BFLOAT16_ISA, threads };
+  const float32 = isas.filter((isa) => isa !== BFLOAT16_ISA);
+  const isa = forcedIsa && forcedIsa !== BFLOAT16_ISA ? forcedIsa : float32[float32.length - 1];
+  return { isa, threads };
 }
 
 /**
- * The ISA path sampling steps on (a model at batch 1 in rnn-train's own kernels, any cell, on one
- * thread), or undefined to step through tfjs. Native wherever the binding has it: the default
- * 2×256 model on a Zen 5 took about 60 µs a character natively (avx512; avx2 62) against 230 µs
- * through TensorFlow's ops (docs/performance.md).
+ * The ISA path sampling steps on (a model at batch 1 in rnn-train's own kernels, any cell), or
+ * undefined to step through tfjs. Native wherever the binding has it: the default 2×256 model on a
+ * Zen 5 took 52–60 µs a character natively against about 230 µs through TensorFlow's ops. One
+ * thread: splitting each layer's units between two, with a barrier per layer, took 44–96 µs,
+ * slower on most runs, waiting on the other core more than it saved in reading the weights.
  */
 export function samplingIsa(kernels: LstmKernels, capabilities: LstmCapabilities): RecurrenceIsa | undefined {
   if (kernels === 'reference' || capabilities.isas.length === 0) return undefined;

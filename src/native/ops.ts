@@ -23,9 +23,13 @@ export interface RawTensor {
 
 /**
  * The instruction-set paths of rnn-train's own recurrence (src/install/recurrence/), narrowest
- * first: `generic` (baseline x86-64), `avx2` (AVX2 with FMA), `avx512`.
+ * first: `generic` (baseline x86-64), `avx2` (AVX2 with FMA), `avx512`, all float32; and
+ * `avx512bf16`, the LSTM's per-step products on bfloat16 operands (AVX512-BF16), for
+ * --precision bfloat16 only.
  */
-export const RECURRENCE_ISAS = ['generic', 'avx2', 'avx512'] as const;
+export const RECURRENCE_ISAS = ['generic', 'avx2', 'avx512', 'avx512bf16'] as const;
+/** The path of bfloat16 products. */
+export const BFLOAT16_ISA = 'avx512bf16';
 export type RecurrenceIsa = (typeof RECURRENCE_ISAS)[number];
 
 /** Where and how wide the recurrence runs: model/policy.ts's recurrencePlan decides. */

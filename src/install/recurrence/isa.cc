@@ -6,7 +6,7 @@
 
 namespace rnn {
 
-extern const LstmKernels kGenericKernels, kAvx2Kernels, kAvx512Kernels;
+extern const LstmKernels kGenericKernels, kAvx2Kernels, kAvx512Kernels, kAvx512Bf16Kernels;
 
 std::vector<const LstmKernels *> SupportedKernels() {
   // libgcc's checks include the operating system's support (XCR0) for the wider registers.
@@ -16,6 +16,7 @@ std::vector<const LstmKernels *> SupportedKernels() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512bw")) {
     kernels.push_back(&kAvx512Kernels);
+    if (__builtin_cpu_supports("avx512bf16")) kernels.push_back(&kAvx512Bf16Kernels);
   }
   return kernels;
 }

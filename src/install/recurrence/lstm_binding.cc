@@ -148,7 +148,7 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
     outputs[k] = Allocate(steps * batch, hidden);
     out[k] = Data(outputs[k]);
   }
-  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden));
+  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
   const rnn::LstmForwardArgs args{steps, batch, hidden, weights, projections, h_before, c_before,
                                   out[I], out[F], out[G], out[O], out[C], out[TANH_C], out[H], scratch.data()};
   choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
@@ -197,7 +197,7 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
 
   Tensor d_gates = Allocate(steps * batch, 4 * hidden);
-  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden));
+  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
   const rnn::LstmBackwardArgs args{steps,   batch,   hidden,  weights,  gate[0],       gate[2],        gate[4], gate[3],
                                    gate[1], gate[5], c_before, d_out, Data(d_gates), scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));

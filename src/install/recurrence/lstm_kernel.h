@@ -1,4 +1,6 @@
-// The LSTM recurrence on vectors of L floats, written once for every ISA file to instantiate.
+// The LSTM recurrence on vectors of L floats, written once for every ISA file to instantiate,
+// with its products' operands in float32 (Float32Products, below) or another form an ISA file
+// supplies (isa_avx512bf16.cc: bfloat16 pairs).
 //
 // Forward, per time step: the product h_{t-1}·U for a tile of L hidden units (all four gates of
 // those units, so the gate maths needs nothing from other tiles) and FR rows of the batch at a
@@ -15,34 +17,30 @@
 
 namespace rnn {
 
-template <int L, int FR, int BR>
-struct LstmPath {
+// The per-step products on float32 operands: U packed for them, the rows read in place.
+template <int L>
+struct Float32Products {
   using S = Simd<L>;
   using V = typename S::V;
+  using Operand = float;
   static constexpr int kBackTile = 2 * L;
-  // What Team::Run hands each member; a type of this instantiation's own (not std::pair).
-  template <typename Args>
-  struct Job {
-    const Args *args;
-    Team *team;
-  };
 
   static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
   static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
 
-  static int64_t ForwardPacked(int64_t hidden) { return Tiles(hidden, L) * hidden * 4 * L; }
-  static int64_t BackwardPacked(int64_t hidden) { return Tiles(hidden, kBackTile) * 4 * hidden * kBackTile; }
-  static int64_t ScratchFloats(int64_t batch, int64_t hidden) {
-    const int64_t backward = BackwardPacked(hidden) + batch * hidden;
-    return ForwardPacked(hidden) > backward ? ForwardPacked(hidden) : backward;
-  }
+  static int64_t ForwardTile(int64_t hidden) { return hidden * 4 * L; }
+  static int64_t BackwardTile(int64_t hidden) { return 4 * hidden * kBackTile; }
+  // Row stride, in operands, of rows of `columns` values; and the floats a member needs to convert them (none).
+  static int64_t Stride(int64_t columns) { return columns; }
+  static int64_t ConvertFloats(int64_t, int64_t) { return 0; }
+  static const Operand *Convert(const float *values, int64_t, int64_t, float *) { return values; }
 
   // Tile t, row k: U[k, q·H + t·L + u] for gates q < 4 and units u < L (zero past H).
   static void PackForward(const float *U, int64_t H, float *packed) {
     for (int64_t t = 0; t < Tiles(H, L); t++) {
       const int n = Valid(H, t * L, L);
       for (int64_t k = 0; k < H; k++) {
-        float *to = packed + (t * H + k) * 4 * L;
+        float *to = packed + t * ForwardTile(H) + k * 4 * L;
         for (int q = 0; q < 4; q++) {
           for (int u = 0; u < L; u++) to[q * L + u] = u < n ? U[k * 4 * H + q * H + t * L + u] : 0.0f;
         }
@@ -55,31 +53,78 @@ struct LstmPath {
     for (int64_t t = 0; t < Tiles(H, kBackTile); t++) {
       const int n = Valid(H, t * kBackTile, kBackTile);
       for (int64_t k = 0; k < 4 * H; k++) {
-        float *to = packed + (t * 4 * H + k) * kBackTile;
+        float *to = packed + t * BackwardTile(H) + k * kBackTile;
         for (int u = 0; u < kBackTile; u++) to[u] = u < n ? U[(t * kBackTile + u) * 4 * H + k] : 0.0f;
       }
     }
   }
 
-  // Rows [row, row + M) and units [unit, unit + n) of step t.
+  // acc[r][q] += rows[r]·U[:, gate q of the tile's units], for M rows `stride` apart.
   template <int M>
-  static void ForwardBlock(const LstmForwardArgs &a, const float *tile, int64_t t, int64_t row, int64_t unit, int n) {
-    const int64_t H = a.hidden, B = a.batch;
-    const float *h_prev = t == 0 ? a.h0 + row * H : a.h + ((t - 1) * B + row) * H;
-    const float *c_prev = t == 0 ? a.c0 + row * H : a.c + ((t - 1) * B + row) * H;
-    V acc[M][4] = {};
+  static void Forward(V (&acc)[M][4], const float *tile, const Operand *rows, int64_t stride, int64_t H) {
     for (int64_t k = 0; k < H; k++) {
       const float *w = tile + k * 4 * L;
       const V w0 = S::Load(w), w1 = S::Load(w + L), w2 = S::Load(w + 2 * L), w3 = S::Load(w + 3 * L);
 #pragma GCC unroll 8
       for (int r = 0; r < M; r++) {
-        const V x = S::Splat(h_prev[r * H + k]);
+        const V x = S::Splat(rows[r * stride + k]);
         acc[r][0] += x * w0;
         acc[r][1] += x * w1;
         acc[r][2] += x * w2;
         acc[r][3] += x * w3;
       }
     }
+  }
+
+  // acc[r][v] += rows[r]·Uᵀ[:, the tile's units v·L + u], over the 4H gate columns.
+  template <int M>
+  static void Backward(V (&acc)[M][2], const float *tile, const Operand *rows, int64_t stride, int64_t G) {
+    for (int64_t k = 0; k < G; k++) {
+      const V w0 = S::Load(tile + k * kBackTile), w1 = S::Load(tile + k * kBackTile + L);
+#pragma GCC unroll 8
+      for (int r = 0; r < M; r++) {
+        const V x = S::Splat(rows[r * stride + k]);
+        acc[r][0] += x * w0;
+        acc[r][1] += x * w1;
+      }
+    }
+  }
+};
+
+template <int L, int FR, int BR, typename P = Float32Products<L>>
+struct LstmPath {
+  using S = Simd<L>;
+  using V = typename S::V;
+  using Operand = typename P::Operand;
+  static constexpr int kBackTile = 2 * L;
+  // What Team::Run hands each member; a type of this instantiation's own (not std::pair).
+  template <typename Args>
+  struct Job {
+    const Args *args;
+    Team *team;
+  };
+
+  static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
+  static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
+
+  // Packed weights (forward's, or backward's and the carried ∂loss/∂c), then each member's buffer for converted rows.
+  static int64_t Shared(int64_t batch, int64_t hidden) {
+    const int64_t forward = Tiles(hidden, L) * P::ForwardTile(hidden);
+    const int64_t backward = Tiles(hidden, kBackTile) * P::BackwardTile(hidden) + batch * hidden;
+    return forward > backward ? forward : backward;
+  }
+  static int64_t ScratchFloats(int64_t batch, int64_t hidden, int threads) { return Shared(batch, hidden) + threads * P::ConvertFloats(batch, 4 * hidden); }
+  static float *MemberBuffer(float *scratch, int64_t batch, int64_t hidden, int member) {
+    return scratch + Shared(batch, hidden) + member * P::ConvertFloats(batch, 4 * hidden);
+  }
+
+  // Rows [row, row + M) and units [unit, unit + n) of step t; `rows` are h_{t-1}'s, as P reads them.
+  template <int M>
+  static void ForwardBlock(const LstmForwardArgs &a, const float *tile, const Operand *rows, int64_t t, int64_t row, int64_t unit, int n) {
+    const int64_t H = a.hidden, B = a.batch;
+    const float *c_prev = t == 0 ? a.c0 + row * H : a.c + ((t - 1) * B + row) * H;
+    V acc[M][4] = {};
+    P::template Forward<M>(acc, tile, rows + row * P::Stride(H), P::Stride(H), H);
     for (int r = 0; r < M; r++) {
       const int64_t at = (t * B + row + r) * H + unit;
       const float *x = a.projected + (t * B + row + r) * 4 * H + unit;
@@ -101,52 +146,44 @@ struct LstmPath {
 
   // The last rows < FR of a step, as one block of their own size.
   template <int M>
-  static void ForwardTail(const LstmForwardArgs &a, const float *tile, int64_t t, int64_t row, int rows, int64_t unit, int n) {
+  static void ForwardTail(const LstmForwardArgs &a, const float *tile, const Operand *rows, int64_t t, int64_t row, int count, int64_t unit, int n) {
     if constexpr (M > 0) {
-      if (rows == M) return ForwardBlock<M>(a, tile, t, row, unit, n);
-      ForwardTail<M - 1>(a, tile, t, row, rows, unit, n);
+      if (count == M) return ForwardBlock<M>(a, tile, rows, t, row, unit, n);
+      ForwardTail<M - 1>(a, tile, rows, t, row, count, unit, n);
     }
   }
 
   static void ForwardMember(const void *context, int member) {
     const auto &[a, team] = *static_cast<const Job<LstmForwardArgs> *>(context);
+    const int64_t H = a->hidden, B = a->batch;
+    float *buffer = MemberBuffer(a->scratch, B, H, member);
     int64_t first, last;
-    team->Share(Tiles(a->hidden, L), member, &first, &last);
+    team->Share(Tiles(H, L), member, &first, &last);
     for (int64_t t = 0; t < a->steps; t++) {
+      const Operand *rows = P::Convert(t == 0 ? a->h0 : a->h + (t - 1) * B * H, B, H, buffer);
       for (int64_t tile = first; tile < last; tile++) {
-        const float *weights = a->scratch + tile * a->hidden * 4 * L;
-        const int n = Valid(a->hidden, tile * L, L);
+        const float *weights = a->scratch + tile * P::ForwardTile(H);
+        const int n = Valid(H, tile * L, L);
         int64_t row = 0;
-        for (; row + FR <= a->batch; row += FR) ForwardBlock<FR>(*a, weights, t, row, tile * L, n);
-        ForwardTail<FR - 1>(*a, weights, t, row, static_cast<int>(a->batch - row), tile * L, n);
+        for (; row + FR <= B; row += FR) ForwardBlock<FR>(*a, weights, rows, t, row, tile * L, n);
+        ForwardTail<FR - 1>(*a, weights, rows, t, row, static_cast<int>(B - row), tile * L, n);
       }
       team->Barrier();
     }
   }
 
   static void Forward(const LstmForwardArgs &a, Team &team) {
-    PackForward(a.recurrent, a.hidden, a.scratch);
+    P::PackForward(a.recurrent, a.hidden, a.scratch);
     const Job<LstmForwardArgs> context{&a, &team};
     team.Run(ForwardMember, &context);
   }
 
-  // ∂h (from dA_{t+1} and ∂output) and then dA_t for rows [row, row + M), units [unit, unit + n).
+  // ∂h (from dA_{t+1}, as `rows`, and ∂output) and then dA_t for rows [row, row + M), units [unit, unit + n).
   template <int M>
-  static void BackwardBlock(const LstmBackwardArgs &a, const float *tile, float *d_c_carried, int64_t t, int64_t row, int64_t unit, int n) {
+  static void BackwardBlock(const LstmBackwardArgs &a, const float *tile, const Operand *rows, float *d_c_carried, int64_t t, int64_t row, int64_t unit, int n) {
     const int64_t H = a.hidden, B = a.batch, G = 4 * H;
     V acc[M][2] = {};
-    if (t + 1 < a.steps) {
-      const float *d_next = a.d_gates + ((t + 1) * B + row) * G;
-      for (int64_t k = 0; k < G; k++) {
-        const V w0 = S::Load(tile + k * kBackTile), w1 = S::Load(tile + k * kBackTile + L);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-          const V x = S::Splat(d_next[r * G + k]);
-          acc[r][0] += x * w0;
-          acc[r][1] += x * w1;
-        }
-      }
-    }
+    if (rows) P::template Backward<M>(acc, tile, rows + row * P::Stride(G), P::Stride(G), G);
     for (int r = 0; r < M; r++) {
       for (int v = 0; v < 2 && v * L < n; v++) {
         const int nv = n - v * L < L ? n - v * L : L;
@@ -169,34 +206,36 @@ struct LstmPath {
   }
 
   template <int M>
-  static void BackwardTail(const LstmBackwardArgs &a, const float *tile, float *d_c, int64_t t, int64_t row, int rows, int64_t unit, int n) {
+  static void BackwardTail(const LstmBackwardArgs &a, const float *tile, const Operand *rows, float *d_c, int64_t t, int64_t row, int count, int64_t unit, int n) {
     if constexpr (M > 0) {
-      if (rows == M) return BackwardBlock<M>(a, tile, d_c, t, row, unit, n);
-      BackwardTail<M - 1>(a, tile, d_c, t, row, rows, unit, n);
+      if (count == M) return BackwardBlock<M>(a, tile, rows, d_c, t, row, unit, n);
+      BackwardTail<M - 1>(a, tile, rows, d_c, t, row, count, unit, n);
     }
   }
 
   static void BackwardMember(const void *context, int member) {
     const auto &[a, team] = *static_cast<const Job<LstmBackwardArgs> *>(context);
-    const int64_t H = a->hidden;
-    float *d_c = a->scratch + BackwardPacked(H);
+    const int64_t H = a->hidden, B = a->batch, G = 4 * H;
+    float *d_c = a->scratch + Tiles(H, kBackTile) * P::BackwardTile(H);
+    float *buffer = MemberBuffer(a->scratch, B, H, member);
     int64_t first, last;
     team->Share(Tiles(H, kBackTile), member, &first, &last);
     for (int64_t t = a->steps - 1; t >= 0; t--) {
+      const Operand *rows = t + 1 < a->steps ? P::Convert(a->d_gates + (t + 1) * B * G, B, G, buffer) : nullptr;
       for (int64_t tile = first; tile < last; tile++) {
-        const float *weights = a->scratch + tile * 4 * H * kBackTile;
+        const float *weights = a->scratch + tile * P::BackwardTile(H);
         const int n = Valid(H, tile * kBackTile, kBackTile);
         int64_t row = 0;
-        for (; row + BR <= a->batch; row += BR) BackwardBlock<BR>(*a, weights, d_c, t, row, tile * kBackTile, n);
-        BackwardTail<BR - 1>(*a, weights, d_c, t, row, static_cast<int>(a->batch - row), tile * kBackTile, n);
+        for (; row + BR <= B; row += BR) BackwardBlock<BR>(*a, weights, rows, d_c, t, row, tile * kBackTile, n);
+        BackwardTail<BR - 1>(*a, weights, rows, d_c, t, row, static_cast<int>(B - row), tile * kBackTile, n);
       }
       team->Barrier();
     }
   }
 
   static void Backward(const LstmBackwardArgs &a, Team &team) {
-    PackBackward(a.recurrent, a.hidden, a.scratch);
-    float *d_c = a.scratch + BackwardPacked(a.hidden);
+    P::PackBackward(a.recurrent, a.hidden, a.scratch);
+    float *d_c = a.scratch + Tiles(a.hidden, kBackTile) * P::BackwardTile(a.hidden);
     for (int64_t k = 0; k < a.batch * a.hidden; k++) d_c[k] = 0.0f;
     const Job<LstmBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);

@@ -52,14 +52,16 @@ struct LstmKernels {
   const char *isa;
   void (*forward)(const LstmForwardArgs &, Team &);
   void (*backward)(const LstmBackwardArgs &, Team &);
-  // Floats of scratch either pass needs (packed weights, the carried ∂loss/∂c) at this size.
-  int64_t (*scratch_floats)(int64_t batch, int64_t hidden);
+  // Floats of scratch either pass needs at this size and thread count (packed weights, the
+  // carried ∂loss/∂c, each thread's operands in the products' form).
+  int64_t (*scratch_floats)(int64_t batch, int64_t hidden, int threads);
   // Reads character `id`, updating the state; then, if `logits` is not null, writes the next
-  // character's logits [V] there.
+  // character's logits [V] there. Null on avx512bf16, which samples on avx512.
   void (*step)(const StepModel &, int32_t id, float *logits);
 };
 
-// The paths this CPU can run, slowest first; `generic` (baseline x86-64) always.
+// The paths this CPU can run, narrowest first; `generic` (baseline x86-64) always, and
+// `avx512bf16` (bfloat16 products, for --precision bfloat16) last where the CPU has it.
 std::vector<const LstmKernels *> SupportedKernels();
 // The path named `isa` if this CPU can run it, else null.
 const LstmKernels *FindKernels(const char *isa);

@@ -135,7 +135,7 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   size_t isa_length = 0;
   if (napi_get_value_string_utf8(env, args[3], isa, sizeof isa, &isa_length) != napi_ok) return Throw(env, "expected an ISA name");
   model->kernels = rnn::FindKernels(isa);
-  if (!model->kernels) return Throw(env, "this CPU cannot run the %s path", isa);
+  if (!model->kernels || !model->kernels->step) return Throw(env, "this CPU cannot sample on the %s path", isa);
 
   for (int64_t l = 0; l < m.layers; l++) {
     model->kernel.push_back(model->arrays[1 + 3 * l].data());
