@@ -22,6 +22,7 @@ export * from './data/synthetic.js';
 export * from './data/vocabulary.js';
 export * from './model/cells/cell.js';
 export * from './model/cells/gru.js';
+export * from './model/cells/gru-native.js';
 export * from './model/cells/lstm-native.js';
 export * from './model/cells/lstm.js';
 export * from './model/cells/rnn.js';

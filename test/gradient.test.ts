@@ -33,7 +33,13 @@ function testWeights(config: ModelConfig): Map<string, Float32Array> {
 }
 // TensorFlow's fused kernels exist only on the tensorflow backend (and for the LSTM); the reference runs everywhere.
 const kernelChoices: LstmKernels[] = tf.getBackend() === 'tensorflow' ? ['auto', 'reference'] : ['reference'];
-const variants: [CellType, LstmKernels][] = [...kernelChoices.map((k): [CellType, LstmKernels] => ['lstm', k]), ['gru', 'reference'], ['rnn', 'reference']];
+const variants: [CellType, LstmKernels][] = [
+  ...kernelChoices.flatMap((k): [CellType, LstmKernels][] => [
+    ['lstm', k],
+    ['gru', k],
+  ]),
+  ['rnn', 'reference'],
+];
 const models = new Map(variants.map(([cell, kernels]) => [`${cell} ${kernels}`, new CharRnn({ ...shape, cell }, testWeights({ ...shape, cell }), kernels)]));
 const initialState = (cell: CellType): ModelState =>
   Array.from({ length: shape.layers }, (_, l) => {

@@ -7,6 +7,7 @@ import {
   cpuHasBfloat16,
   RECURRENCE_ISAS,
   CharRnn,
+  gruSequenceNative,
   initialWeights,
   ISA_ENV,
   lstmCapabilities,
@@ -46,14 +47,14 @@ interface LayerData {
 }
 
 /** Random values exactly representable in float32, so that both sides start from the same numbers. */
-function layerData({ steps, batch, input, hidden }: Shape, seed: number): LayerData {
+function layerData({ steps, batch, input, hidden }: Shape, seed: number, gates = 4): LayerData {
   const rng = new Rng(seed);
   const draw = (n: number, scale: number) => Float64Array.from(new Float32Array(Array.from({ length: n }, () => (2 * rng.next() - 1) * scale)));
   return {
     x: draw(steps * batch * input, 1),
-    kernel: draw(input * 4 * hidden, 0.5),
-    recurrent: draw(hidden * 4 * hidden, 1.5 / Math.sqrt(hidden)),
-    bias: draw(4 * hidden, 0.5),
+    kernel: draw(input * gates * hidden, 0.5),
+    recurrent: draw(hidden * gates * hidden, 1.5 / Math.sqrt(hidden)),
+    bias: draw(gates * hidden, 0.5),
     h0: draw(batch * hidden, 0.9),
     c0: draw(batch * hidden, 2),
     dOutput: draw(steps * batch * hidden, 1),
@@ -61,9 +62,16 @@ function layerData({ steps, batch, input, hidden }: Shape, seed: number): LayerD
 }
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+const product = (n: number, m: number, value: (r: number, col: number) => number) =>
+  Float64Array.from({ length: n * m }, (_, k) => value(Math.floor(k / m), k % m));
+const dot = (length: number, term: (k: number) => number) => {
+  let sum = 0;
+  for (let k = 0; k < length; k++) sum += term(k);
+  return sum;
+};
 
 /** The LSTM over a chunk and its backpropagation through time, in float64, gates i,f,c,o. */
-function oracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
+function lstmOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
   const rows = steps * batch;
   const [i, f, g, o, c, h] = Array.from({ length: 6 }, () => new Float64Array(rows * H));
   const hAt = (t: number, b: number, j: number) => (t === 0 ? d.h0[b * H + j] : h[((t - 1) * batch + b) * H + j]);
@@ -177,7 +185,7 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
 
   describe.each(SHAPES)('at T=$steps, B=$batch, in=$input, H=$hidden', (shape) => {
     const data = layerData(shape, shape.hidden);
-    const expected = oracle(shape, data);
+    const expected = lstmOracle(shape, data);
     const { steps, batch, hidden } = shape;
     const last = (values: Float64Array) => values.subarray((steps - 1) * batch * hidden);
 
@@ -195,6 +203,98 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
         expect(relativeError(one[name], expected[name]), name).toBeLessThan(tolerance(isa));
       }
     });
+  });
+});
+
+/** The GRU (gru.ts's maths, gates z, r, h) over a chunk and its backpropagation, in float64. */
+function gruOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
+  const rows = steps * batch;
+  const [z, r, hh, rh, h] = Array.from({ length: 5 }, () => new Float64Array(rows * H));
+  const hPrev = (row: number, j: number) => (row < batch ? d.h0[row * H + j] : h[(row - batch) * H + j]);
+  const projection = (row: number, column: number) => d.bias[column] + dot(input, (k) => d.x[row * input + k] * d.kernel[k * 3 * H + column]);
+  for (let row = 0; row < rows; row++) {
+    for (let j = 0; j < H; j++) {
+      z[row * H + j] = sigmoid(projection(row, j) + dot(H, (k) => hPrev(row, k) * d.recurrent[k * 3 * H + j]));
+      r[row * H + j] = sigmoid(projection(row, H + j) + dot(H, (k) => hPrev(row, k) * d.recurrent[k * 3 * H + H + j]));
+      rh[row * H + j] = r[row * H + j] * hPrev(row, j);
+    }
+    for (let j = 0; j < H; j++) {
+      const at = row * H + j;
+      hh[at] = Math.tanh(projection(row, 2 * H + j) + dot(H, (k) => rh[row * H + k] * d.recurrent[k * 3 * H + 2 * H + j]));
+      h[at] = hh[at] + z[at] * (hPrev(row, j) - hh[at]);
+    }
+  }
+  const dA = new Float64Array(rows * 3 * H);
+  const dNext = new Float64Array(batch * H);
+  for (let t = steps - 1; t >= 0; t--) {
+    for (let b = 0; b < batch; b++) {
+      const row = t * batch + b;
+      const dh = Array.from({ length: H }, (_, j) => d.dOutput[row * H + j] + dNext[b * H + j]);
+      for (let j = 0; j < H; j++) dA[row * 3 * H + 2 * H + j] = dh[j] * (1 - z[row * H + j]) * (1 - hh[row * H + j] ** 2);
+      for (let j = 0; j < H; j++) {
+        const at = row * H + j;
+        const dRh = dot(H, (k) => dA[row * 3 * H + 2 * H + k] * d.recurrent[j * 3 * H + 2 * H + k]);
+        dA[row * 3 * H + j] = dh[j] * (hPrev(row, j) - hh[at]) * z[at] * (1 - z[at]);
+        dA[row * 3 * H + H + j] = dRh * hPrev(row, j) * r[at] * (1 - r[at]);
+        dNext[b * H + j] = dh[j] * z[at] + dRh * r[at];
+      }
+      for (let j = 0; j < H; j++) dNext[b * H + j] += dot(2 * H, (k) => dA[row * 3 * H + k] * d.recurrent[j * 3 * H + k]);
+    }
+  }
+  return {
+    output: h,
+    dx: product(rows, input, (row, k) => dot(3 * H, (q) => dA[row * 3 * H + q] * d.kernel[k * 3 * H + q])),
+    kernel: product(input, 3 * H, (k, q) => dot(rows, (row) => d.x[row * input + k] * dA[row * 3 * H + q])),
+    recurrentKernel: product(H, 3 * H, (k, q) => dot(rows, (row) => (q < 2 * H ? hPrev(row, k) : rh[row * H + k]) * dA[row * 3 * H + q])),
+    bias: product(1, 3 * H, (_, q) => dot(rows, (row) => dA[row * 3 * H + q])),
+  };
+}
+
+/** The GRU layer on the packed recurrence with this plan: outputs and gradients. */
+function packedGru(shape: Shape, d: LayerData, plan: RecurrencePlan) {
+  const { steps, batch, input, hidden } = shape;
+  const { gruForward: forward, gruBackward: backward } = backend!.binding;
+  return tf.tidy(() => {
+    const w = {
+      kernel: tf.tensor2d(f32(d.kernel), [input, 3 * hidden], 'float32'),
+      recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, 3 * hidden], 'float32'),
+      bias: tf.tensor1d(f32(d.bias), 'float32'),
+    };
+    const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const pass = gruSequenceNative(
+      backend!,
+      { forward: forward!, backward: backward! },
+      w,
+      x,
+      { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32') },
+      { plan, backward: true },
+    );
+    const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
+    const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
+    return {
+      output: read(pass.output),
+      dx: read(gradients.dx),
+      kernel: read(gradients.kernel),
+      recurrentKernel: read(gradients.recurrentKernel),
+      bias: read(gradients.bias),
+    };
+  });
+}
+
+describe.runIf(isas.length > 0)('the packed GRU recurrence', () => {
+  describe.each(SHAPES)('at T=$steps, B=$batch, in=$input, H=$hidden', (shape) => {
+    const data = layerData(shape, shape.hidden + 1, 3);
+    const expected = gruOracle(shape, data);
+    it.each(isas.filter((isa) => isa !== BFLOAT16_ISA))(
+      'matches the float64 oracle on the %s path, forward and backward, with 1 and 2 threads, bit for bit between them',
+      (isa) => {
+        const one = packedGru(shape, data, { isa, threads: 1 });
+        expect(packedGru(shape, data, { isa, threads: 2 })).toEqual(one);
+        for (const name of ['output', 'dx', 'kernel', 'recurrentKernel', 'bias'] as const) {
+          expect(relativeError(one[name], expected[name]), name).toBeLessThan(1e-5);
+        }
+      },
+    );
   });
 });
 

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, samplingIsa, selectLstmKernel } from './policy.js';
-import { lstmCapabilities } from '../native/capabilities.js';
+import { recurrencePlan, samplingIsa, selectGruKernel, selectLstmKernel } from './policy.js';
+import { lstmCapabilities, type LstmCapabilities } from '../native/capabilities.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
+import { gruSequenceNative } from './cells/gru-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './cells/lstm-native.js';
@@ -170,10 +171,10 @@ export class CharRnn {
   private runLayer(l: number, { x, state, seqLen, recurrentMask }: LayerInput, pass: ForwardPass): LayerPass {
     const w = this.layer(l, recurrentMask);
     const record = pass.mode === 'train';
-    if (this.config.cell === 'gru') return gruForward(w, x, state, seqLen, record);
+    const capabilities = lstmCapabilities();
+    if (this.config.cell === 'gru') return this.runGru(w, { x, state, seqLen }, record, capabilities);
     if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
     const lstmState = state as LstmState;
-    const capabilities = lstmCapabilities();
     const kernel = selectLstmKernel({
       kernels: this.kernels,
       capabilities,
@@ -196,6 +197,16 @@ export class CharRnn {
       }
     }
     throw new Error(`unknown LSTM kernel ${String(kernel)}`);
+  }
+
+  /** A GRU layer over a chunk, on the path policy.ts's selectGruKernel chooses. */
+  private runGru(w: CellWeights, { x, state, seqLen }: Omit<LayerInput, 'recurrentMask'>, record: boolean, capabilities: LstmCapabilities): LayerPass {
+    const backend = tensorflowBackend();
+    const { gruForward: forward, gruBackward: backward } = backend?.binding ?? {};
+    if (selectGruKernel({ kernels: this.kernels, capabilities }) === 'reference' || !backend || !forward || !backward) {
+      return gruForward(w, x, state, seqLen, record);
+    }
+    return gruSequenceNative(backend, { forward, backward }, w, x, state, { plan: recurrencePlan(capabilities), backward: record });
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk; a training pass draws dropout and keeps the tape. */

@@ -107,6 +107,14 @@ export function selectLstmKernel(query: LstmKernelQuery): LstmKernel {
 }
 
 /**
+ * Which GRU code path runs a layer: `packed`, rnn-train's own recurrence (as the LSTM's, with two
+ * products a step), wherever the binding has it; else gru.ts, the readable mainline.
+ */
+export function selectGruKernel(query: Pick<LstmKernelQuery, 'kernels' | 'capabilities'>): 'reference' | 'packed' {
+  return query.kernels !== 'reference' && query.capabilities.nativeGru && query.capabilities.isas.length > 0 ? 'packed' : 'reference';
+}
+
+/**
  * The widest float32 ISA path the CPU runs, unless RNN_TRAIN_ISA names a narrower one (to test
  * and time each path on one machine): each wider path did the same work in less time
  * (docs/performance.md). With --precision bfloat16 in training, the bfloat16 products of

@@ -26,6 +26,8 @@ export interface LstmCapabilities {
   fusedOps: boolean;
   /** The binding's lstmBackward, rnn-train's addition (src/install/recurrence/); absent from an addon built elsewhere. */
   nativeBackward: boolean;
+  /** The binding's gruForward and gruBackward, likewise. */
+  nativeGru: boolean;
   /** The ISA paths of rnn-train's recurrence that this CPU can run, narrowest first; [] without it. */
   isas: RecurrenceIsa[];
   /** RNN_TRAIN_ISA, when the user set it: the path to run instead of the widest. */
@@ -41,6 +43,7 @@ export function lstmCapabilities(): LstmCapabilities {
   return {
     fusedOps: binding !== undefined,
     nativeBackward: Boolean(binding?.lstmBackward),
+    nativeGru: Boolean(binding?.gruForward && binding.gruBackward),
     isas,
     forcedIsa: forcedIsa(isas),
   };

@@ -59,6 +59,20 @@ export interface StepModelHandle {
   readonly __stepModel: unique symbol;
 }
 
+/**
+ * A GRU layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
+ * [T·B, 3H], gates z, r, h; the initial h; the float32 recurrent kernel [H, 3H]. Returns the ids of
+ * z, r, the candidate, r ⊙ h_{t-1} and h, each [T·B, H].
+ */
+export type GruForward = (projected: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
+
+/**
+ * A GRU layer's backpropagation through a chunk, on tensor ids: the forward pass's z, r, candidate
+ * and h; the initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns
+ * the id of the gates' pre-activation gradient [T·B, 3H], gates z, r, h.
+ */
+export type GruBackward = (saved: number[], hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
@@ -82,6 +96,8 @@ export interface TensorflowBackend {
     /** rnn-train's additions to the binding (src/install/recurrence/); absent from addons built elsewhere. */
     lstmForward?: LstmForward;
     lstmBackward?: LstmBackward;
+    gruForward?: GruForward;
+    gruBackward?: GruBackward;
     /** The ISA paths this CPU can run, narrowest first. */
     recurrenceIsas?: () => RecurrenceIsa[];
     /** A model stepping one character at a time (src/install/recurrence/step_binding.cc says how). */

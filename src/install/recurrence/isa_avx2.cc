@@ -9,11 +9,13 @@
 #include "team.h"
 
 #pragma GCC target("avx2,fma")
+#include "gru_kernel.h"
 #include "lstm_kernel.h"
 #include "step_kernel.h"
 
 namespace rnn {
 extern const LstmKernels kAvx2Kernels = {
     "avx2", LstmPath<8, 3, 4>::Forward, LstmPath<8, 3, 4>::Backward,
-    LstmPath<8, 3, 4>::ScratchFloats, StepPath<8>::Step};
+    LstmPath<8, 3, 4>::ScratchFloats,
+    GruPath<8, 4>::Forward, GruPath<8, 4>::Backward, GruPath<8, 4>::ScratchFloats, StepPath<8>::Step};
 }

@@ -9,11 +9,13 @@
 #include "team.h"
 
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#include "gru_kernel.h"
 #include "lstm_kernel.h"
 #include "step_kernel.h"
 
 namespace rnn {
 extern const LstmKernels kAvx512Kernels = {
     "avx512", LstmPath<16, 6, 6>::Forward, LstmPath<16, 6, 6>::Backward,
-    LstmPath<16, 6, 6>::ScratchFloats, StepPath<16>::Step};
+    LstmPath<16, 6, 6>::ScratchFloats,
+    GruPath<16, 6>::Forward, GruPath<16, 6>::Backward, GruPath<16, 6>::ScratchFloats, StepPath<16>::Step};
 }

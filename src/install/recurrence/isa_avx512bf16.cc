@@ -121,7 +121,7 @@ using Path = LstmPath<16, 6, 6, Bfloat16Products>;
 
 }  // namespace
 
-// No step function: sampling is float32, on the avx512 path.
-extern const LstmKernels kAvx512Bf16Kernels = {"avx512bf16", Path::Forward, Path::Backward, Path::ScratchFloats, nullptr};
+// The LSTM's bfloat16 products only: the GRU and sampling are float32, on the avx512 path.
+extern const LstmKernels kAvx512Bf16Kernels = {"avx512bf16", Path::Forward, Path::Backward, Path::ScratchFloats, nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace rnn

@@ -1,5 +1,6 @@
-// The LSTM recurrence over one chunk, forward and backward, on the CPU's own vector unit: what
-// the fast paths (isa_*.cc) implement and what the binding (lstm_binding.cc) calls. The readable
+// The LSTM and GRU recurrences over one chunk, forward and backward, and a model's sampling step,
+// on the CPU's own vector unit: what
+// the fast paths (isa_*.cc) implement and what the binding (recurrence_binding.cc) calls. The readable
 // mainline is src/model/cells/lstm.ts; these compute the same, with every time step's recurrent
 // product on weights packed once per call and the gate maths fused into the product's epilogue.
 #pragma once
@@ -32,6 +33,26 @@ struct LstmBackwardArgs {
   float *scratch;                           // LstmKernels::scratch_floats of them
 };
 
+// The GRU as gru.ts has it (reset_after false), gates z, r, h; all arrays row-major.
+struct GruForwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;  // U [H, 3H]
+  const float *projected;  // x·W + b over the chunk [T·B, 3H]
+  const float *h0;         // [B, H]
+  // Each [T·B, H]: the update and reset gates, the candidate, r ⊙ h_{t-1} and the output h.
+  float *z, *r, *hh, *rh, *h;
+  float *scratch;  // GruKernels::scratch_floats of them
+};
+
+struct GruBackwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;               // U [H, 3H]
+  const float *z, *r, *hh, *h, *h0;     // the forward pass's, [T·B, H], and the initial h [B, H]
+  const float *d_output;                // ∂loss/∂h over the chunk [T·B, H]
+  float *d_gates;                       // out: ∂loss/∂(pre-activations) [T·B, 3H]
+  float *scratch;
+};
+
 // A whole model (embedding → recurrent layers → dense) stepping one character at a time, for
 // sampling: views of weights and state that the binding owns, as the model's tensors lay them out.
 enum class Cell { kLstm, kGru, kRnn };
@@ -55,6 +76,9 @@ struct LstmKernels {
   // Floats of scratch either pass needs at this size and thread count (packed weights, the
   // carried ∂loss/∂c, each thread's operands in the products' form).
   int64_t (*scratch_floats)(int64_t batch, int64_t hidden, int threads);
+  void (*gru_forward)(const GruForwardArgs &, Team &);
+  void (*gru_backward)(const GruBackwardArgs &, Team &);
+  int64_t (*gru_scratch_floats)(int64_t batch, int64_t hidden, int threads);
   // Reads character `id`, updating the state; then, if `logits` is not null, writes the next
   // character's logits [V] there. Null on avx512bf16, which samples on avx512.
   void (*step)(const StepModel &, int32_t id, float *logits);

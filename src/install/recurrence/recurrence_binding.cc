@@ -1,0 +1,346 @@
+// rnn-train's addition to tfjs-node's binding (src/native/addon-build.ts copies this folder into
+// binding/recurrence/, and the native-lstm-recurrence patch declares these methods on
+// TFJSBackend): an LSTM or GRU layer's recurrence over one chunk, forward or backward, in a
+// single call, on TensorFlow's buffers read and written in place.
+//
+// The recurrence is rnn-train's own (recurrence.h: weights packed once per call, the gate maths
+// fused into each step's product, no TensorFlow call per step), on the ISA path and threads the
+// caller names.
+
+#include <cstring>
+#include <memory>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "../tfjs_backend.h"
+#include "../utils.h"
+#include "recurrence.h"
+#include "team.h"
+
+namespace tfnodejs {
+
+namespace {
+
+struct TensorDeleter {
+  void operator()(TF_Tensor *tensor) const { TF_DeleteTensor(tensor); }
+};
+struct HandleDeleter {
+  void operator()(TFE_TensorHandle *handle) const { TFE_DeleteTensorHandle(handle); }
+};
+using Tensor = std::unique_ptr<TF_Tensor, TensorDeleter>;
+using Handle = std::unique_ptr<TFE_TensorHandle, HandleDeleter>;
+
+// A handle's float32 values, read in place for as long as `keep` (which owns the resolved tensor) lives.
+float *Values(TFE_TensorHandle *handle, std::vector<Tensor> &keep, TF_Status *status) {
+  keep.emplace_back(TFE_TensorHandleResolve(handle, status));
+  return TF_GetCode(status) == TF_OK ? static_cast<float *>(TF_TensorData(keep.back().get())) : nullptr;
+}
+
+// A new float32 tensor [rows, columns].
+Tensor Allocate(int64_t rows, int64_t columns) {
+  const int64_t dims[2] = {rows, columns};
+  return Tensor(TF_AllocateTensor(TF_FLOAT, dims, 2, sizeof(float) * rows * columns));
+}
+
+float *Data(const Tensor &tensor) { return static_cast<float *>(TF_TensorData(tensor.get())); }
+
+// B and H from a state [B, H], and T from a chunk tensor [T·B, blocks·H].
+std::tuple<int64_t, int64_t, int64_t> ChunkShape(TFE_TensorHandle *state, TFE_TensorHandle *chunk, int64_t blocks, TF_Status *status) {
+  const int64_t batch = TFE_TensorHandleDim(state, 0, status), hidden = TFE_TensorHandleDim(state, 1, status);
+  return {batch, hidden, TFE_TensorHandleNumElements(chunk, status) / (batch * blocks * hidden)};
+}
+
+// The ISA path a call names (a JavaScript string) and its threads, as model/policy.ts chose them.
+struct KernelChoice {
+  const rnn::LstmKernels *kernels = nullptr;
+  int threads = 1;
+};
+
+// Reads (isa, threads); null kernels, with a JavaScript exception pending, for a path this CPU lacks.
+KernelChoice ChooseKernels(napi_env env, napi_value isa_value, napi_value threads_value) {
+  char isa[32];
+  size_t length = 0;
+  KernelChoice choice;
+  if (napi_get_value_string_utf8(env, isa_value, isa, sizeof isa, &length) != napi_ok ||
+      napi_get_value_int32(env, threads_value, &choice.threads) != napi_ok) {
+    NAPI_THROW_ERROR(env, "expected an ISA name and a thread count");
+    return choice;
+  }
+  choice.kernels = rnn::FindKernels(isa);
+  if (!choice.kernels) NAPI_THROW_ERROR(env, "this CPU cannot run the %s recurrence", isa);
+  return choice;
+}
+
+// Whether every handle is float32, as the kernels read them; false, with a JavaScript exception pending, if not.
+bool AllFloat32(napi_env env, std::initializer_list<TFE_TensorHandle *> handles) {
+  for (TFE_TensorHandle *handle : handles) {
+    if (TFE_TensorHandleDataType(handle) != TF_FLOAT) {
+      NAPI_THROW_ERROR(env, "the LSTM recurrence takes float32 tensors only");
+      return false;
+    }
+  }
+  return true;
+}
+
+// `count` new float32 tensors [rows, columns] and their buffers.
+struct Outputs {
+  std::vector<Tensor> tensors;
+  std::vector<float *> data;
+  Outputs(int count, int64_t rows, int64_t columns) {
+    for (int k = 0; k < count; k++) {
+      tensors.push_back(Allocate(rows, columns));
+      data.push_back(Data(tensors.back()));
+    }
+  }
+};
+
+// The float32 values of the tensors whose ids `list` (a JavaScript array) holds, each checked to
+// have `elements` values; false, with a JavaScript exception pending, if one is not so.
+bool ReadList(TFJSBackend *backend, napi_env env, napi_value list, uint32_t count, int64_t elements, std::vector<Tensor> &keep,
+              std::vector<const float *> &values) {
+  TF_AutoStatus status;
+  for (uint32_t k = 0; k < count; k++) {
+    napi_value id;
+    if (napi_get_element(env, list, k, &id) != napi_ok) return false;
+    TFE_TensorHandle *handle = backend->HandleOf(env, id);
+    if (!handle || !AllFloat32(env, {handle})) return false;
+    if (TFE_TensorHandleNumElements(handle, status.status) != elements) {
+      NAPI_THROW_ERROR(env, "saved tensor %u does not cover the output gradient's steps", k);
+      return false;
+    }
+    values.push_back(Values(handle, keep, status.status));
+    if (TF_GetCode(status.status) != TF_OK) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Registers the outputs' tensors as new handles, returning their ids as a JavaScript array.
+static napi_value RegisterOutputs(TFJSBackend *backend, napi_env env, Outputs &outputs) {
+  TF_AutoStatus status;
+  std::vector<Handle> handles;
+  for (Tensor &tensor : outputs.tensors) {
+    handles.emplace_back(TFE_NewTensorHandle(tensor.get(), status.status));
+    ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  }
+  std::vector<TFE_TensorHandle *> released;
+  for (Handle &handle : handles) released.push_back(handle.release());
+  return backend->Register(env, released);
+}
+
+// RegisterOutputs for a single tensor: its id alone.
+static napi_value RegisterOutput(TFJSBackend *backend, napi_env env, Outputs &output) {
+  napi_value ids = RegisterOutputs(backend, env, output), id;
+  if (!ids) return nullptr;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_element(env, ids, 0, &id), nullptr);
+  return id;
+}
+
+
+// Looks up each (id, where to put its handle); false, with a JavaScript exception pending, if one is not referenced.
+bool TFJSBackend::HandlesOf(napi_env env, std::initializer_list<std::pair<napi_value, TFE_TensorHandle **>> wanted) {
+  for (const auto &[id, handle] : wanted) {
+    *handle = HandleOf(env, id);
+    if (!*handle) return false;
+  }
+  return true;
+}
+
+// The handle a JavaScript tensor id refers to; null, with a JavaScript exception pending, if none.
+TFE_TensorHandle *TFJSBackend::HandleOf(napi_env env, napi_value id_value) {
+  int32_t id;
+  if (!EnsureNapiOK(env, napi_get_value_int32(env, id_value, &id), __FILE__, __LINE__)) return nullptr;
+  auto entry = tfe_handle_map_.find(id);
+  if (entry == tfe_handle_map_.end()) {
+    NAPI_THROW_ERROR(env, "tensor %d is not referenced", id);
+    return nullptr;
+  }
+  return entry->second;
+}
+
+// Registers new handles, taking them over, and returns their ids as a JavaScript array.
+napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandle *> &handles) {
+  napi_value ids;
+  ENSURE_NAPI_OK_RETVAL(env, napi_create_array_with_length(env, handles.size(), &ids), nullptr);
+  for (uint32_t k = 0; k < handles.size(); k++) {
+    napi_value id;
+    ENSURE_NAPI_OK_RETVAL(env, napi_create_int32(env, InsertHandle(handles[k]), &id), nullptr);
+    ENSURE_NAPI_OK_RETVAL(env, napi_set_element(env, ids, k, id), nullptr);
+  }
+  return ids;
+}
+
+// The LSTM forward pass's outputs, in the order JavaScript receives them.
+enum LstmOutput { I, C, F, O, G, TANH_C, H, LSTM_OUTPUTS };
+
+// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, 4H], gates in i,f,c,o
+// order, the initial h and c [B, H] and the float32 recurrent kernel U [H, 4H]; then the ISA path
+// and threads. Returns the ids of seven new float32 tensors [T·B, H]: i, c, f, o, g (the
+// candidate), tanh(c) and h, the last six what LstmBackward takes.
+napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value c_initial_value,
+                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *projected, *h_initial, *c_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {c_initial_value, &c_initial}, {recurrent_value, &recurrent}})) {
+    return nullptr;
+  }
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, c_initial, recurrent})) return nullptr;
+  const auto [batch, hidden, steps] = ChunkShape(c_initial, projected, 4, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  std::vector<Tensor> keep;
+  const float *projections = Values(projected, keep, status.status);
+  const float *h_before = Values(h_initial, keep, status.status);
+  const float *c_before = Values(c_initial, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(LSTM_OUTPUTS, steps * batch, hidden);
+  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
+  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections,      h_before,        c_before,
+                                  out.data[I], out.data[F], out.data[G], out.data[O], out.data[C], out.data[TANH_C], out.data[H],
+                                  scratch.data()};
+  choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutputs(this, env, out);
+}
+
+// Arguments: tensor ids of i, c, f, o, g and tanh(c) of the forward pass over the chunk's T steps,
+// each [T·B, H] (or [T, B, H]), the chunk's initial cell state [B, H], the loss's gradient with
+// respect to the layer's outputs [T·B, H] and the float32 recurrent kernel U [H, 4H]; then the ISA
+// path and threads. Returns the id of a new float32 tensor [T·B, 4H]: the gradient with respect to
+// the gates' pre-activations, i,f,c,o order.
+napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value, napi_value d_output_value,
+                                     napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *c_initial, *d_output, *recurrent;
+  if (!HandlesOf(env, {{c_initial_value, &c_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {c_initial, d_output, recurrent})) return nullptr;
+  const auto [batch, hidden, steps] = ChunkShape(c_initial, d_output, 1, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  std::vector<Tensor> keep;
+  std::vector<const float *> gate;
+  if (!ReadList(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
+  const float *c_before = Values(c_initial, keep, status.status);
+  const float *d_out = Values(d_output, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(1, steps * batch, 4 * hidden);
+  std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
+  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],     gate[2],       gate[4], gate[3],
+                                   gate[1], gate[5], c_before, d_out,   out.data[0], scratch.data()};
+  choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutput(this, env, out);
+}
+
+// The GRU forward pass's outputs, in the order JavaScript receives them.
+enum GruOutput { Z, R, HH, RH, GRU_H, GRU_OUTPUTS };
+
+// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, 3H], gates in z,r,h order,
+// the initial h [B, H] and the float32 recurrent kernel U [H, 3H]; then the ISA path and threads.
+// Returns the ids of five new float32 tensors [T·B, H]: z, r, the candidate, r ⊙ h_{t-1} and h.
+napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value recurrent_value,
+                                   napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *projected, *h_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) return nullptr;
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, recurrent})) return nullptr;
+  if (!choice.kernels->gru_forward) {
+    NAPI_THROW_ERROR(env, "the GRU recurrence has no %s path", choice.kernels->isa);
+    return nullptr;
+  }
+  const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 3, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  std::vector<Tensor> keep;
+  const float *projections = Values(projected, keep, status.status);
+  const float *h_before = Values(h_initial, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(GRU_OUTPUTS, steps * batch, hidden);
+  std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
+  const rnn::GruForwardArgs args{steps,        batch,        hidden,        weights,       projections,      h_before,
+                                 out.data[Z], out.data[R], out.data[HH], out.data[RH], out.data[GRU_H], scratch.data()};
+  choice.kernels->gru_forward(args, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutputs(this, env, out);
+}
+
+// Arguments: tensor ids of z, r, the candidate and h of the forward pass, each [T·B, H], the
+// initial h [B, H], the loss's gradient with respect to the layer's outputs [T·B, H] and U
+// [H, 3H]; then the ISA path and threads. Returns the id of a new float32 tensor [T·B, 3H]: the
+// gradient with respect to the gates' pre-activations, z,r,h order.
+napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_value h_initial_value, napi_value d_output_value,
+                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *h_initial, *d_output, *recurrent;
+  if (!HandlesOf(env, {{h_initial_value, &h_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {h_initial, d_output, recurrent})) return nullptr;
+  if (!choice.kernels->gru_backward) {
+    NAPI_THROW_ERROR(env, "the GRU recurrence has no %s path", choice.kernels->isa);
+    return nullptr;
+  }
+  const auto [batch, hidden, steps] = ChunkShape(h_initial, d_output, 1, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  std::vector<Tensor> keep;
+  std::vector<const float *> saved;
+  if (!ReadList(this, env, saved_value, 4, steps * batch * hidden, keep, saved)) return nullptr;
+  const float *h_before = Values(h_initial, keep, status.status);
+  const float *d_out = Values(d_output, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(1, steps * batch, 3 * hidden);
+  std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
+  const rnn::GruBackwardArgs args{steps,    batch,    hidden,   weights, saved[0],    saved[1],
+                                  saved[2], saved[3], h_before, d_out,   out.data[0], scratch.data()};
+  choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutput(this, env, out);
+}
+
+// binding.recurrenceIsas(): the ISA paths of the recurrence this CPU can run, narrowest first.
+napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
+  const std::vector<const rnn::LstmKernels *> kernels = rnn::SupportedKernels();
+  napi_value names;
+  ENSURE_NAPI_OK_RETVAL(env, napi_create_array_with_length(env, kernels.size(), &names), nullptr);
+  for (uint32_t k = 0; k < kernels.size(); k++) {
+    napi_value name;
+    ENSURE_NAPI_OK_RETVAL(env, napi_create_string_utf8(env, kernels[k]->isa, NAPI_AUTO_LENGTH, &name), nullptr);
+    ENSURE_NAPI_OK_RETVAL(env, napi_set_element(env, names, k, name), nullptr);
+  }
+  return names;
+}
+
+// Calls a method of the backend with the callback's arguments, as many as the method takes.
+template <typename... Values, size_t... Index>
+static napi_value Apply(TFJSBackend *backend, napi_value (TFJSBackend::*method)(napi_env, Values...), napi_env env, napi_value *args,
+                        std::index_sequence<Index...>) {
+  return (backend->*method)(env, args[Index]...);
+}
+
+template <typename... Values>
+static napi_value Call(napi_env env, napi_callback_info info, napi_value (TFJSBackend::*method)(napi_env, Values...)) {
+  constexpr size_t expected = sizeof...(Values);
+  size_t argc = expected;
+  napi_value args[expected];
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
+  if (argc < expected) {
+    NAPI_THROW_ERROR(env, "expected %zu arguments, not %zu", expected, argc);
+    return nullptr;
+  }
+  TFJSBackend *backend = nullptr;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_instance_data(env, reinterpret_cast<void **>(&backend)), nullptr);
+  ENSURE_VALUE_IS_NOT_NULL_RETVAL(env, backend, nullptr);
+  return Apply(backend, method, env, args, std::index_sequence_for<Values...>{});
+}
+
+// The JavaScript entry points: binding.lstmForward(projected, hInitial, cInitial, recurrent, isa,
+// threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
+// binding.gruForward(projected, hInitial, recurrent, isa, threads) and
+// binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads).
+napi_value LstmForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmForward); }
+napi_value LstmBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmBackward); }
+napi_value GruForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::GruForward); }
+napi_value GruBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::GruBackward); }
+
+}  // namespace tfnodejs

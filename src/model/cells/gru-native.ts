@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CellGradients, CellWeights, LayerPass, LayerState } from './cell.js';
+import { columnSums, matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
+
+/**
+ * The GRU on rnn-train's own recurrence (the binding's gruForward and gruBackward,
+ * src/install/recurrence/gru_kernel.h): the same maths as gru.ts, which remains the portable
+ * reference, with one product for the chunk's input projections, the whole recurrence forward or
+ * backward in one call each, and the weight gradients as products over the chunk.
+ */
+export function gruSequenceNative(
+  backend: TensorflowBackend,
+  kernels: { forward: GruForward; backward: GruBackward },
+  w: CellWeights,
+  x: tf.Tensor2D,
+  state: LayerState,
+  options: { plan: RecurrencePlan; backward: boolean },
+): LayerPass {
+  const [batch, hidden] = state.h.shape;
+  const rows = x.shape[0];
+  const { binding } = backend;
+  const { isa, threads } = options.plan;
+  const projected = tf.add(matMul(x, w.kernel), w.bias);
+  const [projectedId, hInitial, recurrent] = backend.getInputTensorIds([projected, state.h, w.recurrentKernel]);
+  const [z, r, candidate, rh, h] = kernels
+    .forward(projectedId, hInitial, recurrent, isa, threads)
+    .map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const backward = (dOutput: tf.Tensor2D): CellGradients => {
+    const [dOutputId] = backend.getInputTensorIds([dOutput]);
+    const id = kernels.backward(backend.getInputTensorIds([z, r, candidate, h]), hInitial, dOutputId, recurrent, isa, threads);
+    const dA = backend.createOutputTensor({ id, shape: [rows, 3 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+    const hPrev = rows === batch ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
+    const [dAZr, dAH] = tf.split(dA, [2 * hidden, hidden], 1) as tf.Tensor2D[];
+    return {
+      dx: matMul(dA, w.kernel, false, true),
+      kernel: matMul(x, dA, true, false),
+      recurrentKernel: tf.concat([matMul(hPrev, dAZr, true, false), matMul(rh, dAH, true, false)], 1) as tf.Tensor2D,
+      bias: columnSums(dA),
+    };
+  };
+  return { output: h, state: { h: tf.slice(h, [rows - batch, 0], [batch, hidden]) }, backward: options.backward ? backward : undefined };
+}
