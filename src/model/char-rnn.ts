@@ -135,7 +135,7 @@ export class CharRnn {
     readonly config: ModelConfig,
     weights: Map<string, Float32Array>,
     private readonly kernels: LstmKernels = 'auto',
-    /** Of the fused LSTM kernels' matmuls in training; the other kernels, validation and sampling are always float32. */
+    /** Of the native LSTM's matrix products in training; the other kernels, validation and sampling are always float32. */
     private readonly precision: MatmulPrecision = 'float32',
   ) {
     this.params = new Map();

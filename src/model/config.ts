@@ -25,8 +25,8 @@ export interface ModelConfig {
 }
 
 /**
- * Which LSTM implementation runs. `auto`: on the tensorflow backend, TensorFlow's fused kernels
- * (cells/lstm-native.ts; to train, with the addon rnn-train's native setup builds), elsewhere lstm.ts;
- * `reference`: always lstm.ts.
+ * Which recurrence runs. `auto`: on the tensorflow backend, rnn-train's own kernels in the addon
+ * its native setup builds (cells/lstm-native.ts, cells/gru-native.ts, native sampling), elsewhere
+ * the portable cells; `reference`: always lstm.ts and gru.ts.
  */
 export type LstmKernels = 'auto' | 'reference';

@@ -15,12 +15,11 @@ import {
 import type { MatmulPrecision } from './cell.js';
 
 /**
- * The LSTM on TensorFlow's own fused kernels, which tfjs-node can run by name, and on rnn-train's
- * additions to its binding: BlockLSTMV2 (or, in mixed precision, the binding's lstmForward) runs a
- * whole chunk forward in one call, the binding's lstmBackward its backward pass, LSTMBlockCell one
- * forward step (sampling), so a step costs arithmetic rather than the dispatch of a dozen small
- * ops per time step. Same maths as lstm.ts,
- * which remains the portable reference. BlockLSTMV2 orders gates i, f, c, o as our weights do;
+ * The LSTM on rnn-train's additions to tfjs-node's binding (src/install/recurrence/): lstmForward
+ * and lstmBackward run a whole chunk's recurrence in one call each; and, for an addon without
+ * them, TensorFlow's own fused kernels, which tfjs-node can run by name: BlockLSTMV2 (a chunk
+ * forward, for scoring) and LSTMBlockCell (one step, for sampling). Same maths as lstm.ts, which
+ * remains the portable reference. BlockLSTMV2 orders gates i, f, c, o as our weights do;
  * LSTMBlockCell orders them i, c, f, o, so weights going into it have their middle gate blocks swapped.
  */
 
