@@ -281,6 +281,17 @@ function packedGru(shape: Shape, d: LayerData, plan: RecurrencePlan) {
   });
 }
 
+describe.runIf(isas.length > 0)('a diverged layer', () => {
+  it.each(isas)('shows as NaN on the %s path: a NaN input is not saturated away', (isa) => {
+    const shape = SHAPES[0];
+    const data = layerData(shape, 3);
+    data.x[0] = Number.NaN;
+    const { output, dx } = packed(shape, data, { isa, threads: 1 });
+    expect(Number.isNaN(output[0])).toBe(true);
+    expect(dx.some(Number.isNaN)).toBe(true);
+  });
+});
+
 describe.runIf(isas.length > 0)('the packed GRU recurrence', () => {
   describe.each(SHAPES)('at T=$steps, B=$batch, in=$input, H=$hidden', (shape) => {
     const data = layerData(shape, shape.hidden + 1, 3);

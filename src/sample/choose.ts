@@ -17,14 +17,24 @@ export interface SamplingRule {
   topP?: number;
 }
 
-/** Log-softmax of `logits` in float64. */
-export function logSoftmax(logits: Float32Array): Float64Array {
+/** log Σ exp(logits), in float64, as logSoftmax and logProbOf subtract it. */
+function logPartition(logits: Float32Array): number {
   let max = -Infinity;
   for (const v of logits) max = Math.max(max, v);
   let sum = 0;
   for (const v of logits) sum += Math.exp(v - max);
-  const logZ = max + Math.log(sum);
+  return max + Math.log(sum);
+}
+
+/** Log-softmax of `logits` in float64. */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  const logZ = logPartition(logits);
   return Float64Array.from(logits, (v) => v - logZ);
+}
+
+/** logSoftmax(logits)[index], to the last bit, without the array: once per sampled character. */
+export function logProbOf(logits: Float32Array, index: number): number {
+  return logits[index] - logPartition(logits);
 }
 
 /**
@@ -53,6 +63,7 @@ export function chooseNext(logits: Float32Array, rule: SamplingRule, uniform: nu
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
   if (rule.temperature === 0) return best;
   const truncated = rule.topK !== undefined || rule.topP !== undefined;
+  if (!truncated) return drawFromAll(logits, logits[best], rule.temperature, uniform);
   let kept = Array.from(logits.keys());
   if (truncated) kept = kept.sort((a, b) => logits[b] - logits[a]).slice(0, rule.topK);
   const weights = kept.map((i) => Math.exp((logits[i] - logits[best]) / rule.temperature));
@@ -70,4 +81,16 @@ export function chooseNext(logits: Float32Array, rule: SamplingRule, uniform: nu
     if (uniform * total < cumulative) return kept[j];
   }
   return kept[kept.length - 1];
+}
+
+/** chooseNext's draw over the whole vocabulary, in its order, with the same arithmetic and no arrays. */
+function drawFromAll(logits: Float32Array, top: number, temperature: number, uniform: number): number {
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) total += Math.exp((logits[i] - top) / temperature);
+  let cumulative = 0;
+  for (let i = 0; i < logits.length; i++) {
+    cumulative += Math.exp((logits[i] - top) / temperature);
+    if (uniform * total < cumulative) return i;
+  }
+  return logits.length - 1;
 }

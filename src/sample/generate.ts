@@ -1,6 +1,6 @@
 import { Rng } from '../util/random.js';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { chooseNext, logSoftmax, type SamplingRule } from './choose.js';
+import { chooseNext, logProbOf, type SamplingRule } from './choose.js';
 
 /**
  * How text is generated, apart from the model that predicts it: rnn-sample (Node, sampler.ts) and
@@ -64,6 +64,6 @@ export function* generateText(stepper: Stepper, vocabulary: Vocabulary, options:
     const char = vocabulary.chars[input];
     // Only the tail can complete the stop text; keep no more of it than that.
     generated = options.stop ? (generated + char).slice(-options.stop.length) : '';
-    yield { text: char, logProb: logSoftmax(scores)[input] };
+    yield { text: char, logProb: logProbOf(scores, input) };
   }
 }

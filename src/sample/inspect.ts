@@ -1,4 +1,4 @@
-import { logSoftmax } from './choose.js';
+import { logProbOf } from './choose.js';
 import type { Stepper } from './generate.js';
 
 /** What a model (or ensemble) makes of a text, character by character: rnn-eval --activations, and the page rnn-web writes. */
@@ -23,7 +23,7 @@ export function inspectText(stepper: Stepper, ids: Int32Array): TextInspection {
     const hidden = stepper.hidden();
     if (t === 0) activations = hidden.map((layers) => layers.map((h) => new Float32Array(n * h.length)));
     hidden.forEach((layers, m) => layers.forEach((h, l) => activations[m][l].set(h, t * h.length)));
-    if (t + 1 < n) logProbs[t] = logSoftmax(scores)[ids[t + 1]];
+    if (t + 1 < n) logProbs[t] = logProbOf(scores, ids[t + 1]);
   }
   return { logProbs, activations };
 }

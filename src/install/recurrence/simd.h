@@ -36,8 +36,9 @@ struct Simd {
 
   // e^x to about 1 ulp (Cephes' expf): 2^n · e^r with |r| ≤ ln2/2, r by a degree-6 polynomial.
   static V Exp(V x) {
-    x = x < Splat(88.3762626647949f) ? x : Splat(88.3762626647949f);
-    x = x > Splat(-87.3365447504f) ? x : Splat(-87.3365447504f);
+    // Written so that a NaN fails both tests and stays NaN: a diverged model must show as one.
+    x = x > Splat(88.3762626647949f) ? Splat(88.3762626647949f) : x;
+    x = x < Splat(-87.3365447504f) ? Splat(-87.3365447504f) : x;
     // Adding 1.5·2^23 rounds to an integer n, which then sits in the low bits of the sum.
     const V magic = Splat(12582912.0f);
     const V shifted = x * Splat(1.44269504088896341f) + magic;
