@@ -9,22 +9,19 @@
 #include "recurrence.h"
 #include "simd.h"
 #include "team.h"
+#include "tiling.h"
 
 namespace rnn {
 
 template <int L, int R>
-struct GruPath {
+struct GruPath : Tiling<L> {
   using S = Simd<L>;
   using V = typename S::V;
   static constexpr int kBackTile = 2 * L;
+  using Tiling<L>::Tiles;
+  using Tiling<L>::Valid;
   template <typename Args>
-  struct Job {
-    const Args *args;
-    Team *team;
-  };
-
-  static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
-  static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
+  using Job = typename Tiling<L>::template Job<Args>;
 
   // Forward: per tile of L units, z and r side by side (2L a row) for k < H; then, after all of
   // those, the candidate's (L a row). Backward: per tile of 2L units, Uᵀ's rows for the candidate
@@ -245,21 +242,20 @@ struct GruPath {
     float *d_h = a->scratch + BackwardPacked(H);
     int64_t first, last;
     team->Share(Tiles(H, kBackTile), member, &first, &last);
+    const auto carried = [&](int64_t tile) {
+      return Carried{d_h, d_h + B * H, a->scratch + tile * H * kBackTile, a->scratch + BackwardH(H) + tile * 2 * H * kBackTile};
+    };
     for (int64_t t = a->steps - 1; t >= 0; t--) {
-      for (int64_t tile = first; tile < last; tile++) {
-        const Carried c{d_h, d_h + B * H, nullptr, nullptr};
-        CandidateGradient(*a, c, t, tile * kBackTile, Valid(H, tile * kBackTile, kBackTile));
-      }
+      for (int64_t tile = first; tile < last; tile++) CandidateGradient(*a, carried(tile), t, tile * kBackTile, Valid(H, tile * kBackTile, kBackTile));
       team->Barrier();
       for (int64_t tile = first; tile < last; tile++) {
-        const Carried c{d_h, d_h + B * H, a->scratch + tile * H * kBackTile, a->scratch + BackwardH(H) + tile * 2 * H * kBackTile};
-        const int n = Valid(H, tile * kBackTile, kBackTile);
-        Rows(B, ResetBlock{a, &c, t, 0, tile * kBackTile, n});
+        const Carried c = carried(tile);
+        Rows(B, ResetBlock{a, &c, t, 0, tile * kBackTile, Valid(H, tile * kBackTile, kBackTile)});
       }
       team->Barrier();
       if (t == 0) break;
       for (int64_t tile = first; tile < last; tile++) {
-        const Carried c{d_h, d_h + B * H, a->scratch + tile * H * kBackTile, a->scratch + BackwardH(H) + tile * 2 * H * kBackTile};
+        const Carried c = carried(tile);
         Rows(B, RecurrentBlock{a, &c, t, 0, tile * kBackTile, Valid(H, tile * kBackTile, kBackTile)});
       }
     }

@@ -22,7 +22,7 @@ namespace {
 // Two bfloat16, k (low half) and k + 1 (high half): what vdpbf16ps multiplies in one lane.
 typedef uint32_t Pair __attribute__((may_alias));
 
-struct Bfloat16Products {
+struct Bfloat16Products : Tiling<16> {
   using S = Simd<16>;
   using V = S::V;
   using Operand = Pair;
@@ -36,8 +36,6 @@ struct Bfloat16Products {
   static Pair Join(float low, float high) { return Round(low) | (Round(high) << 16); }
 
   static int64_t Pairs(int64_t k) { return (k + 1) / 2; }
-  static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
-  static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
 
   // In float-sized slots, as the scratch counts them: one Pair each.
   static int64_t ForwardTile(int64_t hidden) { return Pairs(hidden) * 4 * L; }

@@ -14,19 +14,19 @@
 #include "recurrence.h"
 #include "simd.h"
 #include "team.h"
+#include "tiling.h"
 
 namespace rnn {
 
 // The per-step products on float32 operands: U packed for them, the rows read in place.
 template <int L>
-struct Float32Products {
+struct Float32Products : Tiling<L> {
   using S = Simd<L>;
   using V = typename S::V;
   using Operand = float;
   static constexpr int kBackTile = 2 * L;
-
-  static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
-  static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
+  using Tiling<L>::Tiles;
+  using Tiling<L>::Valid;
 
   static int64_t ForwardTile(int64_t hidden) { return hidden * 4 * L; }
   static int64_t BackwardTile(int64_t hidden) { return 4 * hidden * kBackTile; }
@@ -92,20 +92,15 @@ struct Float32Products {
 };
 
 template <int L, int FR, int BR, typename P = Float32Products<L>>
-struct LstmPath {
+struct LstmPath : Tiling<L> {
   using S = Simd<L>;
   using V = typename S::V;
   using Operand = typename P::Operand;
   static constexpr int kBackTile = 2 * L;
-  // What Team::Run hands each member; a type of this instantiation's own (not std::pair).
+  using Tiling<L>::Tiles;
+  using Tiling<L>::Valid;
   template <typename Args>
-  struct Job {
-    const Args *args;
-    Team *team;
-  };
-
-  static int64_t Tiles(int64_t hidden, int64_t width) { return (hidden + width - 1) / width; }
-  static int Valid(int64_t hidden, int64_t unit, int64_t width) { return static_cast<int>(hidden - unit < width ? hidden - unit : width); }
+  using Job = typename Tiling<L>::template Job<Args>;
 
   // Packed weights (forward's, or backward's and the carried ∂loss/∂c), then each member's buffer for converted rows.
   static int64_t Shared(int64_t batch, int64_t hidden) {
