@@ -40,7 +40,7 @@ import {
   trainingIntraOpThreads,
   createOptimizer,
   Rng,
-  sampleText,
+  sampleStreams,
   MATMUL_PRECISIONS,
   ParallelEngine,
   LocalEngine,
@@ -232,19 +232,23 @@ function matmulRoofline(config) {
 /** Sampling speed of the default model (2×256, embedding 64) at batch 1. */
 const SAMPLING_MODEL = modelConfig({ hidden: 256, layers: 2 });
 
+/** Samples drawn together by rnn-sample --count in the second measurement. */
+const SAMPLING_COUNT = 16;
+
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
   const model = new CharRnn(config, initialWeights(config, new Rng(3)));
-  const run = (length) => {
+  const run = (length, count) => {
     const started = performance.now();
     let n = 0;
-    for (const piece of sampleText([model], vocabulary, { length, temperature: 1, prime: '', seed: 1 })) n += [...piece.text].length;
+    for (const event of sampleStreams([model], vocabulary, { length, temperature: 1, prime: '', seed: 1 }, count)) n += event.piece ? 1 : 0;
     return (n * 1000) / (performance.now() - started);
   };
-  run(50);
-  const charsPerSecond = run(5000);
+  run(50, 1);
+  const charsPerSecond = run(10000, 1);
+  const countCharsPerSecond = run(10000 / SAMPLING_COUNT, SAMPLING_COUNT);
   model.dispose();
-  return { charsPerSecond, msPerChar: 1000 / charsPerSecond };
+  return { charsPerSecond, msPerChar: 1000 / charsPerSecond, count: SAMPLING_COUNT, countCharsPerSecond };
 }
 
 function findPython() {
@@ -521,7 +525,8 @@ async function main() {
     `sampling (2×256, batch 1): ${Math.round(report.sampling.charsPerSecond)} chars/s, ${report.sampling.msPerChar.toFixed(2)} ms/char; ` +
       (torchSampling.charsPerSecond
         ? `PyTorch's batch-1 loop ${Math.round(torchSampling.charsPerSecond)} chars/s (${torchSampling.threads} thread(s), oneDNN ${torchSampling.mkldnn}), ratio ${report.sampling.ratioToTorch.toFixed(2)}`
-        : `PyTorch skipped: ${torchSampling.skipped}`),
+        : `PyTorch skipped: ${torchSampling.skipped}`) +
+      `; --count ${report.sampling.count} drawn together: ${Math.round(report.sampling.countCharsPerSecond)} chars/s`,
   );
   if (args.json) console.log(JSON.stringify(report, null, 1));
 }

@@ -37,6 +37,16 @@ describe(`rnn-sample controls (${backend})`, () => {
     expect(new Set(singles).size).toBe(3);
   });
 
+  it('--count N draws its samples together, each the sample its seed gives alone, to the last bit of its log-probability', () => {
+    // --stop ends the samples at different lengths, so the later ones wait for the first.
+    const args = ['-n', '150', '--stop', ')', '--top-p', '0.95', '-t', '1.2', '--json'];
+    const batch = sample(...args, '--count', '6', '--seed', '30');
+    expect(batch.status, batch.stderr).toBe(0);
+    const singles = [30, 31, 32, 33, 34, 35].map((seed) => sample(...args, '--seed', String(seed)).stdout);
+    expect(batch.stdout).toBe(singles.join(''));
+    expect(new Set(singles.map((line) => (JSON.parse(line) as { characters: number }).characters)).size).toBeGreaterThan(1);
+  });
+
   it('--stop ends a sample as soon as it produces the text, which is kept', () => {
     const full = sample('-n', '300', '--seed', '5').stdout;
     const at = full.indexOf(')', 0);

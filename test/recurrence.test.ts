@@ -16,8 +16,11 @@ import {
   recurrencePlan,
   Rng,
   samplingIsa,
+  chooseNext,
+  logProbOf,
   tensorflowBackend,
   type RecurrenceIsa,
+  type SamplingRule,
   type RecurrencePlan,
 } from '../src/index.js';
 
@@ -334,13 +337,64 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
     ]).flat();
     const ordered = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'].map((name) => weights.get(name)!);
 
-    it.each(isas.filter((isa) => isa !== BFLOAT16_ISA))("gives the reference forward pass's logits, character by character, on the %s path", (isa) => {
-      const native = NativeStepModel.create({ ...config, weights: ordered, isa })!;
+    const float32Isas = isas.filter((isa) => isa !== BFLOAT16_ISA);
+    const create = (isa: RecurrenceIsa, streams: number) => NativeStepModel.create({ ...config, weights: ordered, isa, streams })!;
+
+    it.each(float32Isas)("gives the reference forward pass's logits, character by character, in each of its streams alike, on the %s path", (isa) => {
+      const single = create(isa, 1);
+      const streams = create(isa, 3);
       const logits = new Float32Array(shape.vocabSize);
+      const all = new Float32Array(3 * shape.vocabSize);
       ids.forEach((id, k) => {
-        native.read(Int32Array.of(id), logits);
+        single.read(Int32Array.of(id), logits);
+        streams.read(Int32Array.of(id), all);
         expect(relativeError(logits, expected[k]), `character ${k}`).toBeLessThan(1e-5);
+        // The same sums in the same order, alone or beside other streams: the same bits.
+        for (let s = 0; s < 3; s++) expect(all.subarray(s * shape.vocabSize, (s + 1) * shape.vocabSize), `stream ${s}`).toEqual(logits);
       });
+    });
+
+    const rules: SamplingRule[] = [
+      { temperature: 1 },
+      { temperature: 0 },
+      { temperature: 0.7, topK: 3 },
+      { temperature: 1.3, topP: 0.8 },
+      { temperature: 0.9, topK: 4, topP: 0.6 },
+    ];
+    /** Characters drawn in JavaScript (chooseNext) from one stream's native logits, from zero state after ids[0]. */
+    const drawnInJavaScript = (isa: RecurrenceIsa, rule: SamplingRule, seed: number, length: number) => {
+      const model = create(isa, 1);
+      const rng = new Rng(seed);
+      const logits = new Float32Array(shape.vocabSize);
+      let input = ids[0];
+      const drawn = { ids: [] as number[], logProbs: [] as number[], state: 0 };
+      for (let j = 0; j < length; j++) {
+        model.read(Int32Array.of(input), logits);
+        input = chooseNext(logits, rule, rng.next());
+        drawn.ids.push(input);
+        drawn.logProbs.push(logProbOf(logits, input));
+      }
+      return { ...drawn, state: rng.getState() };
+    };
+
+    it.each(float32Isas)('draws in native code as chooseNext does, with the same generator, in every stream, on the %s path', (isa) => {
+      const seeds = [1, 2, 3];
+      for (const rule of rules) {
+        const model = create(isa, seeds.length);
+        const inputs = new Int32Array(seeds.length).fill(ids[0]);
+        const generators = Uint32Array.from(seeds, (seed) => new Rng(seed).getState());
+        // Two calls, to show that inputs and generators carry from one to the next.
+        const first = model.draw(rule, inputs, generators, 7);
+        const second = model.draw(rule, inputs, generators, 23);
+        seeds.forEach((seed, s) => {
+          const expected = drawnInJavaScript(isa, rule, seed, 30);
+          const ids = [...first.ids.subarray(s * 7, (s + 1) * 7), ...second.ids.subarray(s * 23, (s + 1) * 23)];
+          const logProbs = [...first.logProbs.subarray(s * 7, (s + 1) * 7), ...second.logProbs.subarray(s * 23, (s + 1) * 23)];
+          expect(ids, JSON.stringify(rule)).toEqual(expected.ids);
+          logProbs.forEach((logProb, j) => expect(logProb).toBeCloseTo(expected.logProbs[j], 12));
+          expect(generators[s]).toBe(expected.state);
+        });
+      }
     });
   });
 });

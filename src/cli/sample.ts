@@ -4,8 +4,8 @@ import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_TEMPERATURE } from '../sample/choose.js';
-import { checkPrime, sampleText } from '../sample/sampler.js';
-import type { SampleOptions } from '../sample/generate.js';
+import { checkPrime, sampleStreams } from '../sample/sampler.js';
+import type { SampleOptions, SamplePiece, StreamEvent } from '../sample/generate.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
 import { integerAtLeast, numberInRange } from '../util/parse.js';
@@ -110,38 +110,64 @@ async function main(argv: string[]): Promise<number> {
   const models = createModels(members);
   const firstSeed = flags.seed ?? randomSeed();
   if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${firstSeed}\n`);
-  const out = stdoutWriter();
   const rule = { temperature: flags.argmax ? 0 : flags.temperature, topK: flags.topK, topP: flags.topP };
-  for (let n = 0; n < flags.count; n++) {
-    const options: SampleOptions = { ...rule, length: flags.length, prime, stop: flags.stop, seed: firstSeed + n };
-    if (n > 0 && !flags.json) await out.write('\n');
-    let text = '';
-    let logProb = 0;
-    let generated = 0;
-    for (const piece of sampleText(models, vocabulary, options)) {
-      if (piece.logProb !== undefined) {
-        logProb += piece.logProb;
-        generated++;
-      }
-      if (flags.json) text += piece.text;
-      else await out.write(piece.text);
-      if (out.closed()) return 0;
-    }
-    const { seed, ...sampling } = options;
+  const options: SampleOptions = { ...rule, length: flags.length, prime, stop: flags.stop, seed: firstSeed };
+  const record = (n: number, sample: Sample): string => {
+    const { seed, ...sampling } = { ...options, seed: firstSeed + n };
     const ensemble = members.length > 1 ? { ensemble: members.map((member) => member.dir) } : {};
-    const record = {
-      text,
-      seed,
-      checkpoint: dir,
-      ...ensemble,
-      flags: sampling,
-      characters: generated,
-      meanLogProb: generated > 0 ? logProb / generated : null,
-    };
-    await out.write(flags.json ? `${JSON.stringify(record)}\n` : '\n');
-  }
+    const meanLogProb = sample.characters > 0 ? sample.logProb / sample.characters : null;
+    return JSON.stringify({ text: sample.text, seed, checkpoint: dir, ...ensemble, flags: sampling, characters: sample.characters, meanLogProb });
+  };
+  await writeInOrder(sampleStreams(models, vocabulary, options, flags.count), {
+    count: flags.count,
+    json: flags.json === true,
+    record,
+  });
   models.forEach((model) => model.dispose());
   return 0;
+}
+
+/** A sample as it grows: its text, and the sum and count of its generated characters' log-probabilities. */
+interface Sample {
+  text: string;
+  logProb: number;
+  characters: number;
+  ended: boolean;
+}
+
+/**
+ * Writes samples generated together in the order of their seeds, separated by a blank line (or
+ * one JSON record each): the first unfinished sample as it comes, each later one once those
+ * before it have ended. Returns early, quietly, if stdout closes.
+ */
+async function writeInOrder(
+  events: Iterable<StreamEvent>,
+  output: { count: number; json: boolean; record: (n: number, sample: Sample) => string },
+): Promise<void> {
+  const out = stdoutWriter();
+  const samples: Sample[] = Array.from({ length: output.count }, () => ({ text: '', logProb: 0, characters: 0, ended: false }));
+  let next = 0;
+  let written = 0;
+  for (const event of events) {
+    const sample = samples[event.stream];
+    if ('end' in event) sample.ended = true;
+    else addPiece(sample, event.piece);
+    for (; next < output.count; next++, written = 0) {
+      const current = samples[next];
+      if (!output.json) await out.write(current.text.slice(written));
+      written = current.text.length;
+      if (out.closed()) return;
+      if (!current.ended) break;
+      await out.write(output.json ? `${output.record(next, current)}\n` : next + 1 < output.count ? '\n\n' : '\n');
+    }
+  }
+}
+
+function addPiece(sample: Sample, piece: SamplePiece): void {
+  sample.text += piece.text;
+  if (piece.logProb === undefined) return;
+  sample.logProb += piece.logProb;
+  sample.characters++;
 }
 
 await runCommand('rnn-sample', () => main(process.argv));

@@ -293,11 +293,11 @@ export class CharRnn {
   }
 
   /**
-   * This model stepping one character at a time in rnn-train's own kernels, from zero state, on a
-   * copy of the weights as they are now (sampling); undefined where that cannot run (policy.ts's
-   * samplingIsa): then forward() steps it.
+   * This model stepping one character at a time in rnn-train's own kernels, in `streams`
+   * independent streams from zero state, on a copy of the weights as they are now (sampling);
+   * undefined where that cannot run (policy.ts's samplingIsa): then forward() steps it.
    */
-  nativeStepModel(): NativeStepModel | undefined {
+  nativeStepModel(streams: number): NativeStepModel | undefined {
     const isa = samplingIsa(this.kernels, lstmCapabilities());
     if (!isa) return undefined;
     const read = (name: string) => this.params.get(name)!.dataSync() as Float32Array;
@@ -308,7 +308,7 @@ export class CharRnn {
       read('dense/kernel'),
       read('dense/bias'),
     ];
-    return NativeStepModel.create({ ...this.config, weights, isa });
+    return NativeStepModel.create({ ...this.config, weights, isa, streams });
   }
 
   /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */

@@ -100,9 +100,10 @@ export interface TensorflowBackend {
     gruBackward?: GruBackward;
     /** The ISA paths this CPU can run, narrowest first. */
     recurrenceIsas?: () => RecurrenceIsa[];
-    /** A model stepping one character at a time (src/install/recurrence/step_binding.cc says how). */
+    /** A model stepping and drawing characters in streams (src/install/recurrence/step_binding.cc says how). */
     stepModelCreate?: (cell: string, sizes: Int32Array, weights: Float32Array[], isa: RecurrenceIsa) => StepModelHandle;
     stepModelStep?: (model: StepModelHandle, ids: Int32Array, logits: Float32Array | null) => void;
+    stepModelDraw?: (model: StepModelHandle, inputs: Int32Array, generators: Uint32Array, rule: Float64Array, ids: Int32Array, logProbs: Float64Array) => void;
     stepModelHidden?: (model: StepModelHandle, layer: number, out: Float32Array) => void;
   };
 }

@@ -7,7 +7,10 @@ import type { FusedWeights } from '../model/cells/lstm-native.js';
 import type { NativeStepModel } from '../native/step-model.js';
 import { UserError } from '../util/errors.js';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { generateText, type SampleOptions, type SamplePiece, type Stepper } from './generate.js';
+import { samplingStreams } from '../model/policy.js';
+import type { Rng } from '../util/random.js';
+import type { SamplingRule } from './choose.js';
+import { generateStreams, StepperDrawer, type Drawer, type Draws, type SampleOptions, type SamplePiece, type Stepper, type StreamEvent } from './generate.js';
 
 /** Refuses a prime with characters outside the vocabulary, naming them. */
 export function checkPrime(vocabulary: Vocabulary, prime: string): void {
@@ -48,9 +51,40 @@ class NativeStepper implements Stepper {
 
 /** The stepper sampling uses: native where every model has a native step model, else through tfjs. */
 export function modelStepper(models: CharRnn[]): Stepper & { dispose(): void } {
-  const native = models.map((model) => model.nativeStepModel());
+  const native = models.map((model) => model.nativeStepModel(1));
   if (native.every((model) => model !== undefined)) return new NativeStepper(native as NativeStepModel[]);
   return new ModelStepper(models);
+}
+
+/** One model drawing in rnn-train's own kernels, many characters per call, in all its streams at once. */
+class NativeDrawer implements Drawer {
+  /** Characters per call: enough that the call costs nothing beside them, few enough to stream text as it comes. */
+  readonly chunk = 64;
+
+  constructor(private readonly model: NativeStepModel) {}
+
+  get streams(): number {
+    return this.model.spec.streams;
+  }
+
+  read(ids: Int32Array): void {
+    this.model.read(ids);
+  }
+
+  draw(rule: SamplingRule, inputs: Int32Array, rngs: Rng[], length: number): Draws {
+    const generators = Uint32Array.from(rngs, (rng) => rng.getState());
+    const draws = this.model.draw(rule, inputs, generators, length);
+    rngs.forEach((rng, s) => rng.setState(generators[s]));
+    return draws;
+  }
+}
+
+/** The drawer for up to `streams` samples: one model natively in that many streams, else one stream through modelStepper. */
+function modelDrawer(models: CharRnn[], streams: number): { drawer: Drawer; dispose(): void } {
+  const native = models.length === 1 ? models[0].nativeStepModel(streams) : undefined;
+  if (native) return { drawer: new NativeDrawer(native), dispose: () => {} };
+  const stepper = modelStepper(models);
+  return { drawer: new StepperDrawer(stepper), dispose: () => stepper.dispose() };
 }
 
 /** CharRnn models (one, or an ensemble predicting the mean of their distributions) stepped through tfjs, as a Stepper; dispose() frees their state. */
@@ -87,13 +121,29 @@ export class ModelStepper implements Stepper {
   }
 }
 
-/** generateText with CharRnn models, after checking the prime. */
-export function* sampleText(models: CharRnn[], vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
+/**
+ * `count` samples with CharRnn models, with seeds options.seed, options.seed + 1, …, after checking
+ * the prime: as many at once as the drawer takes (policy.ts's samplingStreams), each the sample
+ * generateText gives with its seed. Yields generateStreams's events, numbered from 0 to count − 1.
+ */
+export function* sampleStreams(models: CharRnn[], vocabulary: Vocabulary, options: SampleOptions, count: number): Generator<StreamEvent> {
   checkPrime(vocabulary, options.prime);
-  const stepper = modelStepper(models);
-  try {
-    yield* generateText(stepper, vocabulary, options);
-  } finally {
-    stepper.dispose();
+  for (let first = 0; first < count;) {
+    const { drawer, dispose } = modelDrawer(models, samplingStreams(count - first));
+    try {
+      const seeds = Array.from({ length: drawer.streams }, (_, s) => options.seed + first + s);
+      for (const event of generateStreams(drawer, vocabulary, { ...options, seeds })) {
+        event.stream += first;
+        yield event;
+      }
+    } finally {
+      dispose();
+    }
+    first += drawer.streams;
   }
+}
+
+/** One sample with CharRnn models, after checking the prime. */
+export function* sampleText(models: CharRnn[], vocabulary: Vocabulary, options: SampleOptions): Generator<SamplePiece> {
+  for (const event of sampleStreams(models, vocabulary, options, 1)) if ('piece' in event) yield event.piece;
 }

@@ -53,19 +53,20 @@ struct GruBackwardArgs {
   float *scratch;
 };
 
-// A whole model (embedding → recurrent layers → dense) stepping one character at a time, for
-// sampling: views of weights and state that the binding owns, as the model's tensors lay them out.
+// A whole model (embedding → recurrent layers → dense) stepping one character at a time in each
+// of its streams (independent samples), for sampling: views of weights and state that the binding
+// owns, as the model's tensors lay them out.
 enum class Cell { kLstm, kGru, kRnn };
 struct StepModel {
   Cell cell;
-  int64_t vocab, embedding, hidden, layers;
+  int64_t vocab, embedding, hidden, layers, streams;
   const float *embeddings;                // [V, D]
   const float *const *kernel;             // per layer [in, G·H]
   const float *const *recurrent;          // per layer [H, G·H]
   const float *const *bias;               // per layer [G·H]
   const float *dense_kernel, *dense_bias;  // [H, V], [V]
-  float *const *h, *const *c;             // per layer [H]; c for the LSTM only
-  float *scratch;                         // G·H + H floats
+  float *const *h, *const *c;             // per layer [streams, H]; c for the LSTM only
+  float *scratch;                         // streams · (G·H + H + D) floats
 };
 
 // One instruction-set path: its name, as RNN_TRAIN_ISA and the JavaScript side spell it.
@@ -79,9 +80,10 @@ struct LstmKernels {
   void (*gru_forward)(const GruForwardArgs &, Team &);
   void (*gru_backward)(const GruBackwardArgs &, Team &);
   int64_t (*gru_scratch_floats)(int64_t batch, int64_t hidden, int threads);
-  // Reads character `id`, updating the state; then, if `logits` is not null, writes the next
-  // character's logits [V] there. Null on avx512bf16, which samples on avx512.
-  void (*step)(const StepModel &, int32_t id, float *logits);
+  // Each stream s reads character ids[s], updating its state; then, if `logits` is not null,
+  // writes the next character's logits [streams, V] there. Null on avx512bf16, which samples on
+  // avx512.
+  void (*step)(const StepModel &, const int32_t *ids, float *logits);
 };
 
 // The paths this CPU can run, narrowest first; `generic` (baseline x86-64) always, and

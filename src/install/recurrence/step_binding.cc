@@ -1,16 +1,25 @@
 // rnn-train's addition to tfjs-node's binding for sampling: a model stepping one character at a
 // time in rnn-train's own kernels (step_kernel.h), on copies of its weights, with no TensorFlow
-// call and no tensor handle per character. JavaScript keeps the choice of the next character
-// (sample/choose.ts), so rnn-sample and the page draw alike from the same logits.
+// call and no tensor handle per character, in one or more streams (independent samples, stepped
+// together so that each step reads the weights once for all of them). Characters are drawn
+// many per call by choose.h, the twin of sample/choose.ts, with the same generator and rules.
 //
 //   binding.stepModelCreate(cell, sizes, weights, isa) → handle
-//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers]; weights Float32Array[]:
-//     embedding [V, D], then per layer kernel [in, G·H], recurrent kernel [H, G·H], bias [G·H],
-//     then dense kernel [H, V] and bias [V]. The state starts at zero.
-//   binding.stepModelStep(handle, ids, logits)  reads each of ids (Int32Array) in turn; then
-//     writes the next character's logits into `logits` (Float32Array [V]) unless it is null.
-//   binding.stepModelHidden(handle, layer, out)  copies layer's h into out (Float32Array [H]).
+//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers, streams]; weights
+//     Float32Array[]: embedding [V, D], then per layer kernel [in, G·H], recurrent kernel
+//     [H, G·H], bias [G·H], then dense kernel [H, V] and bias [V]. The state starts at zero.
+//   binding.stepModelStep(handle, ids, logits)  every stream reads each of ids (Int32Array) in
+//     turn; then writes the next character's logits into `logits` (Float32Array [streams, V])
+//     unless it is null.
+//   binding.stepModelDraw(handle, inputs, generators, rule, ids, logProbs)  n = ids.length /
+//     streams times: stream s reads inputs[s] and draws the next character with the generator
+//     state generators[s] (Uint32Array) under rule (Float64Array [temperature, top k, top p], 0
+//     for no cut), writing it to ids[s·n + j] (Int32Array) and its log-probability to
+//     logProbs[s·n + j] (Float64Array); inputs and generators advance.
+//   binding.stepModelHidden(handle, layer, out)  copies layer's h of stream 0 into out
+//     (Float32Array [H]).
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -19,6 +28,7 @@
 #include <node_api.h>
 
 #include "../utils.h"
+#include "choose.h"
 #include "recurrence.h"
 
 namespace tfnodejs {
@@ -38,8 +48,11 @@ struct OwnedStepModel {
   std::vector<const float *> kernel, recurrent, bias;
   std::vector<float *> h_views, c_views;
   std::vector<float> scratch;
+  std::vector<int32_t> ids;     // one character per stream
+  std::vector<float> logits;    // [streams, V]
   const rnn::LstmKernels *kernels = nullptr;
   rnn::StepModel view{};
+  rnn::Chooser chooser;
 };
 
 // A typed array's elements, or null (with a JavaScript exception pending) if `value` is not one of `type`.
@@ -50,7 +63,11 @@ T *TypedData(napi_env env, napi_value value, napi_typedarray_type type, size_t *
   void *data = nullptr;
   if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, value, &actual, length, &data, nullptr, nullptr) != napi_ok || actual != type) {
-    Throw(env, "expected a %s", type == napi_float32_array ? "Float32Array" : "Int32Array");
+    const char *name = type == napi_float32_array   ? "Float32Array"
+                       : type == napi_float64_array ? "Float64Array"
+                       : type == napi_uint32_array  ? "Uint32Array"
+                                                    : "Int32Array";
+    Throw(env, "expected a %s", name);
     return nullptr;
   }
   return static_cast<T *>(data);
@@ -105,6 +122,17 @@ bool CopyWeights(napi_env env, napi_value list, const std::vector<size_t> &lengt
   return true;
 }
 
+// True if every id is a character of the model's vocabulary, else false with an exception pending.
+bool InVocabulary(napi_env env, const rnn::StepModel &m, const int32_t *ids, size_t count) {
+  for (size_t k = 0; k < count; k++) {
+    if (ids[k] < 0 || ids[k] >= m.vocab) {
+      Throw(env, "character id %d is outside the vocabulary", ids[k]);
+      return false;
+    }
+  }
+  return true;
+}
+
 void Delete(napi_env, void *model, void *) { delete static_cast<OwnedStepModel *>(model); }
 
 }  // namespace
@@ -121,9 +149,9 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   size_t count = 0;
   const int32_t *sizes = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
   if (!sizes) return nullptr;
-  if (count != 4 || sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1) return Throw(env, "expected sizes [V, D, H, layers]");
-  m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3];
-  const size_t V = m.vocab, D = m.embedding, H = m.hidden;
+  if (count != 5 || *std::min_element(sizes, sizes + 5) < 1) return Throw(env, "expected sizes [V, D, H, layers, streams]");
+  m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3], m.streams = sizes[4];
+  const size_t V = m.vocab, D = m.embedding, H = m.hidden, B = m.streams;
   std::vector<size_t> lengths{V * D};
   for (int64_t l = 0; l < m.layers; l++) {
     for (size_t length : {(l == 0 ? D : H) * G * H, H * G * H, G * H}) lengths.push_back(length);
@@ -141,14 +169,16 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
     model->kernel.push_back(model->arrays[1 + 3 * l].data());
     model->recurrent.push_back(model->arrays[2 + 3 * l].data());
     model->bias.push_back(model->arrays[3 + 3 * l].data());
-    model->h.emplace_back(H, 0.0f);
-    model->c.emplace_back(m.cell == rnn::Cell::kLstm ? H : 0, 0.0f);
+    model->h.emplace_back(B * H, 0.0f);
+    model->c.emplace_back(m.cell == rnn::Cell::kLstm ? B * H : 0, 0.0f);
   }
   for (int64_t l = 0; l < m.layers; l++) {
     model->h_views.push_back(model->h[l].data());
     model->c_views.push_back(model->c[l].data());
   }
-  model->scratch.assign(G * H + H, 0.0f);
+  model->scratch.assign(B * (G * H + H + D), 0.0f);
+  model->ids.assign(B, 0);
+  model->logits.assign(B * V, 0.0f);
   m.embeddings = model->arrays[0].data();
   m.kernel = model->kernel.data();
   m.recurrent = model->recurrent.data();
@@ -172,18 +202,54 @@ napi_value StepModelStepCallback(napi_env env, napi_callback_info info) {
   if (argc < 3) return Throw(env, "expected 3 arguments, not %zu", argc);
   OwnedStepModel *model = ModelOf(env, args[0]);
   if (!model) return nullptr;
+  const rnn::StepModel &m = model->view;
   size_t count = 0, logits_length = 0;
   const int32_t *ids = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
   if (!ids) return nullptr;
   napi_valuetype logits_type;
   ENSURE_NAPI_OK_RETVAL(env, napi_typeof(env, args[2], &logits_type), nullptr);
   float *logits = logits_type == napi_null ? nullptr : TypedData<float>(env, args[2], napi_float32_array, &logits_length);
-  if (logits_type != napi_null && (!logits || logits_length != static_cast<size_t>(model->view.vocab))) {
-    return logits ? Throw(env, "logits must hold %lld values", static_cast<long long>(model->view.vocab)) : nullptr;
+  if (logits_type != napi_null && (!logits || logits_length != static_cast<size_t>(m.streams * m.vocab))) {
+    return logits ? Throw(env, "logits must hold streams × V = %lld values", static_cast<long long>(m.streams * m.vocab)) : nullptr;
   }
+  if (!InVocabulary(env, m, ids, count)) return nullptr;
   for (size_t k = 0; k < count; k++) {
-    if (ids[k] < 0 || ids[k] >= model->view.vocab) return Throw(env, "character id %d is outside the vocabulary", ids[k]);
-    model->kernels->step(model->view, ids[k], k + 1 == count ? logits : nullptr);
+    std::fill(model->ids.begin(), model->ids.end(), ids[k]);
+    model->kernels->step(m, model->ids.data(), k + 1 == count ? logits : nullptr);
+  }
+  return nullptr;
+}
+
+napi_value StepModelDrawCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value args[6];
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
+  if (argc < 6) return Throw(env, "expected 6 arguments, not %zu", argc);
+  OwnedStepModel *model = ModelOf(env, args[0]);
+  if (!model) return nullptr;
+  const rnn::StepModel &m = model->view;
+  const size_t B = m.streams;
+  size_t inputs_length = 0, generators_length = 0, rule_length = 0, ids_length = 0, log_probs_length = 0;
+  int32_t *inputs = TypedData<int32_t>(env, args[1], napi_int32_array, &inputs_length);
+  uint32_t *generators = inputs ? TypedData<uint32_t>(env, args[2], napi_uint32_array, &generators_length) : nullptr;
+  const double *rule = generators ? TypedData<double>(env, args[3], napi_float64_array, &rule_length) : nullptr;
+  int32_t *ids = rule ? TypedData<int32_t>(env, args[4], napi_int32_array, &ids_length) : nullptr;
+  double *log_probs = ids ? TypedData<double>(env, args[5], napi_float64_array, &log_probs_length) : nullptr;
+  if (!log_probs) return nullptr;
+  if (inputs_length != B || generators_length != B || rule_length != 3 || ids_length % B != 0 || log_probs_length != ids_length) {
+    return Throw(env, "expected inputs and generators of %zu streams, a rule of 3 and ids and logProbs of streams × n", B);
+  }
+  if (!InVocabulary(env, m, inputs, B)) return nullptr;
+  const rnn::SamplingRule sampling{rule[0], static_cast<int64_t>(rule[1]), rule[2]};
+  const size_t n = ids_length / B;
+  for (size_t j = 0; j < n; j++) {
+    model->kernels->step(m, inputs, model->logits.data());
+    for (size_t s = 0; s < B; s++) {
+      const float *logits = model->logits.data() + s * m.vocab;
+      const int64_t id = model->chooser.Next(logits, m.vocab, sampling, rnn::NextUniform(generators + s));
+      ids[s * n + j] = inputs[s] = static_cast<int32_t>(id);
+      log_probs[s * n + j] = rnn::LogProbOf(logits, m.vocab, id);
+    }
   }
   return nullptr;
 }
