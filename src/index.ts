@@ -26,6 +26,7 @@ export * from './model/cells/gru-native.js';
 export * from './model/cells/lstm-native.js';
 export * from './model/cells/lstm.js';
 export * from './model/cells/rnn.js';
+export * from './model/cells/rnn-native.js';
 export * from './model/char-rnn.js';
 export * from './model/config.js';
 export * from './model/evaluate.js';

@@ -8,6 +8,10 @@ import {
   RECURRENCE_ISAS,
   CharRnn,
   gruSequenceNative,
+  rnnSequenceNative,
+  type CellWeights,
+  type LayerPass,
+  type LayerState,
   initialWeights,
   ISA_ENV,
   lstmCapabilities,
@@ -253,25 +257,46 @@ function gruOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
   };
 }
 
-/** The GRU layer on the packed recurrence with this plan: outputs and gradients. */
-function packedGru(shape: Shape, d: LayerData, plan: RecurrencePlan) {
+/** The vanilla RNN (rnn.ts's maths) over a chunk and its backpropagation, in float64. */
+function rnnOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
+  const rows = steps * batch;
+  const h = new Float64Array(rows * H);
+  const hPrev = (row: number, j: number) => (row < batch ? d.h0[row * H + j] : h[(row - batch) * H + j]);
+  for (let row = 0; row < rows; row++) {
+    for (let j = 0; j < H; j++) {
+      const projection = d.bias[j] + dot(input, (k) => d.x[row * input + k] * d.kernel[k * H + j]);
+      h[row * H + j] = Math.tanh(projection + dot(H, (k) => hPrev(row, k) * d.recurrent[k * H + j]));
+    }
+  }
+  const dA = new Float64Array(rows * H);
+  const dNext = new Float64Array(batch * H);
+  for (let t = steps - 1; t >= 0; t--) {
+    for (let b = 0; b < batch; b++) {
+      const row = t * batch + b;
+      for (let j = 0; j < H; j++) dA[row * H + j] = (d.dOutput[row * H + j] + dNext[b * H + j]) * (1 - h[row * H + j] ** 2);
+      for (let j = 0; j < H; j++) dNext[b * H + j] = dot(H, (k) => dA[row * H + k] * d.recurrent[j * H + k]);
+    }
+  }
+  return {
+    output: h,
+    dx: product(rows, input, (row, k) => dot(H, (q) => dA[row * H + q] * d.kernel[k * H + q])),
+    kernel: product(input, H, (k, q) => dot(rows, (row) => d.x[row * input + k] * dA[row * H + q])),
+    recurrentKernel: product(H, H, (k, q) => dot(rows, (row) => hPrev(row, k) * dA[row * H + q])),
+    bias: product(1, H, (_, q) => dot(rows, (row) => dA[row * H + q])),
+  };
+}
+
+/** A GRU or vanilla RNN layer (`gates` blocks of H) on its native recurrence: outputs and gradients. */
+function nativeLayer(shape: Shape, d: LayerData, gates: number, run: (w: CellWeights, x: tf.Tensor2D, state: LayerState) => LayerPass) {
   const { steps, batch, input, hidden } = shape;
-  const { gruForward: forward, gruBackward: backward } = backend!.binding;
   return tf.tidy(() => {
     const w = {
-      kernel: tf.tensor2d(f32(d.kernel), [input, 3 * hidden], 'float32'),
-      recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, 3 * hidden], 'float32'),
+      kernel: tf.tensor2d(f32(d.kernel), [input, gates * hidden], 'float32'),
+      recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, gates * hidden], 'float32'),
       bias: tf.tensor1d(f32(d.bias), 'float32'),
     };
     const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
-    const pass = gruSequenceNative(
-      backend!,
-      { forward: forward!, backward: backward! },
-      w,
-      x,
-      { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32') },
-      { plan, backward: true },
-    );
+    const pass = run(w, x, { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32') });
     const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
     const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
     return {
@@ -284,6 +309,25 @@ function packedGru(shape: Shape, d: LayerData, plan: RecurrencePlan) {
   });
 }
 
+const NATIVE_CELLS = {
+  gru: {
+    gates: 3,
+    oracle: gruOracle,
+    run: (plan: RecurrencePlan) => (w: CellWeights, x: tf.Tensor2D, state: LayerState) => {
+      const { gruForward: forward, gruBackward: backward } = backend!.binding;
+      return gruSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
+    },
+  },
+  rnn: {
+    gates: 1,
+    oracle: rnnOracle,
+    run: (plan: RecurrencePlan) => (w: CellWeights, x: tf.Tensor2D, state: LayerState) => {
+      const { rnnForward: forward, rnnBackward: backward } = backend!.binding;
+      return rnnSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
+    },
+  },
+};
+
 describe.runIf(isas.length > 0)('a diverged layer', () => {
   it.each(isas)('shows as NaN on the %s path: a NaN input is not saturated away', (isa) => {
     const shape = SHAPES[0];
@@ -295,15 +339,16 @@ describe.runIf(isas.length > 0)('a diverged layer', () => {
   });
 });
 
-describe.runIf(isas.length > 0)('the packed GRU recurrence', () => {
+describe.runIf(isas.length > 0).each(['gru', 'rnn'] as const)('the packed %s recurrence', (cell) => {
+  const { gates, oracle, run } = NATIVE_CELLS[cell];
   describe.each(SHAPES)('at T=$steps, B=$batch, in=$input, H=$hidden', (shape) => {
-    const data = layerData(shape, shape.hidden + 1, 3);
-    const expected = gruOracle(shape, data);
+    const data = layerData(shape, shape.hidden + 1, gates);
+    const expected = oracle(shape, data);
     it.each(isas.filter((isa) => isa !== BFLOAT16_ISA))(
       'matches the float64 oracle on the %s path, forward and backward, with 1 and 2 threads, bit for bit between them',
       (isa) => {
-        const one = packedGru(shape, data, { isa, threads: 1 });
-        expect(packedGru(shape, data, { isa, threads: 2 })).toEqual(one);
+        const one = nativeLayer(shape, data, gates, run({ isa, threads: 1 }));
+        expect(nativeLayer(shape, data, gates, run({ isa, threads: 2 }))).toEqual(one);
         for (const name of ['output', 'dx', 'kernel', 'recurrentKernel', 'bias'] as const) {
           expect(relativeError(one[name], expected[name]), name).toBeLessThan(1e-5);
         }

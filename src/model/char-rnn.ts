@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, samplingIsa, selectGruKernel, selectLstmKernel } from './policy.js';
+import { recurrencePlan, samplingIsa, selectCellKernel, selectLstmKernel } from './policy.js';
 import { lstmCapabilities, type LstmCapabilities } from '../native/capabilities.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
 import { gruSequenceNative } from './cells/gru-native.js';
+import { rnnSequenceNative } from './cells/rnn-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
 import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './cells/lstm-native.js';
@@ -172,8 +173,7 @@ export class CharRnn {
     const w = this.layer(l, recurrentMask);
     const record = pass.mode === 'train';
     const capabilities = lstmCapabilities();
-    if (this.config.cell === 'gru') return this.runGru(w, { x, state, seqLen }, record, capabilities);
-    if (this.config.cell === 'rnn') return rnnForward(w, x, state, seqLen, record);
+    if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record, capabilities);
     const lstmState = state as LstmState;
     const kernel = selectLstmKernel({
       kernels: this.kernels,
@@ -199,14 +199,21 @@ export class CharRnn {
     throw new Error(`unknown LSTM kernel ${String(kernel)}`);
   }
 
-  /** A GRU layer over a chunk, on the path policy.ts's selectGruKernel chooses. */
-  private runGru(w: CellWeights, { x, state, seqLen }: Omit<LayerInput, 'recurrentMask'>, record: boolean, capabilities: LstmCapabilities): LayerPass {
+  /** A GRU or vanilla RNN layer over a chunk, on the path policy.ts's selectCellKernel chooses. */
+  private runCell(cell: 'gru' | 'rnn', w: CellWeights, input: Omit<LayerInput, 'recurrentMask'>, record: boolean, capabilities: LstmCapabilities): LayerPass {
+    const { x, state, seqLen } = input;
     const backend = tensorflowBackend();
-    const { gruForward: forward, gruBackward: backward } = backend?.binding ?? {};
-    if (selectGruKernel({ kernels: this.kernels, capabilities }) === 'reference' || !backend || !forward || !backward) {
-      return gruForward(w, x, state, seqLen, record);
+    if (backend && selectCellKernel({ kernels: this.kernels, capabilities, cell }) === 'packed') {
+      const { binding } = backend;
+      const options = { plan: recurrencePlan(capabilities), backward: record };
+      if (cell === 'gru' && binding.gruForward && binding.gruBackward) {
+        return gruSequenceNative(backend, { forward: binding.gruForward, backward: binding.gruBackward }, w, x, state, options);
+      }
+      if (cell === 'rnn' && binding.rnnForward && binding.rnnBackward) {
+        return rnnSequenceNative(backend, { forward: binding.rnnForward, backward: binding.rnnBackward }, w, x, state, options);
+      }
     }
-    return gruSequenceNative(backend, { forward, backward }, w, x, state, { plan: recurrencePlan(capabilities), backward: record });
+    return (cell === 'gru' ? gruForward : rnnForward)(w, x, state, seqLen, record);
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk; a training pass draws dropout and keeps the tape. */

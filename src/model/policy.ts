@@ -107,11 +107,14 @@ export function selectLstmKernel(query: LstmKernelQuery): LstmKernel {
 }
 
 /**
- * Which GRU code path runs a layer: `packed`, rnn-train's own recurrence (as the LSTM's, with two
- * products a step), wherever the binding has it; else gru.ts, the readable mainline.
+ * Which code path runs a GRU or vanilla RNN layer: `packed`, rnn-train's own recurrence (as the
+ * LSTM's, with two products a step for the GRU and one for the RNN), wherever the binding has it;
+ * else gru.ts or rnn.ts, the readable mainlines.
  */
-export function selectGruKernel(query: Pick<LstmKernelQuery, 'kernels' | 'capabilities'>): 'reference' | 'packed' {
-  return query.kernels !== 'reference' && query.capabilities.nativeGru && query.capabilities.isas.length > 0 ? 'packed' : 'reference';
+export function selectCellKernel(query: Pick<LstmKernelQuery, 'kernels' | 'capabilities'> & { cell: 'gru' | 'rnn' }): 'reference' | 'packed' {
+  const { kernels, capabilities, cell } = query;
+  const native = cell === 'gru' ? capabilities.nativeGru : capabilities.nativeRnn;
+  return kernels !== 'reference' && native && capabilities.isas.length > 0 ? 'packed' : 'reference';
 }
 
 /**

@@ -28,6 +28,8 @@ export interface LstmCapabilities {
   nativeBackward: boolean;
   /** The binding's gruForward and gruBackward, likewise. */
   nativeGru: boolean;
+  /** The binding's rnnForward and rnnBackward, likewise. */
+  nativeRnn: boolean;
   /** The ISA paths of rnn-train's recurrence that this CPU can run, narrowest first; [] without it. */
   isas: RecurrenceIsa[];
   /** RNN_TRAIN_ISA, when the user set it: the path to run instead of the widest. */
@@ -44,6 +46,7 @@ export function lstmCapabilities(): LstmCapabilities {
     fusedOps: binding !== undefined,
     nativeBackward: Boolean(binding?.lstmBackward),
     nativeGru: Boolean(binding?.gruForward && binding.gruBackward),
+    nativeRnn: Boolean(binding?.rnnForward && binding.rnnBackward),
     isas,
     forcedIsa: forcedIsa(isas),
   };

@@ -73,6 +73,19 @@ export type GruForward = (projected: number, hInitial: number, recurrent: number
  */
 export type GruBackward = (saved: number[], hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
 
+/**
+ * A vanilla RNN layer's forward pass through a chunk, on tensor ids: the input projections
+ * x·W + b [T·B, H]; the initial h; the float32 recurrent kernel [H, H]. Returns the id of h [T·B, H].
+ */
+export type RnnForward = (projected: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+
+/**
+ * A vanilla RNN layer's backpropagation through a chunk, on tensor ids: the forward pass's h; the
+ * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns the id of
+ * the pre-activation gradient [T·B, H].
+ */
+export type RnnBackward = (h: number, hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
@@ -98,6 +111,8 @@ export interface TensorflowBackend {
     lstmBackward?: LstmBackward;
     gruForward?: GruForward;
     gruBackward?: GruBackward;
+    rnnForward?: RnnForward;
+    rnnBackward?: RnnBackward;
     /** The ISA paths this CPU can run, narrowest first. */
     recurrenceIsas?: () => RecurrenceIsa[];
     /** A model stepping and drawing characters in streams (src/install/recurrence/step_binding.cc says how). */

@@ -20,8 +20,17 @@ struct GruPath : Tiling<L> {
   static constexpr int kBackTile = 2 * L;
   using Tiling<L>::Tiles;
   using Tiling<L>::Valid;
+  using Tiling<L>::Previous;
   template <typename Args>
   using Job = typename Tiling<L>::template Job<Args>;
+  template <int M, int NV>
+  static void Product(V (&acc)[M][NV], const float *tile, const float *rows, int64_t stride, int64_t K) {
+    Tiling<L>::template Product<M, NV>(acc, tile, rows, stride, K);
+  }
+  template <typename Block>
+  static void Rows(int64_t batch, const Block &block) {
+    Tiling<L>::template Rows<R>(batch, block);
+  }
 
   // Forward: per tile of L units, z and r side by side (2L a row) for k < H; then, after all of
   // those, the candidate's (L a row). Backward: per tile of 2L units, Uᵀ's rows for the candidate
@@ -59,37 +68,6 @@ struct GruPath : Tiling<L> {
         for (int u = 0; u < kBackTile; u++) to[u] = u < n ? U[(t * kBackTile + u) * 3 * H + first + k] : 0.0f;
       }
     }
-  }
-
-  // acc[r][v] += rows[r]·tile[:, v·L + u] over k < K, the tile NV·L wide.
-  template <int M, int NV>
-  static void Product(V (&acc)[M][NV], const float *tile, const float *rows, int64_t stride, int64_t K) {
-    for (int64_t k = 0; k < K; k++) {
-      V w[NV];
-      for (int v = 0; v < NV; v++) w[v] = S::Load(tile + (k * NV + v) * L);
-#pragma GCC unroll 8
-      for (int r = 0; r < M; r++) {
-        const V x = S::Splat(rows[r * stride + k]);
-        for (int v = 0; v < NV; v++) acc[r][v] += x * w[v];
-      }
-    }
-  }
-
-  // Runs block(rows, M) over the batch in blocks of R rows, then the remainder as one block.
-  template <typename Block, int M = R>
-  static void Rows(int64_t batch, const Block &block) {
-    if constexpr (M == R) {
-      int64_t row = 0;
-      for (; row + R <= batch; row += R) block.template Run<R>(row);
-      if (row < batch) Rows<Block, R - 1>(batch - row, block.From(row));
-    } else if constexpr (M > 0) {
-      if (batch == M) return block.template Run<M>(0);
-      Rows<Block, M - 1>(batch, block);
-    }
-  }
-
-  static const float *Previous(const float *initial, const float *outputs, int64_t t, int64_t state) {
-    return t == 0 ? initial : outputs + (t - 1) * state;
   }
 
   // Forward, first product of step t for rows [row, row + M): z, r and r ⊙ h_{t-1} of a tile's units.

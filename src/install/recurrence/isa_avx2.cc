@@ -11,11 +11,13 @@
 #pragma GCC target("avx2,fma")
 #include "gru_kernel.h"
 #include "lstm_kernel.h"
+#include "rnn_kernel.h"
 #include "step_kernel.h"
 
 namespace rnn {
 extern const LstmKernels kAvx2Kernels = {
     "avx2", LstmPath<8, 3, 4>::Forward, LstmPath<8, 3, 4>::Backward,
     LstmPath<8, 3, 4>::ScratchFloats,
-    GruPath<8, 4>::Forward, GruPath<8, 4>::Backward, GruPath<8, 4>::ScratchFloats, StepPath<8>::Step};
+    GruPath<8, 4>::Forward, GruPath<8, 4>::Backward, GruPath<8, 4>::ScratchFloats,
+    RnnPath<8, 4>::Forward, RnnPath<8, 4>::Backward, RnnPath<8, 4>::ScratchFloats, StepPath<8>::Step};
 }

@@ -119,7 +119,9 @@ using Path = LstmPath<16, 6, 6, Bfloat16Products>;
 
 }  // namespace
 
-// The LSTM's bfloat16 products only: the GRU and sampling are float32, on the avx512 path.
-extern const LstmKernels kAvx512Bf16Kernels = {"avx512bf16", Path::Forward, Path::Backward, Path::ScratchFloats, nullptr, nullptr, nullptr, nullptr};
+// The LSTM's bfloat16 products only: the GRU, the vanilla RNN and sampling are float32, on the
+// avx512 path.
+extern const LstmKernels kAvx512Bf16Kernels = {"avx512bf16", Path::Forward, Path::Backward, Path::ScratchFloats, nullptr, nullptr, nullptr,
+                                               nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace rnn

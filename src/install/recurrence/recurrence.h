@@ -1,4 +1,4 @@
-// The LSTM and GRU recurrences over one chunk, forward and backward, and a model's sampling step,
+// The LSTM, GRU and vanilla RNN recurrences over one chunk, forward and backward, and a model's sampling step,
 // on the CPU's own vector unit: what
 // the fast paths (isa_*.cc) implement and what the binding (recurrence_binding.cc) calls. The readable
 // mainline is src/model/cells/lstm.ts; these compute the same, with every time step's recurrent
@@ -53,6 +53,25 @@ struct GruBackwardArgs {
   float *scratch;
 };
 
+// The vanilla (Elman) RNN as rnn.ts has it: h_t = tanh(x_t·W + b + h_{t-1}·U); row-major.
+struct RnnForwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;  // U [H, H]
+  const float *projected;  // x·W + b over the chunk [T·B, H]
+  const float *h0;         // [B, H]
+  float *h;                // out: [T·B, H]
+  float *scratch;          // LstmKernels::rnn_scratch_floats of them
+};
+
+struct RnnBackwardArgs {
+  int64_t steps, batch, hidden;
+  const float *recurrent;  // U [H, H]
+  const float *h;          // the forward pass's outputs [T·B, H]
+  const float *d_output;   // ∂loss/∂h over the chunk [T·B, H]
+  float *d_gates;          // out: ∂loss/∂(pre-activation) [T·B, H]
+  float *scratch;
+};
+
 // A whole model (embedding → recurrent layers → dense) stepping one character at a time in each
 // of its streams (independent samples), for sampling: views of weights and state that the binding
 // owns, as the model's tensors lay them out.
@@ -80,6 +99,9 @@ struct LstmKernels {
   void (*gru_forward)(const GruForwardArgs &, Team &);
   void (*gru_backward)(const GruBackwardArgs &, Team &);
   int64_t (*gru_scratch_floats)(int64_t batch, int64_t hidden, int threads);
+  void (*rnn_forward)(const RnnForwardArgs &, Team &);
+  void (*rnn_backward)(const RnnBackwardArgs &, Team &);
+  int64_t (*rnn_scratch_floats)(int64_t batch, int64_t hidden, int threads);
   // Each stream s reads character ids[s], updating its state; then, if `logits` is not null,
   // writes the next character's logits [streams, V] there. Null on avx512bf16, which samples on
   // avx512.

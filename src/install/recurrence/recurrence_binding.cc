@@ -1,6 +1,6 @@
 // rnn-train's addition to tfjs-node's binding (src/native/addon-build.ts copies this folder into
 // binding/recurrence/, and the native-lstm-recurrence patch declares these methods on
-// TFJSBackend): an LSTM or GRU layer's recurrence over one chunk, forward or backward, in a
+// TFJSBackend): an LSTM, GRU or vanilla RNN layer's recurrence over one chunk, forward or backward, in a
 // single call, on TensorFlow's buffers read and written in place.
 //
 // The recurrence is rnn-train's own (recurrence.h: weights packed once per call, the gate maths
@@ -70,6 +70,13 @@ KernelChoice ChooseKernels(napi_env env, napi_value isa_value, napi_value thread
   choice.kernels = rnn::FindKernels(isa);
   if (!choice.kernels) NAPI_THROW_ERROR(env, "this CPU cannot run the %s recurrence", isa);
   return choice;
+}
+
+// A kernel of the chosen path for a cell that path may lack; null, with a JavaScript exception pending, if it does.
+template <typename Kernel>
+Kernel Present(napi_env env, const KernelChoice &choice, Kernel kernel, const char *cell) {
+  if (!kernel) NAPI_THROW_ERROR(env, "the %s recurrence has no %s path", cell, choice.kernels->isa);
+  return kernel;
 }
 
 // Whether every handle is float32, as the kernels read them; false, with a JavaScript exception pending, if not.
@@ -247,10 +254,7 @@ napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, nap
   if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) return nullptr;
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
   if (!choice.kernels || !AllFloat32(env, {projected, h_initial, recurrent})) return nullptr;
-  if (!choice.kernels->gru_forward) {
-    NAPI_THROW_ERROR(env, "the GRU recurrence has no %s path", choice.kernels->isa);
-    return nullptr;
-  }
+  if (!Present(env, choice, choice.kernels->gru_forward, "GRU")) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 3, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   std::vector<Tensor> keep;
@@ -277,10 +281,7 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   if (!HandlesOf(env, {{h_initial_value, &h_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
   if (!choice.kernels || !AllFloat32(env, {h_initial, d_output, recurrent})) return nullptr;
-  if (!choice.kernels->gru_backward) {
-    NAPI_THROW_ERROR(env, "the GRU recurrence has no %s path", choice.kernels->isa);
-    return nullptr;
-  }
+  if (!Present(env, choice, choice.kernels->gru_backward, "GRU")) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(h_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   std::vector<Tensor> keep;
@@ -295,6 +296,61 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   const rnn::GruBackwardArgs args{steps,    batch,    hidden,   weights, saved[0],    saved[1],
                                   saved[2], saved[3], h_before, d_out,   out.data[0], scratch.data()};
   choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutput(this, env, out);
+}
+
+// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, H], the initial h [B, H]
+// and the float32 recurrent kernel U [H, H]; then the ISA path and threads. Returns the id of a
+// new float32 tensor [T·B, H]: h.
+napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value recurrent_value,
+                                   napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *projected, *h_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) return nullptr;
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, recurrent})) return nullptr;
+  const auto forward = Present(env, choice, choice.kernels->rnn_forward, "RNN");
+  if (!forward) return nullptr;
+  const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 1, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  std::vector<Tensor> keep;
+  const float *projections = Values(projected, keep, status.status);
+  const float *h_before = Values(h_initial, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(1, steps * batch, hidden);
+  std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
+  forward({steps, batch, hidden, weights, projections, h_before, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
+  return RegisterOutput(this, env, out);
+}
+
+// Arguments: tensor ids of the forward pass's h [T·B, H], the initial h [B, H] (for the batch),
+// the loss's gradient with respect to the layer's outputs [T·B, H] and U [H, H]; then the ISA path
+// and threads. Returns the id of a new float32 tensor [T·B, H]: the gradient with respect to the
+// pre-activations.
+napi_value TFJSBackend::RnnBackward(napi_env env, napi_value h_value, napi_value h_initial_value, napi_value d_output_value,
+                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+  TF_AutoStatus status;
+  TFE_TensorHandle *h, *h_initial, *d_output, *recurrent;
+  if (!HandlesOf(env, {{h_value, &h}, {h_initial_value, &h_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
+  const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
+  if (!choice.kernels || !AllFloat32(env, {h, h_initial, d_output, recurrent})) return nullptr;
+  const auto backward = Present(env, choice, choice.kernels->rnn_backward, "RNN");
+  if (!backward) return nullptr;
+  const auto [batch, hidden, steps] = ChunkShape(h_initial, d_output, 1, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  if (TFE_TensorHandleNumElements(h, status.status) != steps * batch * hidden) {
+    NAPI_THROW_ERROR(env, "h does not cover the output gradient's steps");
+    return nullptr;
+  }
+  std::vector<Tensor> keep;
+  const float *outputs = Values(h, keep, status.status);
+  const float *d_out = Values(d_output, keep, status.status);
+  const float *weights = Values(recurrent, keep, status.status);
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  Outputs out(1, steps * batch, hidden);
+  std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
+  backward({steps, batch, hidden, weights, outputs, d_out, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutput(this, env, out);
 }
 
@@ -336,11 +392,15 @@ static napi_value Call(napi_env env, napi_callback_info info, napi_value (TFJSBa
 
 // The JavaScript entry points: binding.lstmForward(projected, hInitial, cInitial, recurrent, isa,
 // threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
-// binding.gruForward(projected, hInitial, recurrent, isa, threads) and
-// binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads).
+// binding.gruForward(projected, hInitial, recurrent, isa, threads),
+// binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
+// binding.rnnForward(projected, hInitial, recurrent, isa, threads) and
+// binding.rnnBackward(h, hInitial, dOutput, recurrent, isa, threads).
 napi_value LstmForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmForward); }
 napi_value LstmBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmBackward); }
 napi_value GruForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::GruForward); }
 napi_value GruBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::GruBackward); }
+napi_value RnnForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::RnnForward); }
+napi_value RnnBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::RnnBackward); }
 
 }  // namespace tfnodejs

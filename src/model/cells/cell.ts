@@ -77,14 +77,25 @@ export function joinSteps(steps: tf.Tensor2D[]): tf.Tensor2D {
   return steps.length === 1 ? steps[0] : (tf.concat(steps, 0) as tf.Tensor2D);
 }
 
+/** h_{t-1} over a chunk [T·B, H]: the initial state [B, H], then the outputs h of every step but the last. */
+export function previousOutputs(initial: tf.Tensor2D, outputs: tf.Tensor2D): tf.Tensor2D {
+  const [batch, hidden] = initial.shape;
+  const rows = outputs.shape[0];
+  return rows === batch ? initial : (tf.concat([initial, tf.slice(outputs, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
+}
+
+/** A matrix product with optional transposes, as tf.matMul takes them. */
+export type Product = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean) => tf.Tensor2D;
+
 /**
  * Given the pre-activation gradients of every step, time-major [seqLen·B, G·H], the input, kernel
- * and bias gradients are single large GEMMs over the whole chunk (as in torch-rnn).
+ * and bias gradients are single large GEMMs over the whole chunk (as in torch-rnn); the native
+ * cells take them from TensorFlow's MatMul directly (ops.ts's matMul).
  */
-export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D): Omit<CellGradients, 'recurrentKernel'> {
+export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D, product: Product = tf.matMul): Omit<CellGradients, 'recurrentKernel'> {
   return {
-    dx: tf.matMul(dA, w.kernel, false, true) as tf.Tensor2D,
-    kernel: tf.matMul(x, dA, true, false) as tf.Tensor2D,
+    dx: product(dA, w.kernel, false, true),
+    kernel: product(x, dA, true, false),
     bias: columnSums(dA),
   };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { CellGradients, CellWeights, LayerPass, LayerState } from './cell.js';
-import { columnSums, matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
+import { inputGradients, previousOutputs, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cell.js';
+import { matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
 
 /**
  * The GRU on rnn-train's own recurrence (the binding's gruForward and gruBackward,
@@ -29,13 +29,11 @@ export function gruSequenceNative(
     const [dOutputId] = backend.getInputTensorIds([dOutput]);
     const id = kernels.backward(backend.getInputTensorIds([z, r, candidate, h]), hInitial, dOutputId, recurrent, isa, threads);
     const dA = backend.createOutputTensor({ id, shape: [rows, 3 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
-    const hPrev = rows === batch ? state.h : (tf.concat([state.h, tf.slice(h, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
+    const hPrev = previousOutputs(state.h, h);
     const [dAZr, dAH] = tf.split(dA, [2 * hidden, hidden], 1) as tf.Tensor2D[];
     return {
-      dx: matMul(dA, w.kernel, false, true),
-      kernel: matMul(x, dA, true, false),
+      ...inputGradients(w, x, dA, matMul),
       recurrentKernel: tf.concat([matMul(hPrev, dAZr, true, false), matMul(rh, dAH, true, false)], 1) as tf.Tensor2D,
-      bias: columnSums(dA),
     };
   };
   return { output: h, state: { h: tf.slice(h, [rows - batch, 0], [batch, hidden]) }, backward: options.backward ? backward : undefined };
