@@ -224,25 +224,37 @@ function castHandle({ binding }: TensorflowBackend, id: number, to: 'float32' | 
   return binding.executeOp('Cast', attrs, [id], 1)[0].id;
 }
 
-/**
- * A float32 matrix product on raw handles with bfloat16 operands (oneDNN runs it with float32
- * accumulation, at about twice the float32 rate on CPUs with AVX512-BF16 or AMX), the result rounded
- * to bfloat16 and back. Returns a new float32 handle.
- */
-function matMulBfloat16Handles(backend: TensorflowBackend, a: number, b: number, transposeA: boolean, transposeB: boolean): number {
-  const { binding } = backend;
-  const a16 = castHandle(backend, a, 'bfloat16');
-  const b16 = castHandle(backend, b, 'bfloat16');
-  const [product] = binding.executeOp('MatMul', matMulAttrs(backend, transposeA, transposeB, TF_BFLOAT16), [a16, b16], 1);
-  const result = castHandle(backend, product.id, 'float32');
-  for (const id of [a16, b16, product.id]) binding.deleteTensor(id);
-  return result;
+/** A matrix product to run: its operands and which of them are transposed. */
+export interface ProductTerms {
+  a: tf.Tensor2D;
+  b: tf.Tensor2D;
+  transposeA: boolean;
+  transposeB: boolean;
 }
 
-/** matMulBfloat16Handles on tfjs tensors. */
-export function matMulBfloat16(backend: TensorflowBackend, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
-  const [aId, bId] = backend.getInputTensorIds([a, b]);
-  const id = matMulBfloat16Handles(backend, aId, bId, transposeA, transposeB);
-  const shape = [transposeA ? a.shape[1] : a.shape[0], transposeB ? b.shape[0] : b.shape[1]];
-  return backend.createOutputTensor({ id, shape, dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
+/**
+ * Float32 matrix products with bfloat16 operands (oneDNN runs them with float32 accumulation, at
+ * about twice the float32 rate on CPUs with AVX512-BF16 or AMX), each result rounded to bfloat16
+ * and back. Each distinct operand is cast once for all the products that share it: the backward
+ * pass's gate gradients feed three.
+ */
+export function matMulsBfloat16(backend: TensorflowBackend, products: ProductTerms[]): tf.Tensor2D[] {
+  const { binding } = backend;
+  const casts = new Map<tf.Tensor2D, number>();
+  const cast = (t: tf.Tensor2D): number => {
+    const id = casts.get(t) ?? castHandle(backend, backend.getInputTensorIds([t])[0], 'bfloat16');
+    casts.set(t, id);
+    return id;
+  };
+  try {
+    return products.map(({ a, b, transposeA, transposeB }) => {
+      const [result] = binding.executeOp('MatMul', matMulAttrs(backend, transposeA, transposeB, TF_BFLOAT16), [cast(a), cast(b)], 1);
+      const id = castHandle(backend, result.id, 'float32');
+      binding.deleteTensor(result.id);
+      const shape = [transposeA ? a.shape[1] : a.shape[0], transposeB ? b.shape[0] : b.shape[1]];
+      return backend.createOutputTensor({ id, shape, dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+    });
+  } finally {
+    for (const id of casts.values()) binding.deleteTensor(id);
+  }
 }

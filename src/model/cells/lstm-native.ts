@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { CellGradients, CellWeights, LayerPass } from './cell.js';
+import { previousOutputs, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
 import type { LstmState } from './lstm.js';
 import {
   columnSums,
   floatAttr,
   matMul,
-  matMulBfloat16,
+  matMulsBfloat16,
+  type ProductTerms,
   type LstmBackward,
   type LstmForward,
   type OpAttr,
@@ -139,7 +140,8 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const { backend, w, x, state } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
-  const projected = tf.add(product(chunk, x, w.kernel, NO_TRANSPOSE), w.bias);
+  const [xW] = products(chunk, [{ a: x, b: w.kernel, transposeA: false, transposeB: false }]);
+  const projected = tf.add(xW, w.bias);
   const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
   const ids = lstmForward(projectedId, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map(
@@ -149,16 +151,10 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
 }
 
-/** Which operands of a product are transposed. */
-interface Transpose {
-  a: boolean;
-  b: boolean;
-}
-const NO_TRANSPOSE: Transpose = { a: false, b: false };
-
-/** A matrix product in the chunk's precision: float32, or with bfloat16 operands. */
-function product({ backend, precision }: NativeChunk, a: tf.Tensor2D, b: tf.Tensor2D, transpose: Transpose): tf.Tensor2D {
-  return precision === 'bfloat16' ? matMulBfloat16(backend, a, b, transpose.a, transpose.b) : matMul(a, b, transpose.a, transpose.b);
+/** Matrix products in the chunk's precision: float32, or with bfloat16 operands cast once each. */
+function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): tf.Tensor2D[] {
+  if (precision === 'bfloat16') return matMulsBfloat16(backend, terms);
+  return terms.map(({ a, b, transposeA, transposeB }) => matMul(a, b, transposeA, transposeB));
 }
 
 /**
@@ -168,19 +164,18 @@ function product({ backend, precision }: NativeChunk, a: tf.Tensor2D, b: tf.Tens
  */
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
   const { backend, w, x, state } = chunk;
-  const [batch, hidden] = state.h.shape;
+  const hidden = state.h.shape[1];
   const { binding } = backend;
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
   const id = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
   const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
-  const rows = x.shape[0];
-  const hPrev = rows === batch ? state.h : (tf.concat([state.h, tf.slice(forward.output, [0, 0], [rows - batch, hidden])], 0) as tf.Tensor2D);
-  return {
-    dx: product(chunk, dGates, w.kernel, { a: false, b: true }),
-    kernel: product(chunk, x, dGates, { a: true, b: false }),
-    recurrentKernel: product(chunk, hPrev, dGates, { a: true, b: false }),
-    bias: columnSums(dGates),
-  };
+  const hPrev = previousOutputs(state.h, forward.output);
+  const [dx, kernel, recurrentKernel] = products(chunk, [
+    { a: dGates, b: w.kernel, transposeA: false, transposeB: true },
+    { a: x, b: dGates, transposeA: true, transposeB: false },
+    { a: hPrev, b: dGates, transposeA: true, transposeB: false },
+  ]);
+  return { dx, kernel, recurrentKernel, bias: columnSums(dGates) };
 }
 
 /** How lstmSequenceFused runs a chunk; model/policy.ts's selectLstmKernel chooses the kernel. */
