@@ -42,6 +42,10 @@ const CANDIDATES = {
   '3x256-lr3-d0.1': ['--layers', '3', '--lr', '3e-3', '--dropout', '0.1'],
   'h512-lr2-d0.3': ['--hidden', '512', '--lr', '2e-3', '--dropout', '0.3', '--batch-size', '64'],
   constant: ['--schedule', 'constant'],
+  // With the own recurrence (December 2026) the defaults train about 3x faster: room for width.
+  h384: ['--hidden', '384'],
+  'h384-d0.4': ['--hidden', '384', '--dropout', '0.4'],
+  'h512-d0.4': ['--hidden', '512', '--dropout', '0.4'],
   // For hour-long runs: the small preset with stronger regularisation.
   small: ['--preset', 'small'],
   'small-d0.4': ['--preset', 'small', '--dropout', '0.4'],
