@@ -56,6 +56,9 @@ export default tseslint.config(
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-restricted-paths': ['error', { zones: layerZones }],
+      // One import statement per module, in one order: Node's modules, then packages, then ours.
+      'import-x/no-duplicates': ['error', { 'prefer-inline': true }],
+      'import-x/order': ['error', { groups: ['builtin', 'external', ['parent', 'sibling', 'index']], 'newlines-between': 'never' }],
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },

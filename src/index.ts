@@ -47,7 +47,7 @@ export * from './run/checkpoint.js';
 export * from './run/ensemble-run.js';
 export * from './run/files.js';
 export * from './run/run-directory.js';
-export * from './run/settings.js';
+export * from './run/training-flags.js';
 export * from './sample/choose.js';
 export * from './sample/generate.js';
 export * from './sample/inspect.js';

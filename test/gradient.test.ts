@@ -131,7 +131,7 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
     const close = (a: number[][], b: number[][]) => a.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - b[k][i])).toBeLessThan(1e-5)));
     tf.tidy(() => {
       close(read(fused.forward(batch.inputs, seqLen, initialState)), read(reference.forward(batch.inputs, seqLen, initialState)));
-      const prepared = fused.prepareFusedWeights();
+      const prepared = fused.prepareCellKernelWeights();
       expect(prepared).toBeDefined();
       const first = batch.inputs.subarray(0, batchSize);
       close(read(fused.forward(first, 1, initialState, { mode: 'sample', prepared })), read(reference.forward(first, 1, initialState)));

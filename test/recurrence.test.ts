@@ -15,7 +15,7 @@ import {
   initialWeights,
   ISA_ENV,
   lstmCapabilities,
-  lstmSequenceFused,
+  lstmPacked,
   NativeStepModel,
   recurrencePlan,
   Rng,
@@ -151,7 +151,8 @@ function packed(shape: Shape, d: LayerData, plan: RecurrencePlan) {
     };
     const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
     const state = { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32'), c: tf.tensor2d(f32(d.c0), [batch, hidden], 'float32') };
-    const pass = lstmSequenceFused(backend!, w, x, state, { kernel: 'packed', plan, precision: 'float32', backward: true });
+    const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
+    const pass = lstmPacked(backend!, { forward: forward!, backward }, w, x, state, { plan, precision: 'float32', backward: true });
     const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
     const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
     return {
@@ -383,11 +384,12 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
     const ordered = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'].map((name) => weights.get(name)!);
 
     const float32Isas = isas.filter((isa) => isa !== BFLOAT16_ISA);
-    const create = (isa: RecurrenceIsa, streams: number) => NativeStepModel.create({ ...config, weights: ordered, isa, streams })!;
+    const create = (isa: RecurrenceIsa, streams: number, threads = 1) => NativeStepModel.create({ ...config, weights: ordered, isa, streams, threads })!;
 
     it.each(float32Isas)("gives the reference forward pass's logits, character by character, in each of its streams alike, on the %s path", (isa) => {
       const single = create(isa, 1);
-      const streams = create(isa, 3);
+      // Three streams split between two threads, as a --count batch may be.
+      const streams = create(isa, 3, 2);
       const logits = new Float32Array(shape.vocabSize);
       const all = new Float32Array(3 * shape.vocabSize);
       ids.forEach((id, k) => {
@@ -422,15 +424,21 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
       return { ...drawn, state: rng.getState() };
     };
 
-    it.each(float32Isas)('draws in native code as chooseNext does, with the same generator, in every stream, on the %s path', (isa) => {
+    /** Two draws (7 characters, then 23) in each stream of one model, from zero state after ids[0]. */
+    const drawnNatively = (isa: RecurrenceIsa, rule: SamplingRule, seeds: number[], threads: number) => {
+      const model = create(isa, seeds.length, threads);
+      const inputs = new Int32Array(seeds.length).fill(ids[0]);
+      const generators = Uint32Array.from(seeds, (seed) => new Rng(seed).getState());
+      // Two calls, to show that inputs and generators carry from one to the next.
+      const first = model.draw(rule, inputs, generators, 7);
+      return { first, second: model.draw(rule, inputs, generators, 23), generators };
+    };
+
+    it.each(float32Isas)('draws in native code as chooseNext does, with the same generator, in every stream, on 1 or 2 threads, on the %s path', (isa) => {
       const seeds = [1, 2, 3];
       for (const rule of rules) {
-        const model = create(isa, seeds.length);
-        const inputs = new Int32Array(seeds.length).fill(ids[0]);
-        const generators = Uint32Array.from(seeds, (seed) => new Rng(seed).getState());
-        // Two calls, to show that inputs and generators carry from one to the next.
-        const first = model.draw(rule, inputs, generators, 7);
-        const second = model.draw(rule, inputs, generators, 23);
+        const { first, second, generators } = drawnNatively(isa, rule, seeds, 1);
+        expect(drawnNatively(isa, rule, seeds, 2)).toEqual({ first, second, generators });
         seeds.forEach((seed, s) => {
           const expected = drawnInJavaScript(isa, rule, seed, 30);
           const ids = [...first.ids.subarray(s * 7, (s + 1) * 7), ...second.ids.subarray(s * 23, (s + 1) * 23)];

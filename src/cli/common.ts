@@ -1,12 +1,12 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Checkpoint } from '../train/config.js';
-import { checkEnsemble } from '../run/ensemble-run.js';
-import { expandEnsembles } from '../run/ensemble-run.js';
+import { checkEnsemble, expandEnsembles } from '../run/ensemble-run.js';
 import { UserError } from '../util/errors.js';
 import { InvalidValue } from '../util/parse.js';
 import { CharRnn } from '../model/char-rnn.js';
 import { loadCheckpoint } from '../run/run-directory.js';
+import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
 
 /** A util/parse.ts parser as commander takes it: a bad value is reported as commander reports its own. */
 export function commanderParser<T>(parse: (value: string) => T): (value: string) => T {
@@ -27,6 +27,17 @@ export function ensembleOption(): Option {
   )
     .argParser((value: string, previous: string[]) => [...previous, value])
     .default([]);
+}
+
+/** rnn-sample's and rnn-eval's --backend. */
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto');
+}
+
+/** Loads the backend --backend names, with TensorFlow's threads for this model; a fallback's warning goes to stderr. */
+export async function startBackend(command: string, choice: BackendChoice, intraOpThreads: number | undefined): Promise<void> {
+  const backend = await useBackend(choice, { intraOpThreads });
+  if (backend.warning) process.stderr.write(`${command}: warning: ${backend.warning}\n`);
 }
 
 /**

@@ -1,17 +1,18 @@
-import { Command, Option } from 'commander';
-import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
+import fs from 'node:fs';
+import { Command } from 'commander';
+import type { BackendChoice } from '../native/backend.js';
 import { loadCorpus } from '../data/corpus.js';
 import { UserError } from '../util/errors.js';
 import { scoreText, type PartScore, type TextScore } from '../model/evaluate.js';
 import { inspectText, type TextInspection } from '../sample/inspect.js';
 import { modelStepper } from '../sample/sampler.js';
 import { ACTIVATIONS_FORMAT } from '../run/files.js';
-import fs from 'node:fs';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { COLD_START_CHARACTERS, type CharIds } from '../data/batches.js';
 import type { CharRnn } from '../model/char-rnn.js';
-import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand } from './common.js';
+import type { Checkpoint } from '../train/config.js';
+import { backendOption, withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand, startBackend } from './common.js';
 import { integerAtLeast } from '../util/parse.js';
 
 interface EvalFlags {
@@ -52,7 +53,7 @@ function program(): Command {
     .option('--json', 'print one JSON object instead of text')
     .option('--activations <file>', "also write, as JSON, each character's log-probability and every layer's hidden state after it (one text file only)")
     .addOption(ensembleOption())
-    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
+    .addOption(backendOption())
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-eval', text)) })
     .exitOverride();
 }
@@ -118,55 +119,86 @@ function describe(s: FileScore): string {
   return `${s.file}: ${s.natsPerChar.toFixed(4)} nats/char, ${s.bitsPerChar.toFixed(3)} bits/char, perplexity ${s.perplexity.toFixed(2)} over ${s.characters.toLocaleString('en-US')} characters${cold}${skipped}`;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** rnn-eval's request: its flags, the checkpoint and the files to score. */
+function parse(argv: string[]): { flags: EvalFlags; checkpoint: string; files: string[] } {
   const command = program();
   command.parse(argv);
   const flags = command.opts<EvalFlags>();
-  const [checkpointPath, files] = command.processedArgs as [string, string[]];
-  const members = loadCheckpoints(checkpointPath, flags.ensemble);
-  const [{ checkpoint }] = members;
-  const vocabulary = new Vocabulary(checkpoint.vocabulary);
-  const batchSize = flags.batchSize ?? checkpoint.training.batchSize;
-  const seqLen = flags.seqLen ?? checkpoint.training.seqLen;
+  const [checkpoint, files] = command.processedArgs as [string, string[]];
   if (flags.activations !== undefined && files.length > 1) throw new UserError('--activations describes one text: give one file to score with it');
-  const texts = [];
+  return { flags, checkpoint, files };
+}
+
+/** A text to score: its file, the ids of the characters the model knows, and the count of each it does not. */
+interface Text {
+  file: string;
+  ids: CharIds;
+  unknown: Map<string, number>;
+}
+
+/** What rnn-eval scores with and scores. */
+interface Loaded {
+  members: { dir: string; checkpoint: Checkpoint }[];
+  vocabulary: Vocabulary;
+  texts: Text[];
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Every file's score and their total. */
+interface Scores {
+  scores: FileScore[];
+  total: FileScore;
+}
+
+/** The checkpoints and the texts, each checked to hold something to score, before the backend loads. */
+async function load({ flags, checkpoint, files }: ReturnType<typeof parse>): Promise<Loaded> {
+  const members = loadCheckpoints(checkpoint, flags.ensemble);
+  const vocabulary = new Vocabulary(members[0].checkpoint.vocabulary);
+  const texts: Text[] = [];
   for (const file of files) {
     const corpus = await loadCorpus(file, { purpose: 'score' });
     const known = vocabulary.translate(corpus.ids, corpus.vocabulary);
     if (known.ids.length < 2) throw new UserError(`${file} has fewer than two characters the model knows; there is nothing to score`);
     texts.push({ file, ...known });
   }
-  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, batchSize) });
-  if (backend.warning) process.stderr.write(`rnn-eval: warning: ${backend.warning}\n`);
-  const models = createModels(members);
+  const { training } = members[0].checkpoint;
+  return { members, vocabulary, texts, batchSize: flags.batchSize ?? training.batchSize, seqLen: flags.seqLen ?? training.seqLen };
+}
+
+/** Each file's score, the first character of each only ever an input and every later one scored once; then their total. */
+async function scoreAll(models: CharRnn[], { texts, batchSize, seqLen }: Loaded): Promise<Scores> {
   const scores: FileScore[] = [];
-  for (const { file, ids, unknown } of texts) {
-    // The first character is only ever an input; every later one is scored once.
-    scores.push(score(file, await scoreText(models, ids, batchSize, seqLen), unknown));
-  }
-  if (flags.activations !== undefined) {
-    const [{ ids }] = texts;
-    writeActivations(
-      flags.activations,
-      members.map(({ dir }) => dir),
-      vocabulary.decode(ids),
-      models,
-      ids,
-    );
-  }
-  models.forEach((model) => model.dispose());
+  for (const { file, ids, unknown } of texts) scores.push(score(file, await scoreText(models, ids, batchSize, seqLen), unknown));
   const unknownInAll = new Map<string, number>();
   for (const { unknown } of texts) for (const [c, n] of unknown) unknownInAll.set(c, (unknownInAll.get(c) ?? 0) + n);
-  const total = score('total', combined(scores), unknownInAll);
-  if (flags.json) {
-    const checkpoints = members.map(({ dir }) => dir);
-    process.stdout.write(
-      `${JSON.stringify({ checkpoint: checkpoints[0], ...(checkpoints.length > 1 ? { ensemble: checkpoints } : {}), batchSize, seqLen, files: scores, total })}\n`,
-    );
-  } else {
-    for (const s of scores) process.stdout.write(`${describe(s)}\n`);
-    if (scores.length > 1) process.stdout.write(`${describe(total)}\n`);
+  return { scores, total: score('total', combined(scores), unknownInAll) };
+}
+
+/** The scores on stdout: one JSON object, or a line per file (and the total of several). */
+function report(json: boolean, checkpoints: string[], { batchSize, seqLen }: Loaded, { scores, total }: Scores): void {
+  if (json) {
+    const ensemble = checkpoints.length > 1 ? { ensemble: checkpoints } : {};
+    process.stdout.write(`${JSON.stringify({ checkpoint: checkpoints[0], ...ensemble, batchSize, seqLen, files: scores, total })}\n`);
+    return;
   }
+  for (const s of scores) process.stdout.write(`${describe(s)}\n`);
+  if (scores.length > 1) process.stdout.write(`${describe(total)}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const request = parse(argv);
+  const loaded = await load(request);
+  await startBackend('rnn-eval', request.flags.backend, preferredIntraOpThreads(loaded.members[0].checkpoint.model, loaded.batchSize));
+  const models = createModels(loaded.members);
+  const checkpoints = loaded.members.map(({ dir }) => dir);
+  const scores = await scoreAll(models, loaded);
+  if (request.flags.activations !== undefined) {
+    const [{ ids }] = loaded.texts;
+    writeActivations(request.flags.activations, checkpoints, loaded.vocabulary.decode(ids), models, ids);
+  }
+  models.forEach((model) => model.dispose());
+  report(request.flags.json === true, checkpoints, loaded, scores);
   return 0;
 }
 

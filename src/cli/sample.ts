@@ -1,13 +1,24 @@
 import fs from 'node:fs';
-import { Command, Option } from 'commander';
-import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
+import { Command } from 'commander';
+import type { BackendChoice } from '../native/backend.js';
 import { preferredIntraOpThreads } from '../model/policy.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_TEMPERATURE } from '../sample/choose.js';
 import { checkPrime, sampleStreams } from '../sample/sampler.js';
 import type { SampleOptions, SamplePiece, StreamEvent } from '../sample/generate.js';
 import { Vocabulary } from '../data/vocabulary.js';
-import { withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, randomSeed, runCommand } from './common.js';
+import {
+  backendOption,
+  withVersion,
+  commanderParser,
+  createModels,
+  ensembleOption,
+  loadCheckpoints,
+  oneLine,
+  randomSeed,
+  runCommand,
+  startBackend,
+} from './common.js';
 import { integerAtLeast, numberInRange } from '../util/parse.js';
 
 interface SampleFlags {
@@ -51,7 +62,7 @@ function program(): Command {
     .option('--json', 'write one JSON object per sample and line (text, seed, flags, checkpoint, mean log-probability) instead of raw text')
     .option('--seed <n>', 'random seed: same seed, checkpoint and flags give the same text (default: random)', commanderParser(integerAtLeast(0)))
     .addOption(ensembleOption())
-    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
+    .addOption(backendOption())
     .configureOutput({ outputError: (text, write) => write(oneLine('rnn-sample', text)) })
     .exitOverride();
 }
@@ -89,7 +100,8 @@ function readPrime(flags: SampleFlags): string {
   return flags.prime === '-' ? fs.readFileSync(0, 'utf8') : flags.prime;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** rnn-sample's request: its flags, checked against each other. */
+function parse(argv: string[]): { flags: SampleFlags; checkpoint: string } {
   const command = program();
   command.parse(argv);
   const flags = command.opts<SampleFlags>();
@@ -98,30 +110,40 @@ async function main(argv: string[]): Promise<number> {
       `--argmax and --temperature ${flags.temperature} contradict each other: --argmax always takes the likeliest character (as --temperature 0 does); give one of them`,
     );
   }
-  const members = loadCheckpoints(command.args[0], flags.ensemble);
-  const [{ dir, checkpoint }] = members;
-  const vocabulary = new Vocabulary(checkpoint.vocabulary);
-  const prime = readPrime(flags);
-  // Before the backend loads, so that a bad prime is refused at once.
-  checkPrime(vocabulary, prime);
   if (flags.stop === '') throw new UserError('--stop needs some text to stop at');
-  const backend = await useBackend(flags.backend, { intraOpThreads: preferredIntraOpThreads(checkpoint.model, 1) });
-  if (backend.warning) process.stderr.write(`rnn-sample: warning: ${backend.warning}\n`);
+  return { flags, checkpoint: command.args[0] };
+}
+
+/** The checkpoints and the prime, checked before the backend loads, so that a bad one is refused at once. */
+function load(flags: SampleFlags, checkpoint: string) {
+  const members = loadCheckpoints(checkpoint, flags.ensemble);
+  const vocabulary = new Vocabulary(members[0].checkpoint.vocabulary);
+  const prime = readPrime(flags);
+  checkPrime(vocabulary, prime);
+  return { members, vocabulary, prime };
+}
+
+/** The JSON record of sample n. */
+function jsonRecord(options: SampleOptions, members: { dir: string }[], n: number, sample: Sample): string {
+  const { seed, ...sampling } = { ...options, seed: options.seed + n };
+  const ensemble = members.length > 1 ? { ensemble: members.map((member) => member.dir) } : {};
+  const meanLogProb = sample.characters > 0 ? sample.logProb / sample.characters : null;
+  return JSON.stringify({ text: sample.text, seed, checkpoint: members[0].dir, ...ensemble, flags: sampling, characters: sample.characters, meanLogProb });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { flags, checkpoint } = parse(argv);
+  const { members, vocabulary, prime } = load(flags, checkpoint);
+  await startBackend('rnn-sample', flags.backend, preferredIntraOpThreads(members[0].checkpoint.model, 1));
   const models = createModels(members);
-  const firstSeed = flags.seed ?? randomSeed();
-  if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${dir}, seed ${firstSeed}\n`);
+  const seed = flags.seed ?? randomSeed();
+  if (flags.seed === undefined) process.stderr.write(`rnn-sample: ${members[0].dir}, seed ${seed}\n`);
   const rule = { temperature: flags.argmax ? 0 : flags.temperature, topK: flags.topK, topP: flags.topP };
-  const options: SampleOptions = { ...rule, length: flags.length, prime, stop: flags.stop, seed: firstSeed };
-  const record = (n: number, sample: Sample): string => {
-    const { seed, ...sampling } = { ...options, seed: firstSeed + n };
-    const ensemble = members.length > 1 ? { ensemble: members.map((member) => member.dir) } : {};
-    const meanLogProb = sample.characters > 0 ? sample.logProb / sample.characters : null;
-    return JSON.stringify({ text: sample.text, seed, checkpoint: dir, ...ensemble, flags: sampling, characters: sample.characters, meanLogProb });
-  };
+  const options: SampleOptions = { ...rule, length: flags.length, prime, stop: flags.stop, seed };
   await writeInOrder(sampleStreams(models, vocabulary, options, flags.count), {
     count: flags.count,
     json: flags.json === true,
-    record,
+    record: (n, sample) => jsonRecord(options, members, n, sample),
   });
   models.forEach((model) => model.dispose());
   return 0;

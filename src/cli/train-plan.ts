@@ -18,7 +18,7 @@ import {
   valueAt,
   type PresetName,
   type TrainFlags,
-} from '../run/settings.js';
+} from '../run/training-flags.js';
 import type { Checkpoint, RunOptions, TrainingConfig } from '../train/config.js';
 import { stepLimit } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';

@@ -16,7 +16,7 @@ import { tensorboardEvents } from '../report/tensorboard.js';
 import { isEnsembleRun } from '../run/ensemble-run.js';
 import { RUN_FILES } from '../run/files.js';
 import { RunDirectory, alreadyHoldsRun } from '../run/run-directory.js';
-import { TRAIN_SETTINGS, defaultOf, type Setting, type TrainFlags } from '../run/settings.js';
+import { TRAIN_SETTINGS, defaultOf, type Setting, type TrainFlags } from '../run/training-flags.js';
 import type { TrainingConfig } from '../train/config.js';
 import { combineEvents, type StopSignal, type TrainSummary } from '../train/events.js';
 import { train, type SampleSchedule } from '../train/trainer.js';
@@ -38,7 +38,7 @@ import {
   type TrainRequest,
 } from './train-plan.js';
 
-/** A commander option from a setting's declaration (run/settings.ts). */
+/** A commander option from a setting's declaration (run/training-flags.ts). */
 function optionFor(setting: Setting): Option {
   const option = new Option(setting.flags, setting.description);
   if (setting.choices) option.choices(setting.choices);

@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GATE_BLOCKS, layerName, stateParts, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cells/cell.js';
+import {
+  GATE_BLOCKS,
+  layerName,
+  stateParts,
+  type CellGradients,
+  type CellWeights,
+  type LayerPass,
+  type LayerState,
+  type MatmulPrecision,
+} from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, samplingIsa, selectCellKernel, selectLstmKernel } from './policy.js';
+import { recurrencePlan, samplingIsa, samplingThreads, selectCellKernel, selectLstmKernel } from './policy.js';
 import { lstmCapabilities, type LstmCapabilities } from '../native/capabilities.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
@@ -9,9 +18,8 @@ import { gruSequenceNative } from './cells/gru-native.js';
 import { rnnSequenceNative } from './cells/rnn-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
-import { fusedWeights, lstmForwardFused, lstmSequenceFused, type FusedWeights } from './cells/lstm-native.js';
+import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights } from './cells/lstm-native.js';
 import { columnSums, matMul, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend } from '../native/ops.js';
-import type { MatmulPrecision } from './cells/cell.js';
 import type { Batch } from '../data/batches.js';
 import { tidy } from '../util/tidy.js';
 import { Rng } from '../util/random.js';
@@ -96,7 +104,7 @@ export function initialWeights(config: ModelConfig, rng: Rng, init: Initialisati
 
 /**
  * What a forward pass is for: training (dropout on, the tape kept for the backward pass), scoring,
- * or sampling one step at a time with weights prepared once by prepareFusedWeights().
+ * or sampling one step at a time with weights prepared once by prepareCellKernelWeights().
  */
 export type ForwardPass = TrainPass | { mode: 'score' } | SamplePass;
 interface TrainPass {
@@ -105,7 +113,7 @@ interface TrainPass {
 }
 interface SamplePass {
   mode: 'sample';
-  prepared?: FusedWeights[];
+  prepared?: CellKernelWeights[];
 }
 
 /** What one recurrent layer runs over: its input chunk, its state, and a weight-drop mask while training. */
@@ -184,12 +192,18 @@ export class CharRnn {
     const backend = tensorflowBackend();
     switch (kernel) {
       case 'cell':
-        return lstmForwardFused(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
+        return lstmCell(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
       case 'block':
+        return lstmBlock(backend!, w, x, lstmState);
       case 'packed': {
-        const plan = kernel === 'packed' ? recurrencePlan(capabilities, record ? this.precision : 'float32') : undefined;
+        const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
         // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
-        return lstmSequenceFused(backend!, w, x, lstmState, { kernel, plan, precision: record ? this.precision : 'float32', backward: record });
+        const precision = record ? this.precision : 'float32';
+        return lstmPacked(backend!, { forward: forward!, backward }, w, x, lstmState, {
+          plan: recurrencePlan(capabilities, precision),
+          precision,
+          backward: record,
+        });
       }
       case 'reference': {
         const { output, state: next, tape } = lstmReferenceForward(w, x, lstmState, seqLen, record);
@@ -294,9 +308,9 @@ export class CharRnn {
    * rearranged once, to pass to forward(); undefined where those kernels are not available.
    * Dispose with disposePrepared().
    */
-  prepareFusedWeights(): FusedWeights[] | undefined {
+  prepareCellKernelWeights(): CellKernelWeights[] | undefined {
     if (this.config.cell !== 'lstm' || this.kernels === 'reference' || !lstmCapabilities().fusedOps) return undefined;
-    return tidy(() => Array.from({ length: this.config.layers }, (_, l) => fusedWeights(this.layer(l), this.config.hiddenSize)));
+    return tidy(() => Array.from({ length: this.config.layers }, (_, l) => cellKernelWeights(this.layer(l), this.config.hiddenSize)));
   }
 
   /**
@@ -315,7 +329,7 @@ export class CharRnn {
       read('dense/kernel'),
       read('dense/bias'),
     ];
-    return NativeStepModel.create({ ...this.config, weights, isa, streams });
+    return NativeStepModel.create({ ...this.config, weights, isa, streams, threads: samplingThreads(streams) });
   }
 
   /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */
@@ -389,6 +403,6 @@ export function flatten(params: Map<string, tf.Variable>, tensors: NamedTensors)
   return tf.concat([...params.keys()].map((name) => tf.reshape(tensors.get(name)!, [-1]))) as tf.Tensor1D;
 }
 
-export function disposePrepared(prepared: FusedWeights[] | undefined): void {
+export function disposePrepared(prepared: CellKernelWeights[] | undefined): void {
   if (prepared) tf.dispose(prepared.flatMap(({ W, b, noPeephole }) => [W, b, noPeephole]));
 }

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mapLayerState } from './cells/cell.js';
+import { mapLayerState, disposeState } from './cells/cell.js';
 import { mixtureLogProbs } from './mixture.js';
 import { tidy } from '../util/tidy.js';
 import { COLD_START_CHARACTERS, evaluationChunks, windowsChunk, type CharIds } from '../data/batches.js';
 import { type CharRnn, type ModelState } from './char-rnn.js';
-import { disposeState } from './cells/cell.js';
 
 export interface PartScore {
   characters: number;

@@ -151,16 +151,27 @@ export function samplingIsa(kernels: LstmKernels, capabilities: LstmCapabilities
 
 /**
  * How many of `samples` (rnn-sample --count) one model draws at once, as streams of one native
- * step model: a step reads the weights once for all of them, and from four streams on it is
- * bound by their arithmetic instead. The default 2×256 model on a Zen 5, chars/s over all
- * streams: 1 stream 21.6k, 4 → 61.7k, 8 → 64.2k, 16 → 60.2k, 32 → 56.2k. Up to 16, so that a
- * --count of 10 is one batch, not 8 and then a slower 2.
+ * step model: a step reads the weights once for all of them, and from four streams on a thread
+ * it is bound by their arithmetic instead. The default 2×256 model on a Zen 5, chars/s over all
+ * streams on one thread: 1 stream 21.6k, 4 → 61.7k, 8 → 64.2k, 16 → 60.2k, 32 → 56.2k; on two
+ * (samplingThreads), 8 → 102–104k, 16 → 104–118k, 32 → 104–113k. Up to 16, so that a --count of
+ * 10 is one batch, not 8 and then a slower 2.
  */
 export function samplingStreams(samples: number): number {
   return Math.min(samples, MAX_SAMPLING_STREAMS);
 }
 
 const MAX_SAMPLING_STREAMS = 16;
+
+/**
+ * Threads a step model's streams are split between, each drawing its share with no barrier (the
+ * streams share nothing): two from six streams on (as above, two threads against one: 4 streams
+ * 43k against 57k, 6 → 64k against 43k, 8 → 104k against 59k). One stream stays on one thread
+ * (splitting a step's units cost more in meetings than it saved; samplingIsa).
+ */
+export function samplingThreads(streams: number): number {
+  return streams >= 6 ? 2 : 1;
+}
 
 /** What a run's --precision means here: a refusal, a warning, or nothing to say. */
 export interface PrecisionVerdict {

@@ -16,6 +16,8 @@ export interface StepModelSpec {
   weights: Float32Array[];
   isa: RecurrenceIsa;
   streams: number;
+  /** Threads the streams are split between, each drawing its share at once. */
+  threads: number;
 }
 
 /** sample/choose.ts's SamplingRule, as numbers: without importing the sampling stage. */
@@ -38,7 +40,7 @@ export class NativeStepModel {
   static create(spec: StepModelSpec): NativeStepModel | undefined {
     const binding = tensorflowBackend()?.binding;
     if (!binding?.stepModelCreate || !binding.stepModelStep || !binding.stepModelDraw || !binding.stepModelHidden) return undefined;
-    const sizes = Int32Array.of(spec.vocabSize, spec.embeddingSize, spec.hiddenSize, spec.layers, spec.streams);
+    const sizes = Int32Array.of(spec.vocabSize, spec.embeddingSize, spec.hiddenSize, spec.layers, spec.streams, spec.threads);
     const handle = binding.stepModelCreate(spec.cell, sizes, spec.weights, spec.isa);
     const { weights: _weights, ...rest } = spec;
     const { stepModelStep, stepModelDraw, stepModelHidden } = binding;

@@ -150,87 +150,119 @@ function createDisplay(stream: NodeJS.WriteStream): Display {
   };
 }
 
-/**
- * One run's bar (or, off a terminal, a plain line every `plainIntervalSeconds` and one per
- * evaluation); `label` names the run when several share the display.
- */
-function runReporter(display: Display, plainIntervalSeconds: number, label = ''): RunReporter {
-  const { color } = display;
-  const prefix = label === '' ? '' : `${label}: `;
-  const write = (line: string): void => display.write(`${prefix}${line}`);
-  let bar: cliProgress.SingleBar | undefined;
-  let startedAt = 0;
-  let startProgress = 0;
-  let lastPlain = 0;
-  let lastValidation = Number.NaN;
+/** What both forms of a run's report keep: where its lines go, and how far this session has come. */
+class RunLog {
+  private startedAt = 0;
+  private startProgress = 0;
+  /** The last validation loss, NaN before the first. */
+  validation = Number.NaN;
+
+  constructor(
+    private readonly display: Display,
+    private readonly prefix: string,
+  ) {}
+
+  get color(): ChalkInstance {
+    return this.display.color;
+  }
+
+  write(line: string): void {
+    this.display.write(`${this.prefix}${line}`);
+  }
+
+  start(info: StartInfo): void {
+    this.startedAt = performance.now();
+    this.startProgress = info.progress;
+    this.validation = info.lastValidationLoss ?? Number.NaN;
+  }
 
   /** Seconds left, from the rate at which this session has moved the run's progress. */
-  const eta = (info: StepInfo): number => {
-    const elapsed = (performance.now() - startedAt) / 1000;
-    return (elapsed / (info.progress - startProgress)) * (1 - info.progress);
-  };
-  const stepText = (info: StepInfo): string => (info.totalSteps === undefined ? `${info.step}` : `${info.step}/${info.totalSteps}`);
+  eta(info: StepInfo): number {
+    const elapsed = (performance.now() - this.startedAt) / 1000;
+    return (elapsed / (info.progress - this.startProgress)) * (1 - info.progress);
+  }
 
-  const plainLine = (info: StepInfo): string => {
-    const validation = Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4);
-    return (
-      `step ${stepText(info)} epoch ${info.epoch} train loss ${info.trainLoss.toFixed(4)} val loss ${validation} ` +
-      `lr ${info.learningRate.toExponential(2)} ${Math.round(info.charsPerSecond)} chars/s ETA ${formatDuration(eta(info))}`
-    );
-  };
+  validationText(): string {
+    return Number.isNaN(this.validation) ? '-' : this.validation.toFixed(4);
+  }
 
+  /** The lines both forms write alike: messages, evaluations, checkpoints and samples. */
+  events(): Omit<RunReporter, 'start' | 'step'> {
+    return {
+      info: (message) => this.write(message),
+      warn: (message) => this.write(this.color.yellow(`warning: ${message}`)),
+      evaluation: (info) => {
+        this.validation = info.validationLoss;
+        const best = info.isBest ? this.color.green(' (best so far)') : '';
+        this.write(`step ${info.step}: validation loss ${formatLoss(info.validationLoss)}${best} [${info.seconds.toFixed(1)}s]`);
+      },
+      checkpoint: (dir, reason) => {
+        if (reason !== 'eval') this.write(`checkpoint saved: ${dir}`);
+      },
+      sample: ({ step, seed, text }: SampleInfo) => {
+        this.write(this.color.dim(`sample at step ${step} (seed ${seed}):`));
+        for (const line of text.replace(/^\n/, '').split('\n')) this.write(`  ${line}`);
+      },
+    };
+  }
+}
+
+const stepText = (info: StepInfo): string => (info.totalSteps === undefined ? `${info.step}` : `${info.step}/${info.totalSteps}`);
+
+/** A run's progress bar on a terminal, with its lines above the bars. */
+function barReporter(display: Display, label: string): RunReporter {
+  const log = new RunLog(display, label === '' ? '' : `${label}: `);
+  const events = log.events();
+  let bar: cliProgress.SingleBar | undefined;
   return {
-    info: (message) => write(message),
-    warn: (message) => write(color.yellow(`warning: ${message}`)),
-    start(info: StartInfo) {
-      startedAt = performance.now();
-      startProgress = info.progress;
-      lastValidation = info.lastValidationLoss ?? Number.NaN;
-      if (!display.interactive) return;
-      bar = display.bars().create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), {
-        label: label === '' ? '' : `${label} `,
-        epoch: 1,
-        steps: '-',
-        loss: '-',
-        val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
-        lr: '-',
-        speed: '-',
-        remaining: '-',
+    ...events,
+    start(info) {
+      log.start(info);
+      const idle = { epoch: 1, steps: '-', loss: '-', lr: '-', speed: '-', remaining: '-' };
+      bar = display
+        .bars()
+        .create(BAR_UNITS, Math.round(info.progress * BAR_UNITS), { label: label === '' ? '' : `${label} `, ...idle, val: log.validationText() });
+    },
+    step(info) {
+      bar?.update(Math.round(info.progress * BAR_UNITS), {
+        epoch: info.epoch,
+        steps: stepText(info),
+        loss: info.trainLoss.toFixed(4),
+        val: log.validationText(),
+        lr: info.learningRate.toExponential(1),
+        speed: Math.round(info.charsPerSecond).toLocaleString('en-US'),
+        remaining: formatDuration(log.eta(info)),
       });
     },
-    step(info: StepInfo) {
-      if (bar) {
-        bar.update(Math.round(info.progress * BAR_UNITS), {
-          epoch: info.epoch,
-          steps: stepText(info),
-          loss: info.trainLoss.toFixed(4),
-          val: Number.isNaN(lastValidation) ? '-' : lastValidation.toFixed(4),
-          lr: info.learningRate.toExponential(1),
-          speed: Math.round(info.charsPerSecond).toLocaleString('en-US'),
-          remaining: formatDuration(eta(info)),
-        });
-        return;
-      }
-      const now = performance.now();
-      if (lastPlain === 0 || now - lastPlain >= plainIntervalSeconds * 1000 || info.progress >= 1) {
-        lastPlain = now;
-        write(plainLine(info));
-      }
-    },
     evaluation(info) {
-      lastValidation = info.validationLoss;
-      bar?.update({ val: info.validationLoss.toFixed(4) });
-      const best = info.isBest ? color.green(' (best so far)') : '';
-      write(`step ${info.step}: validation loss ${formatLoss(info.validationLoss)}${best} [${info.seconds.toFixed(1)}s]`);
-    },
-    checkpoint(dir: string, reason) {
-      if (reason !== 'eval') write(`checkpoint saved: ${dir}`);
-    },
-    sample({ step, seed, text }: SampleInfo) {
-      write(color.dim(`sample at step ${step} (seed ${seed}):`));
-      for (const line of text.replace(/^\n/, '').split('\n')) write(`  ${line}`);
+      events.evaluation(info);
+      bar?.update({ val: log.validationText() });
     },
   };
+}
+
+/** A run's progress off a terminal: a plain line every `intervalSeconds`, at the end, and one per evaluation. */
+function plainReporter(display: Display, intervalSeconds: number, label: string): RunReporter {
+  const log = new RunLog(display, label === '' ? '' : `${label}: `);
+  let lastLine = 0;
+  return {
+    ...log.events(),
+    start: (info) => log.start(info),
+    step(info) {
+      const now = performance.now();
+      if (lastLine !== 0 && now - lastLine < intervalSeconds * 1000 && info.progress < 1) return;
+      lastLine = now;
+      log.write(
+        `step ${stepText(info)} epoch ${info.epoch} train loss ${info.trainLoss.toFixed(4)} val loss ${log.validationText()} ` +
+          `lr ${info.learningRate.toExponential(2)} ${Math.round(info.charsPerSecond)} chars/s ETA ${formatDuration(log.eta(info))}`,
+      );
+    },
+  };
+}
+
+/** One run's report, in the form its display takes; `label` names the run when several share the display. */
+function runReporter(display: Display, plainIntervalSeconds: number, label = ''): RunReporter {
+  return display.interactive ? barReporter(display, label) : plainReporter(display, plainIntervalSeconds, label);
 }
 
 /** The reporter of one training run (or of rnn-eval's corpus loading). */

@@ -10,7 +10,7 @@ import type { NamedArrays } from '../model/config.js';
 import { layersModelJson } from '../model/layers-model.js';
 import type { Checkpoint } from '../train/config.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './files.js';
-import { fillLegacySettings } from './settings.js';
+import { fillLegacySettings } from './training-flags.js';
 
 const {
   meta: META_FILE,

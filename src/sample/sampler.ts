@@ -1,15 +1,14 @@
 import { stepMembers } from '../model/mixture.js';
-import { mixtureOfLogits } from './choose.js';
+import { mixtureOfLogits, type SamplingRule } from './choose.js';
 import { tidy } from '../util/tidy.js';
 import { disposePrepared, type CharRnn, type ModelState } from '../model/char-rnn.js';
 import { disposeState } from '../model/cells/cell.js';
-import type { FusedWeights } from '../model/cells/lstm-native.js';
+import type { CellKernelWeights } from '../model/cells/lstm-native.js';
 import type { NativeStepModel } from '../native/step-model.js';
 import { UserError } from '../util/errors.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { samplingStreams } from '../model/policy.js';
 import type { Rng } from '../util/random.js';
-import type { SamplingRule } from './choose.js';
 import { generateStreams, StepperDrawer, type Drawer, type Draws, type SampleOptions, type SamplePiece, type Stepper, type StreamEvent } from './generate.js';
 
 /** Refuses a prime with characters outside the vocabulary, naming them. */
@@ -90,11 +89,11 @@ function modelDrawer(models: CharRnn[], streams: number): { drawer: Drawer; disp
 /** CharRnn models (one, or an ensemble predicting the mean of their distributions) stepped through tfjs, as a Stepper; dispose() frees their state. */
 export class ModelStepper implements Stepper {
   private states: ModelState[];
-  private readonly prepared: (FusedWeights[] | undefined)[];
+  private readonly prepared: (CellKernelWeights[] | undefined)[];
 
   constructor(private readonly models: CharRnn[]) {
     this.states = models.map((model) => model.zeroState(1));
-    this.prepared = models.map((model) => model.prepareFusedWeights());
+    this.prepared = models.map((model) => model.prepareCellKernelWeights());
   }
 
   read(ids: Int32Array): void {

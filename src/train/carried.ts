@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { stateParts, type StatePart } from '../model/cells/cell.js';
-import type { NamedArrays } from '../model/config.js';
-import type { ModelConfig } from '../model/config.js';
+import { type NamedArrays, type ModelConfig } from '../model/config.js';
 import type { ModelState } from '../model/char-rnn.js';
 import { Rng } from '../util/random.js';
 

@@ -2,10 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../data/batches.js';
 import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from '../model/config.js';
-import { type CharRnn, type ModelState } from '../model/char-rnn.js';
+import { type CharRnn, type ModelState, flatten } from '../model/char-rnn.js';
 import { disposeState, mapLayerState } from '../model/cells/cell.js';
 import { clipByGlobalNorm, decayWeights, type Optimizer } from './optimizer.js';
-import { flatten } from '../model/char-rnn.js';
 import type { Rng } from '../util/random.js';
 import { tidy } from '../util/tidy.js';
 

@@ -5,7 +5,8 @@
 // many per call by choose.h, the twin of sample/choose.ts, with the same generator and rules.
 //
 //   binding.stepModelCreate(cell, sizes, weights, isa) → handle
-//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers, streams]; weights
+//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers, streams, threads] (the
+//     streams are split between the threads, which draw their shares at once); weights
 //     Float32Array[]: embedding [V, D], then per layer kernel [in, G·H], recurrent kernel
 //     [H, G·H], bias [G·H], then dense kernel [H, V] and bias [V]. The state starts at zero.
 //   binding.stepModelStep(handle, ids, logits)  every stream reads each of ids (Int32Array) in
@@ -30,6 +31,7 @@
 #include "../utils.h"
 #include "choose.h"
 #include "recurrence.h"
+#include "team.h"
 
 namespace tfnodejs {
 
@@ -42,17 +44,24 @@ napi_value Throw(napi_env env, const char *message, Args... args) {
   return nullptr;
 }
 
-struct OwnedStepModel {
-  std::vector<std::vector<float>> arrays;  // the weights, in the order stepModelCreate takes them
-  std::vector<std::vector<float>> h, c;
-  std::vector<const float *> kernel, recurrent, bias;
+// One thread's share of the streams: the model over them, with its own scratch and chooser.
+struct Part {
+  int64_t first = 0;  // its first stream
   std::vector<float *> h_views, c_views;
   std::vector<float> scratch;
-  std::vector<int32_t> ids;     // one character per stream
-  std::vector<float> logits;    // [streams, V]
-  const rnn::LstmKernels *kernels = nullptr;
   rnn::StepModel view{};
   rnn::Chooser chooser;
+};
+
+struct OwnedStepModel {
+  std::vector<std::vector<float>> arrays;  // the weights, in the order stepModelCreate takes them
+  std::vector<std::vector<float>> h, c;    // per layer, [streams, H]
+  std::vector<const float *> kernel, recurrent, bias;
+  std::vector<int32_t> ids;                // one character per stream
+  std::vector<float> logits;               // [streams, V]
+  const rnn::LstmKernels *kernels = nullptr;
+  int64_t streams = 0;
+  std::vector<Part> parts;                 // one per thread
 };
 
 // A typed array's elements, or null (with a JavaScript exception pending) if `value` is not one of `type`.
@@ -143,18 +152,19 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
   if (argc < 4) return Throw(env, "expected 4 arguments, not %zu", argc);
   auto model = std::make_unique<OwnedStepModel>();
-  rnn::StepModel &m = model->view;
+  rnn::StepModel m{};
   int64_t G = 0;
   if (!ParseCell(env, args[0], &m.cell, &G)) return nullptr;
   size_t count = 0;
   const int32_t *sizes = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
   if (!sizes) return nullptr;
-  if (count != 5 || *std::min_element(sizes, sizes + 5) < 1) return Throw(env, "expected sizes [V, D, H, layers, streams]");
-  m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3], m.streams = sizes[4];
-  const size_t V = m.vocab, D = m.embedding, H = m.hidden, B = m.streams;
-  std::vector<size_t> lengths{V * D};
+  if (count != 6 || *std::min_element(sizes, sizes + 6) < 1) return Throw(env, "expected sizes [V, D, H, layers, streams, threads]");
+  m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3];
+  const int64_t V = m.vocab, D = m.embedding, H = m.hidden, B = sizes[4];
+  const int threads = static_cast<int>(std::min<int64_t>(sizes[5], B));
+  std::vector<size_t> lengths{static_cast<size_t>(V * D)};
   for (int64_t l = 0; l < m.layers; l++) {
-    for (size_t length : {(l == 0 ? D : H) * G * H, H * G * H, G * H}) lengths.push_back(length);
+    for (int64_t length : {(l == 0 ? D : H) * G * H, H * G * H, G * H}) lengths.push_back(length);
   }
   lengths.push_back(H * V);
   lengths.push_back(V);
@@ -172,11 +182,7 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
     model->h.emplace_back(B * H, 0.0f);
     model->c.emplace_back(m.cell == rnn::Cell::kLstm ? B * H : 0, 0.0f);
   }
-  for (int64_t l = 0; l < m.layers; l++) {
-    model->h_views.push_back(model->h[l].data());
-    model->c_views.push_back(model->c[l].data());
-  }
-  model->scratch.assign(B * (G * H + H + D), 0.0f);
+  model->streams = B;
   model->ids.assign(B, 0);
   model->logits.assign(B * V, 0.0f);
   m.embeddings = model->arrays[0].data();
@@ -185,9 +191,22 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   m.bias = model->bias.data();
   m.dense_kernel = model->arrays[1 + 3 * m.layers].data();
   m.dense_bias = model->arrays[2 + 3 * m.layers].data();
-  m.h = model->h_views.data();
-  m.c = model->c_views.data();
-  m.scratch = model->scratch.data();
+  model->parts.resize(threads);
+  for (int t = 0; t < threads; t++) {
+    Part &part = model->parts[t];
+    part.first = B * t / threads;
+    const int64_t streams = B * (t + 1) / threads - part.first;
+    for (int64_t l = 0; l < m.layers; l++) {
+      part.h_views.push_back(model->h[l].data() + part.first * H);
+      part.c_views.push_back(m.cell == rnn::Cell::kLstm ? model->c[l].data() + part.first * H : nullptr);
+    }
+    part.scratch.assign(streams * (G * H + H + D), 0.0f);
+    part.view = m;
+    part.view.streams = streams;
+    part.view.h = part.h_views.data();
+    part.view.c = part.c_views.data();
+    part.view.scratch = part.scratch.data();
+  }
 
   napi_value handle;
   ENSURE_NAPI_OK_RETVAL(env, napi_create_external(env, model.get(), Delete, nullptr, &handle), nullptr);
@@ -202,22 +221,53 @@ napi_value StepModelStepCallback(napi_env env, napi_callback_info info) {
   if (argc < 3) return Throw(env, "expected 3 arguments, not %zu", argc);
   OwnedStepModel *model = ModelOf(env, args[0]);
   if (!model) return nullptr;
-  const rnn::StepModel &m = model->view;
+  const rnn::StepModel &m = model->parts[0].view;
   size_t count = 0, logits_length = 0;
   const int32_t *ids = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
   if (!ids) return nullptr;
   napi_valuetype logits_type;
   ENSURE_NAPI_OK_RETVAL(env, napi_typeof(env, args[2], &logits_type), nullptr);
   float *logits = logits_type == napi_null ? nullptr : TypedData<float>(env, args[2], napi_float32_array, &logits_length);
-  if (logits_type != napi_null && (!logits || logits_length != static_cast<size_t>(m.streams * m.vocab))) {
-    return logits ? Throw(env, "logits must hold streams × V = %lld values", static_cast<long long>(m.streams * m.vocab)) : nullptr;
+  if (logits_type != napi_null && (!logits || logits_length != static_cast<size_t>(model->streams * m.vocab))) {
+    return logits ? Throw(env, "logits must hold streams × V = %lld values", static_cast<long long>(model->streams * m.vocab)) : nullptr;
   }
   if (!InVocabulary(env, m, ids, count)) return nullptr;
   for (size_t k = 0; k < count; k++) {
     std::fill(model->ids.begin(), model->ids.end(), ids[k]);
-    model->kernels->step(m, model->ids.data(), k + 1 == count ? logits : nullptr);
+    for (const Part &part : model->parts) {
+      float *out = k + 1 == count && logits ? logits + part.first * m.vocab : nullptr;
+      model->kernels->step(part.view, model->ids.data() + part.first, out);
+    }
   }
   return nullptr;
+}
+
+// What each thread of a draw reads and writes: its part's streams of these arrays.
+struct Draw {
+  OwnedStepModel *model;
+  int32_t *inputs;
+  uint32_t *generators;
+  rnn::SamplingRule rule;
+  int32_t *ids;
+  double *log_probs;
+  int64_t n;
+};
+
+// n steps of one part's streams, each followed by every stream's draw: the parts share nothing.
+static void DrawPart(const void *context, int member) {
+  const Draw &d = *static_cast<const Draw *>(context);
+  Part &part = d.model->parts[member];
+  const int64_t V = part.view.vocab;
+  float *logits = d.model->logits.data() + part.first * V;
+  for (int64_t j = 0; j < d.n; j++) {
+    d.model->kernels->step(part.view, d.inputs + part.first, logits);
+    for (int64_t s = part.first; s < part.first + part.view.streams; s++) {
+      const float *own = d.model->logits.data() + s * V;
+      const int64_t id = part.chooser.Next(own, V, d.rule, rnn::NextUniform(d.generators + s));
+      d.ids[s * d.n + j] = d.inputs[s] = static_cast<int32_t>(id);
+      d.log_probs[s * d.n + j] = rnn::LogProbOf(own, V, id);
+    }
+  }
 }
 
 napi_value StepModelDrawCallback(napi_env env, napi_callback_info info) {
@@ -227,8 +277,7 @@ napi_value StepModelDrawCallback(napi_env env, napi_callback_info info) {
   if (argc < 6) return Throw(env, "expected 6 arguments, not %zu", argc);
   OwnedStepModel *model = ModelOf(env, args[0]);
   if (!model) return nullptr;
-  const rnn::StepModel &m = model->view;
-  const size_t B = m.streams;
+  const size_t B = model->streams;
   size_t inputs_length = 0, generators_length = 0, rule_length = 0, ids_length = 0, log_probs_length = 0;
   int32_t *inputs = TypedData<int32_t>(env, args[1], napi_int32_array, &inputs_length);
   uint32_t *generators = inputs ? TypedData<uint32_t>(env, args[2], napi_uint32_array, &generators_length) : nullptr;
@@ -239,18 +288,9 @@ napi_value StepModelDrawCallback(napi_env env, napi_callback_info info) {
   if (inputs_length != B || generators_length != B || rule_length != 3 || ids_length % B != 0 || log_probs_length != ids_length) {
     return Throw(env, "expected inputs and generators of %zu streams, a rule of 3 and ids and logProbs of streams × n", B);
   }
-  if (!InVocabulary(env, m, inputs, B)) return nullptr;
-  const rnn::SamplingRule sampling{rule[0], static_cast<int64_t>(rule[1]), rule[2]};
-  const size_t n = ids_length / B;
-  for (size_t j = 0; j < n; j++) {
-    model->kernels->step(m, inputs, model->logits.data());
-    for (size_t s = 0; s < B; s++) {
-      const float *logits = model->logits.data() + s * m.vocab;
-      const int64_t id = model->chooser.Next(logits, m.vocab, sampling, rnn::NextUniform(generators + s));
-      ids[s * n + j] = inputs[s] = static_cast<int32_t>(id);
-      log_probs[s * n + j] = rnn::LogProbOf(logits, m.vocab, id);
-    }
-  }
+  if (!InVocabulary(env, model->parts[0].view, inputs, B)) return nullptr;
+  const Draw draw{model, inputs, generators, {rule[0], static_cast<int64_t>(rule[1]), rule[2]}, ids, log_probs, static_cast<int64_t>(ids_length / B)};
+  rnn::Team::ForThisThread(static_cast<int>(model->parts.size())).Run(DrawPart, &draw);
   return nullptr;
 }
 
@@ -261,12 +301,12 @@ napi_value StepModelHiddenCallback(napi_env env, napi_callback_info info) {
   if (argc < 3) return Throw(env, "expected 3 arguments, not %zu", argc);
   OwnedStepModel *model = ModelOf(env, args[0]);
   int32_t layer = -1;
-  if (!model || napi_get_value_int32(env, args[1], &layer) != napi_ok || layer < 0 || layer >= model->view.layers) {
+  if (!model || napi_get_value_int32(env, args[1], &layer) != napi_ok || layer < 0 || layer >= model->parts[0].view.layers) {
     return model ? Throw(env, "expected a layer index") : nullptr;
   }
   size_t length = 0;
   float *out = TypedData<float>(env, args[2], napi_float32_array, &length);
-  if (!out || length != static_cast<size_t>(model->view.hidden)) return out ? Throw(env, "expected a Float32Array of H values") : nullptr;
+  if (!out || length != static_cast<size_t>(model->parts[0].view.hidden)) return out ? Throw(env, "expected a Float32Array of H values") : nullptr;
   std::memcpy(out, model->h[layer].data(), sizeof(float) * length);
   return nullptr;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { previousOutputs, type CellGradients, type CellWeights, type LayerPass } from './cell.js';
+import { previousOutputs, type CellGradients, type CellWeights, type LayerPass, type MatmulPrecision } from './cell.js';
 import type { LstmState } from './lstm.js';
 import {
   columnSums,
@@ -13,7 +13,6 @@ import {
   type RecurrencePlan,
   type TensorflowBackend,
 } from '../../native/ops.js';
-import type { MatmulPrecision } from './cell.js';
 
 /**
  * The LSTM on rnn-train's additions to tfjs-node's binding (src/install/recurrence/): lstmForward
@@ -48,15 +47,15 @@ function forwardAttrs(backend: TensorflowBackend, forgetBias: boolean): OpAttr[]
   ];
 }
 
-/** Weights as LSTMBlockCell wants them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
-export interface FusedWeights {
+/** Weights as LSTMBlockCell (selectLstmKernel's `cell`) wants them: W = [kernel; recurrentKernel] and bias, in i,c,f,o order. */
+export interface CellKernelWeights {
   W: tf.Tensor2D;
   b: tf.Tensor1D;
   noPeephole: tf.Tensor1D;
 }
 
 /** Rearranges a layer's weights for LSTMBlockCell; keep the result to reuse it across calls. */
-export function fusedWeights(w: CellWeights, hidden: number): FusedWeights {
+export function cellKernelWeights(w: CellWeights, hidden: number): CellKernelWeights {
   return {
     W: swapMiddleGates(tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D, hidden),
     b: swapMiddleGates(w.bias, hidden),
@@ -65,12 +64,13 @@ export function fusedWeights(w: CellWeights, hidden: number): FusedWeights {
 }
 
 /**
- * Forward, one LSTMBlockCell op per step, with weights rearranged once beforehand: for sampling,
- * where single steps cannot amortise rearranging them, and BlockLSTMV2's per-call setup would cost more.
+ * selectLstmKernel's `cell`: forward, one LSTMBlockCell op per step, with weights rearranged once
+ * beforehand: for sampling, where single steps cannot amortise rearranging them, and BlockLSTMV2's
+ * per-call setup would cost more.
  */
-export function lstmForwardFused(
+export function lstmCell(
   backend: TensorflowBackend,
-  { W, b, noPeephole }: FusedWeights,
+  { W, b, noPeephole }: CellKernelWeights,
   x: tf.Tensor2D,
   state: LstmState,
   seqLen: number,
@@ -178,12 +178,10 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   return { dx, kernel, recurrentKernel, bias: columnSums(dGates) };
 }
 
-/** How lstmSequenceFused runs a chunk; model/policy.ts's selectLstmKernel chooses the kernel. */
-export interface FusedSequenceOptions {
-  /** BlockLSTMV2 (forward only, for an addon without rnn-train's recurrence), or the packed recurrence. */
-  kernel: 'block' | 'packed';
+/** How lstmPacked runs a chunk: the recurrence's ISA path and threads, the products' precision, and whether to return a backward pass. */
+export interface PackedOptions {
   /** The packed recurrence's ISA path and threads (policy.ts's recurrencePlan). */
-  plan?: RecurrencePlan;
+  plan: RecurrencePlan;
   /** Of the chunk-wide matrix products; float32 for anything but training. */
   precision: MatmulPrecision;
   /** Whether to return a backward pass (training). */
@@ -191,22 +189,33 @@ export interface FusedSequenceOptions {
 }
 
 /**
- * A chunk on the native kernels: forward in lstmForwardNative (or, with an addon that lacks it, in
- * one BlockLSTMV2 op), backward in lstmBackwardNative on the forward pass's buffers. Not
+ * selectLstmKernel's `packed`: a chunk on rnn-train's own recurrence, forward in
+ * lstmForwardNative, backward in lstmBackwardNative on the forward pass's buffers. Not
  * BlockLSTMGrad: it accumulates the weight gradients with small GEMMs at every step, and took
  * 1.4–1.6× as long as the written-out backward for 2×128 at batch 25 (2× for 2×256 and 2×512).
  */
-export function lstmSequenceFused(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState, options: FusedSequenceOptions): LayerPass {
+export function lstmPacked(
+  backend: TensorflowBackend,
+  kernels: { forward: LstmForward; backward?: LstmBackward },
+  w: CellWeights,
+  x: tf.Tensor2D,
+  state: LstmState,
+  options: PackedOptions,
+): LayerPass {
+  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan };
+  const { output, state: next, gates } = lstmForwardNative(chunk, kernels.forward);
+  const { backward } = kernels;
+  return {
+    output,
+    state: next,
+    backward: options.backward && backward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, backward, { gates, output }, dOutput) : undefined,
+  };
+}
+
+/** selectLstmKernel's `block`: a chunk forward in one BlockLSTMV2 op, for an addon without rnn-train's recurrence (scoring only). */
+export function lstmBlock(backend: TensorflowBackend, w: CellWeights, x: tf.Tensor2D, state: LstmState): LayerPass {
   const [batch, hidden] = state.h.shape;
   const seqLen = x.shape[0] / batch;
-  const { lstmForward, lstmBackward } = backend.binding;
-  if (options.kernel === 'packed' && options.plan && lstmForward) {
-    const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan };
-    const { output, state: next, gates } = lstmForwardNative(chunk, lstmForward);
-    const backward =
-      options.backward && lstmBackward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, lstmBackward, { gates, output }, dOutput) : undefined;
-    return { output, state: next, backward };
-  }
   const W = tf.concat([w.kernel, w.recurrentKernel], 0) as tf.Tensor2D;
   const noPeephole = tf.zeros([hidden]);
   const [x3] = backend.getInputTensorIds([tf.reshape(x, [seqLen, batch, x.shape[1]])]);
