@@ -19,6 +19,52 @@ const layerZones = LAYERS.map((layer, rank) => ({
   message: `${layer}/ is below ${LAYERS.slice(rank + 1).join(', ')}: import only from ${layer}/ or the layers below it (docs/architecture.md).`,
 }));
 
+/**
+ * The modules the page reaches (web/site.ts's pageModules follows its imports; docs/architecture.md):
+ * they run in a browser, so neither they nor what they import may use Node.
+ */
+const BROWSER_MODULES = [
+  'src/web/page/**/*.ts',
+  'src/model/**/*.ts',
+  'src/sample/choose.ts',
+  'src/sample/generate.ts',
+  'src/sample/inspect.ts',
+  'src/sample/sampler.ts',
+  'src/data/batches.ts',
+  'src/data/vocabulary.ts',
+  'src/native/ops.ts',
+  'src/native/step-model.ts',
+  'src/run/files.ts',
+  'src/util/errors.ts',
+  'src/util/parse.ts',
+  'src/util/random.ts',
+  'src/util/tidy.ts',
+];
+
+/** The library's modules that use Node (each imports a `node:` module); the browser's may import their types only. */
+const NODE_MODULES = [
+  'native/addon-build',
+  'native/backend',
+  'native/cache-lock',
+  'native/capabilities',
+  'native/installation',
+  'native/native-cache',
+  'native/native-setup',
+  'native/quiet-load',
+  'native/tfjs-node',
+  'native/tfjs-node-view',
+  'data/corpus',
+  'run/checkpoint',
+  'run/ensemble-run',
+  'run/run-directory',
+  'train/data-parallel',
+  'train/replica-worker',
+  'report/metrics',
+  'util/fs',
+  'web/site',
+  'web/serve',
+].map((module) => `**/${module}.js`);
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'test-results/', 'runs/', 'coverage/', '.venv/'] },
   js.configs.recommended,
@@ -63,8 +109,24 @@ export default tseslint.config(
     },
   },
   {
-    // The page rnn-web writes runs in a browser: it imports no Node module, directly or through the
-    // library (web/site.ts refuses to build a page whose imports reach one).
+    // What the page reaches runs in a browser: no Node module, directly or through the library
+    // (web/site.ts also refuses to build a page whose imports reach one).
+    files: BROWSER_MODULES,
+    rules: {
+      'no-restricted-globals': ['error', 'process', 'Buffer', 'setImmediate'],
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'the page runs in a browser (BROWSER_MODULES in eslint.config.js)' },
+            { group: NODE_MODULES, allowTypeImports: true, message: 'that module uses Node, and the page runs in a browser: import its types only' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/web/page/**/*.ts'],
     languageOptions: {
       globals: {
@@ -80,9 +142,6 @@ export default tseslint.config(
         HTMLTableElement: 'readonly',
         Option: 'readonly',
       },
-    },
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '../site.js', '../serve.js'], message: 'the page runs in a browser' }] }],
     },
   },
   prettier,

@@ -44,6 +44,7 @@ import {
   MATMUL_PRECISIONS,
   ParallelEngine,
   LocalEngine,
+  lstmCapabilities,
 } from '../dist/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,7 +140,7 @@ async function timeSteps(step, { seqLen, batchSize }, seconds) {
  */
 async function benchTraining(config, ids, vocabSize, seconds, replicas, precision) {
   const full = { ...modelConfig(config), vocabSize };
-  const model = new CharRnn(full, initialWeights(full, new Rng(1)), 'auto', precision);
+  const model = new CharRnn(full, initialWeights(full, new Rng(1)), { precision, capabilities: lstmCapabilities() });
   const optimizer = createOptimizer('adam');
   const engine =
     replicas > 1
@@ -237,7 +238,7 @@ const SAMPLING_COUNT = 16;
 
 function benchSampling(vocabulary) {
   const config = { ...SAMPLING_MODEL, vocabSize: vocabulary.size };
-  const model = new CharRnn(config, initialWeights(config, new Rng(3)));
+  const model = new CharRnn(config, initialWeights(config, new Rng(3)), { capabilities: lstmCapabilities() });
   const run = (length, count) => {
     const started = performance.now();
     let n = 0;

@@ -1,7 +1,8 @@
 // How fast the page rnn-web writes runs, in headless Chromium (Debian's chromium, or RNN_TRAIN_CHROMIUM):
 //   npm run bench:web -- <run or checkpoint> [--rounds 3] [--length 2000]
-// Writes the model's site to a temporary folder, serves it, and times Generate and Look inside
-// (on the passage the site offers), next to rnn-sample's time for the same characters in Node.
+// Writes the model's site to a temporary folder, serves it, and times Generate and Look inside (on
+// the passage the site offers) on each of the page's backends, WebAssembly and CPU, next to
+// rnn-sample's time for the same characters in Node.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,40 +30,56 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 if (node('rnn-web', [run, '--out', site]).status !== 0) throw new Error(`rnn-web ${run} failed`);
 const server = await serveStatic(site, 0);
 const browser = await chromium.launch({ executablePath: process.env.RNN_TRAIN_CHROMIUM ?? '/usr/bin/chromium' });
-const page = await browser.newPage();
-await page.goto(server.url);
-await page.waitForSelector('body[data-ready=true]');
-const generate = [];
-const inspect = [];
 const sample = [];
-let characters = 0;
-for (let round = 0; round < rounds; round++) {
-  await page.fill('#length', String(length));
-  await page.fill('#seed', String(round + 1));
-  let started = performance.now();
-  await page.click('#generate-button');
-  await page.waitForSelector('#output[data-state=done]');
-  generate.push((performance.now() - started) / 1000);
-  await page.$eval('#inside-status', (status) => (status.textContent = ''));
-  started = performance.now();
-  await page.click('#analyse');
-  await page.locator('#inside-status', { hasText: 'bits/char' }).waitFor();
-  inspect.push((performance.now() - started) / 1000);
-  characters = (await page.$$('#inside-view span')).length;
-  // rnn-sample's own time, without its start-up: the difference between `length` characters and none.
+/** rnn-sample's own time for `length` characters, without its start-up: the difference between `length` characters and none. */
+const sampleTime = (seed) => {
   const time = (n) => {
     const t = performance.now();
-    node('rnn-sample', [run, '-n', String(n), '--seed', String(round + 1)]);
+    node('rnn-sample', [run, '-n', String(n), '--seed', String(seed)]);
     return (performance.now() - t) / 1000;
   };
-  sample.push(time(length) - time(0));
+  return time(length) - time(0);
+};
+/** Generate and Look inside on one backend of the page, `rounds` times. */
+async function timePage(backend) {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}?backend=${backend}`);
+  await page.waitForSelector('body[data-ready=true]');
+  const running = await page.$eval('body', (body) => body.dataset.backend);
+  if (running !== backend) throw new Error(`the page runs on ${running}, not ${backend}`);
+  const description = await page.textContent('#backend');
+  const generate = [];
+  const inspect = [];
+  let characters = 0;
+  for (let round = 0; round < rounds; round++) {
+    await page.fill('#length', String(length));
+    await page.fill('#seed', String(round + 1));
+    let started = performance.now();
+    await page.click('#generate-button');
+    await page.waitForSelector('#output[data-state=done]');
+    generate.push((performance.now() - started) / 1000);
+    await page.$eval('#inside-status', (status) => (status.textContent = ''));
+    started = performance.now();
+    await page.click('#analyse');
+    await page.locator('#inside-status', { hasText: 'bits/char' }).waitFor();
+    inspect.push((performance.now() - started) / 1000);
+    characters = (await page.$$('#inside-view span')).length;
+  }
+  await page.close();
+  return { backend, description, generate: median(generate), inspect: median(inspect), characters };
 }
+const pages = [];
+for (const backend of ['wasm', 'cpu']) pages.push(await timePage(backend));
+for (let round = 0; round < rounds; round++) sample.push(sampleTime(round + 1));
 await browser.close();
 await server.close();
 fs.rmSync(path.dirname(site), { recursive: true, force: true });
-const g = median(generate);
 const s = median(sample);
 process.stdout.write(`${run}, medians of ${rounds} rounds:\n`);
-process.stdout.write(`  page, generate: ${length} characters in ${g.toFixed(2)} s = ${Math.round(length / g)} chars/s\n`);
-process.stdout.write(`  page, look inside: ${characters} characters read and units ranked in ${median(inspect).toFixed(2)} s\n`);
+for (const { backend, description, generate, inspect, characters } of pages) {
+  process.stdout.write(
+    `  page on ${backend} (${description}), generate: ${length} characters in ${generate.toFixed(2)} s = ${Math.round(length / generate)} chars/s\n`,
+  );
+  process.stdout.write(`  page on ${backend}, look inside: ${characters} characters read and units ranked in ${inspect.toFixed(2)} s\n`);
+}
 process.stdout.write(`  rnn-sample in Node: ${length} characters in ${s.toFixed(2)} s = ${Math.round(length / s)} chars/s\n`);

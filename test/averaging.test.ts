@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { WeightAverage, CharRnn, initialWeights, type ModelConfig, Rng } from '../src/index.js';
+import { WeightAverage, CharRnn, initialWeights, type ModelConfig, Rng, lstmCapabilities } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 5, embeddingSize: 3, hiddenSize: 4, layers: 1, dropout: 0, weightDrop: 0, inputDropout: 0 };
 
 describe('WeightAverage', () => {
   it('follows the moving average with its warm-up, for every parameter, leaving the source alone', async () => {
     const start = initialWeights(config, new Rng(1));
-    const source = new CharRnn(config, start);
+    const source = new CharRnn(config, start, { capabilities: lstmCapabilities() });
     const average = new WeightAverage(config, start, 0.9);
     const expected = new Map([...start].map(([name, values]) => [name, Float64Array.from(values)]));
     const rng = new Rng(2);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { serveStatic, type StaticServer } from '../src/web/serve.js';
 
@@ -23,20 +24,40 @@ export interface OpenSite {
 
 let browser: Browser | undefined;
 
+export interface SiteVisit {
+  /** The page's backend, as its address asks for it (`?backend=`); default: the page's own choice. */
+  backend?: 'wasm' | 'cpu';
+  /** Where on the server the site sits, e.g. `models/shakespeare/`: the folder `root` holds it in. Default: at the root. */
+  under?: string;
+  /** Requests to refuse, as a URL pattern (e.g. the WebAssembly binaries); refused requests are not counted as errors. */
+  refuse?: RegExp;
+}
+
 /** Serves `site` on a free local port and opens it, waiting until the page says it is ready. */
-export async function openSite(site: string): Promise<OpenSite> {
+export async function openSite(site: string, visit: SiteVisit = {}): Promise<OpenSite> {
   browser ??= await chromium.launch({ executablePath: chromiumPath() });
-  const server: StaticServer = await serveStatic(site, 0);
+  const root = visit.under
+    ? path.resolve(
+        site,
+        ...visit.under
+          .split('/')
+          .filter(Boolean)
+          .map(() => '..'),
+      )
+    : site;
+  const server: StaticServer = await serveStatic(root, 0);
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => void (message.type() === 'error' && errors.push(message.text())));
   await page.route('**/*', (route) => {
-    if (route.request().url().startsWith(server.url)) return route.continue();
-    errors.push(`requested ${route.request().url()}`);
+    const url = route.request().url();
+    if (visit.refuse?.test(url)) return route.abort();
+    if (url.startsWith(server.url)) return route.continue();
+    errors.push(`requested ${url}`);
     return route.abort();
   });
-  await page.goto(server.url);
+  await page.goto(`${server.url}${visit.under ?? ''}${visit.backend ? `?backend=${visit.backend}` : ''}`);
   await page.waitForSelector('body[data-ready]');
   return {
     page,

@@ -14,6 +14,7 @@ import {
   RunDirectory,
   loadCheckpoint,
   Vocabulary,
+  lstmCapabilities,
 } from '../src/index.js';
 import { tempDir, trainingConfig } from './helpers.js';
 
@@ -71,7 +72,7 @@ function nextCharProbabilities(model: CharRnn, text: string): Float32Array {
 
 describe('checkpoints', () => {
   it('round-trip to identical next-character probabilities', async () => {
-    const original = new CharRnn(config, initialWeights(config, new Rng(5)));
+    const original = new CharRnn(config, initialWeights(config, new Rng(5)), { capabilities: lstmCapabilities() });
     const dir = path.join(tempDir(), 'ckpt');
     writeCheckpoint(dir, checkpointOf(await original.readWeights()));
     const loaded = readCheckpoint(dir);
@@ -83,7 +84,7 @@ describe('checkpoints', () => {
       ['optimizer/m/dense/bias', Float32Array.of(1, 2, 3)],
       ['carried/h/1', Float32Array.of(-1, 0.5)],
     ]);
-    const restored = new CharRnn(loaded.model, loaded.weights);
+    const restored = new CharRnn(loaded.model, loaded.weights, { capabilities: lstmCapabilities() });
     const before = nextCharProbabilities(original, 'Hello, 😀');
     const after = nextCharProbabilities(restored, 'Hello, 😀');
     expect(Math.abs(before.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);

@@ -19,6 +19,7 @@ import {
   Vocabulary,
   zeroStateProfile,
   type Initialisation,
+  lstmCapabilities,
 } from '../src/index.js';
 import { ROOT, tempDir, trainingConfig } from './helpers.js';
 
@@ -57,7 +58,7 @@ async function briefRun(steps: number, initialisation: Initialisation): Promise<
     { requested: false },
   );
   const { checkpoint } = loadCheckpoint(dir);
-  return { losses, model: new CharRnn(checkpoint.model, checkpoint.weights) };
+  return { losses, model: new CharRnn(checkpoint.model, checkpoint.weights, { capabilities: lstmCapabilities() }) };
 }
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -82,7 +83,7 @@ describe('--state-reset', () => {
       weightDrop: 0,
       inputDropout: 0,
     };
-    const model = new CharRnn(config, initialWeights(config, new Rng(3)));
+    const model = new CharRnn(config, initialWeights(config, new Rng(3)), { capabilities: lstmCapabilities() });
     const streams = new BatchStreams(trainIds, 4, 10);
     const batch = streams.next();
     const carried = () =>

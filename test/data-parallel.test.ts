@@ -13,6 +13,7 @@ import {
   createOptimizer,
   type Optimizer,
   Rng,
+  lstmCapabilities,
 } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
@@ -27,7 +28,7 @@ afterEach(() => {
 });
 
 async function engineOf(replicas: number): Promise<{ model: CharRnn; engine: Engine }> {
-  const model = new CharRnn(config, initialWeights(config, new Rng(1)));
+  const model = new CharRnn(config, initialWeights(config, new Rng(1)), { capabilities: lstmCapabilities() });
   const optimizer: Optimizer = createOptimizer('adam');
   const engine =
     replicas > 1
@@ -73,10 +74,11 @@ describe(`data-parallel replicas (${tf.getBackend()})`, () => {
 
   it('are the default only for small models, and only on tensorflow (whose addon rnn-train builds thread-safe)', () => {
     const { vocabSize: _, ...model } = config;
-    expect(preferredReplicas('tensorflow', model, batchSize)).toBe(2);
-    expect(preferredReplicas('tensorflow', { ...model, hiddenSize: 1024 }, 64)).toBe(1);
-    expect(preferredReplicas('tensorflow', model, 1)).toBe(1);
-    expect(preferredReplicas('wasm', model, batchSize)).toBe(1);
+    expect(preferredReplicas('tensorflow', model, batchSize, 2)).toBe(2);
+    expect(preferredReplicas('tensorflow', model, batchSize, 1)).toBe(1);
+    expect(preferredReplicas('tensorflow', { ...model, hiddenSize: 1024 }, 64, 2)).toBe(1);
+    expect(preferredReplicas('tensorflow', model, 1, 2)).toBe(1);
+    expect(preferredReplicas('wasm', model, batchSize, 2)).toBe(1);
   });
 
   it('leaves the number of live tensors unchanged across steps', async () => {

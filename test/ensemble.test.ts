@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { meanNll, CharRnn, initialWeights, type ModelConfig, Rng, sampleText, Vocabulary } from '../src/index.js';
+import { meanNll, CharRnn, initialWeights, type ModelConfig, Rng, sampleText, Vocabulary, lstmCapabilities } from '../src/index.js';
 
 const vocabulary = Vocabulary.fromText('abcdef\n');
 const config: ModelConfig = {
@@ -18,7 +18,7 @@ const config: ModelConfig = {
 function model(seed: number): CharRnn {
   const weights = initialWeights(config, new Rng(seed));
   for (const values of weights.values()) values.forEach((v, i) => (values[i] = 4 * v));
-  return new CharRnn(config, weights);
+  return new CharRnn(config, weights, { capabilities: lstmCapabilities() });
 }
 
 const members = [model(1), model(2)];

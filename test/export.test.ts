@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CELL_TYPES, type CellType, readCheckpoint, CharRnn, ensureNativeTensorflow, nestedBrackets } from '../src/index.js';
+import { CELL_TYPES, type CellType, readCheckpoint, CharRnn, ensureNativeTensorflow, nestedBrackets, lstmCapabilities } from '../src/index.js';
 import { ROOT, cli, tempDir, testBackend } from './helpers.js';
 
 const backend = testBackend();
@@ -85,7 +85,7 @@ async function probabilitiesFrom(pkg: string, modelUrl: string, vocabulary: stri
 /** rnn-sample's own next-character probabilities after each character of the prime. */
 function ourProbabilities(dir: string): { probabilities: number[][]; vocabulary: string[] } {
   const checkpoint = readCheckpoint(dir);
-  const model = new CharRnn(checkpoint.model, checkpoint.weights);
+  const model = new CharRnn(checkpoint.model, checkpoint.weights, { capabilities: lstmCapabilities() });
   const ids = Int32Array.from([...prime], (ch) => checkpoint.vocabulary.indexOf(ch));
   const probabilities = tf.tidy(() => tf.softmax(model.forward(ids, ids.length, model.zeroState(1)).logits).arraySync() as number[][]);
   model.dispose();

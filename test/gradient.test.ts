@@ -14,6 +14,7 @@ import {
   type ModelConfig,
   tensorflowBackend,
   Rng,
+  lstmCapabilities,
 } from '../src/index.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
@@ -38,7 +39,12 @@ const variants: [CellType, LstmKernels][] = kernelChoices.flatMap((k): [CellType
   ['gru', k],
   ['rnn', k],
 ]);
-const models = new Map(variants.map(([cell, kernels]) => [`${cell} ${kernels}`, new CharRnn({ ...shape, cell }, testWeights({ ...shape, cell }), kernels)]));
+const models = new Map(
+  variants.map(([cell, kernels]) => [
+    `${cell} ${kernels}`,
+    new CharRnn({ ...shape, cell }, testWeights({ ...shape, cell }), { kernels, capabilities: lstmCapabilities() }),
+  ]),
+);
 const initialState = (cell: CellType): ModelState =>
   Array.from({ length: shape.layers }, (_, l) => {
     const state: LayerState = { h: tf.randomUniform([batchSize, shape.hiddenSize], -0.9, 0.9, 'float32', 100 + l) as tf.Tensor2D };
@@ -146,7 +152,7 @@ describe.runIf(kernelChoices.includes('auto'))('fused backward pass at odd sizes
     const odd = { ...shape, cell: 'lstm' as const, hiddenSize: 5 };
     const chunk = randomBatch(13, odd.vocabSize, 6, 3);
     const gradientsOf = (kernels: LstmKernels) => {
-      const model = new CharRnn(odd, testWeights(odd), kernels);
+      const model = new CharRnn(odd, testWeights(odd), { kernels, capabilities: lstmCapabilities() });
       const result = tf.tidy(() => {
         const start = model.zeroState(3);
         const { gradients } = model.lossAndGradients(chunk, start, new Rng(DROPOUT_SEED));
@@ -167,12 +173,16 @@ describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (n
     const backend = tensorflowBackend()!;
     const { binding } = backend;
     backend.binding = Object.create(binding, { lstmBackward: { value: undefined } });
+    const lstm = { ...shape, cell: 'lstm' as const };
+    const model = new CharRnn(lstm, testWeights(lstm), { capabilities: lstmCapabilities() });
     try {
-      const fallback = analyticGradients(models.get('lstm auto')!);
+      expect(lstmCapabilities().nativeBackward).toBe(false);
+      const fallback = analyticGradients(model);
       const reference = analyticGradients(models.get('lstm reference')!);
       for (const [name, values] of reference) expect(fallback.get(name), name).toEqual(values);
     } finally {
       backend.binding = binding;
+      model.dispose();
     }
   });
 });
@@ -186,7 +196,7 @@ describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bf
   it("gives float32's loss, gradients and carried state to within bfloat16's rounding", () => {
     const weights = initialWeights(big, new Rng(4));
     const run = (precision: 'float32' | 'bfloat16') => {
-      const model = new CharRnn(big, weights, 'auto', precision);
+      const model = new CharRnn(big, weights, { precision, capabilities: lstmCapabilities() });
       const result = tf.tidy(() => {
         const start = Array.from({ length: big.layers }, (_, l) => ({
           h: tf.randomUniform([streams, big.hiddenSize], -0.9, 0.9, 'float32', 300 + l) as tf.Tensor2D,

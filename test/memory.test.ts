@@ -11,6 +11,7 @@ import {
   Rng,
   trainStep,
   tensorflowBackend,
+  lstmCapabilities,
 } from '../src/index.js';
 
 describe('memory', () => {
@@ -18,7 +19,7 @@ describe('memory', () => {
   it.each(cases)('training steps with weight averaging (%s, %s) leave the number of live tensors unchanged', async (cell, name) => {
     const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
     const weights = initialWeights(config, new Rng(1));
-    const model = new CharRnn(config, weights);
+    const model = new CharRnn(config, weights, { capabilities: lstmCapabilities() });
     const average = new WeightAverage(config, weights, 0.99);
     const optimizer = createOptimizer(name);
     const ids = Int32Array.from({ length: 2000 }, (_, i) => (i * 7 + (i >> 3)) % 7);
@@ -50,7 +51,7 @@ describe('memory', () => {
     'training steps (%s, %s matmuls, %i units) leave the number of TensorFlow tensor handles unchanged',
     async (cell, precision, hiddenSize) => {
       const config: ModelConfig = { cell, vocabSize: 7, embeddingSize: 4, hiddenSize, layers: 2, dropout: 0.2, weightDrop: 0.2, inputDropout: 0.2 };
-      const model = new CharRnn(config, initialWeights(config, new Rng(1)), 'auto', precision);
+      const model = new CharRnn(config, initialWeights(config, new Rng(1)), { precision, capabilities: lstmCapabilities() });
       const optimizer = createOptimizer('adam');
       const streams = new BatchStreams(
         Int32Array.from({ length: 2000 }, (_, i) => (i * 5 + (i >> 2)) % 7),

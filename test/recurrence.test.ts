@@ -5,6 +5,7 @@ import {
   BFLOAT16_ISA,
   CELL_TYPES,
   cpuHasBfloat16,
+  NO_NATIVE_KERNELS,
   RECURRENCE_ISAS,
   CharRnn,
   gruSequenceNative,
@@ -366,7 +367,7 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
   describe.each(CELL_TYPES)('%s', (cell) => {
     const config = { ...shape, cell };
     const weights = new Map([...initialWeights(config, new Rng(5))].map(([name, values]) => [name, values.map((v) => 3 * v)]));
-    const model = new CharRnn(config, weights, 'reference');
+    const model = new CharRnn(config, weights, { kernels: 'reference', capabilities: lstmCapabilities() });
     /** The reference forward pass's logits after each character, read one at a time from zero state. */
     const expected = tf.tidy(() => {
       let state = model.zeroState(1);
@@ -481,9 +482,9 @@ describe.runIf(isas.length > 0)(`${ISA_ENV}`, () => {
 });
 
 describe('recurrencePlan (model/policy.ts)', () => {
-  const capabilities = { fusedOps: true, nativeBackward: true, isas: [...RECURRENCE_ISAS] };
+  const capabilities = { ...NO_NATIVE_KERNELS, fusedOps: true, nativeBackward: true, isas: [...RECURRENCE_ISAS], threads: 2 };
   it('takes the widest float32 path, bfloat16 products only for --precision bfloat16, and a narrower path when RNN_TRAIN_ISA names one', () => {
-    expect(recurrencePlan(capabilities, 'float32').isa).toBe('avx512');
+    expect(recurrencePlan(capabilities, 'float32')).toEqual({ isa: 'avx512', threads: 2 });
     expect(recurrencePlan(capabilities, 'bfloat16').isa).toBe(BFLOAT16_ISA);
     expect(recurrencePlan({ ...capabilities, isas: ['generic', 'avx2'] }, 'bfloat16').isa).toBe('avx2');
     expect(recurrencePlan({ ...capabilities, forcedIsa: 'avx2' }, 'bfloat16').isa).toBe('avx2');

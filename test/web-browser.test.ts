@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/index.js';
+import { PAGE_BACKENDS } from '../src/web/page/backend.js';
 import { analyse, closeBrowser, generate, openSite, unitActivations, type GenerateForm, type OpenSite } from './browser.js';
 import { cli, ROOT, tempDir, testBackend } from './helpers.js';
 
@@ -57,13 +58,21 @@ beforeAll(() => {
 
 afterAll(closeBrowser);
 
-describe.each(Object.keys(RUNS))('the page of a %s run, in Chromium', (name) => {
+/** Each run's page on each of the page's backends. */
+const VISITS = Object.keys(RUNS).flatMap((name) => PAGE_BACKENDS.map((pageBackend) => [name, pageBackend] as const));
+
+describe.each(VISITS)('the page of a %s run on %s, in Chromium', (name, pageBackend) => {
   const run = path.join(work, name);
   let site: OpenSite;
-  beforeAll(async () => void (site = await openSite(path.join(work, `${name}-site`))));
+  beforeAll(async () => void (site = await openSite(path.join(work, `${name}-site`), { backend: pageBackend })));
   afterAll(async () => {
     expect(site.errors).toEqual([]);
     await site.close();
+  });
+
+  it('runs on the backend its address asks for, and says which', async () => {
+    expect(await site.page.getAttribute('body', 'data-backend')).toBe(pageBackend);
+    expect(await site.page.textContent('#backend')).toMatch(pageBackend === 'wasm' ? /^TensorFlow\.js on WebAssembly \(SIMD\)$/ : /CPU backend/);
   });
 
   it.each(FORMS.map((form) => [JSON.stringify(form), form] as const))('generates what rnn-sample writes: %s', async (_, form) => {
@@ -133,6 +142,34 @@ describe('the page, as a person uses it', () => {
     const { status } = await analyse(site.page, 'the king é said\n');
     expect(status).toMatch(/^Left out characters the model does not know: "é" ×1\. 15 characters, /);
     expect((await generate(site.page, { prime: 'the', length: 10, seed: 1 })).text).toHaveLength(13);
+  });
+
+  it('runs on WebAssembly by default, and on the CPU backend, saying so, where WebAssembly cannot load', async () => {
+    expect(await site.page.getAttribute('body', 'data-backend')).toBe('wasm');
+    const blocked = await openSite(path.join(work, 'lstm-site'), { refuse: /\.wasm$/ });
+    try {
+      expect(await blocked.page.getAttribute('body', 'data-ready')).toBe('true');
+      expect(await blocked.page.getAttribute('body', 'data-backend')).toBe('cpu');
+      expect(await blocked.page.textContent('#load-status')).toMatch(/WebAssembly could not start .* CPU backend/);
+      expect((await generate(blocked.page, { length: 40, seed: 2 })).text).toHaveLength(40);
+    } finally {
+      await blocked.close();
+    }
+  });
+
+  it('works served under a sub-path, as on a static host', async () => {
+    const hosted = path.join(work, 'hosted', 'models', 'shakespeare');
+    fs.mkdirSync(path.dirname(hosted), { recursive: true });
+    fs.cpSync(path.join(work, 'lstm-site'), hosted, { recursive: true });
+    const sub = await openSite(hosted, { under: 'models/shakespeare/' });
+    try {
+      expect(await sub.page.getAttribute('body', 'data-ready')).toBe('true');
+      expect(await sub.page.getAttribute('body', 'data-backend')).toBe('wasm');
+      expect((await generate(sub.page, { length: 40, seed: 2 })).text).toHaveLength(40);
+      expect(sub.errors).toEqual([]);
+    } finally {
+      await sub.close();
+    }
   });
 
   it('opened as a file rather than served, says how to serve it', async () => {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bestUnits, correlation, FEATURES } from '../src/web/page/units.js';
 import { pageModules } from '../src/web/site.js';
 import { shellWord } from '../src/index.js';
-import { cli, startCli, tempDir, testBackend, type CliResult } from './helpers.js';
+import { cli, ROOT, startCli, tempDir, testBackend, type CliResult } from './helpers.js';
 
 const work = tempDir();
 const corpus = path.join(work, 'corpus.txt');
@@ -72,12 +72,18 @@ describe('rnn-web writes a self-contained site', () => {
     expect(fs.readFileSync(path.join(site, 'index.html'), 'utf8')).not.toMatch(/https?:\/\//);
   });
 
-  it("the page's scripts import nothing a browser lacks, however deep", () => {
+  it("the page runs the library's own model, and its scripts import nothing a browser lacks, however deep", () => {
     const modules = pageModules();
     expect(modules).toContain('web/page/main.js');
+    expect(modules).toContain('model/char-rnn.js');
+    expect(modules).toContain('sample/sampler.js');
     expect(modules).toContain('model/cells/lstm.js');
-    for (const module of modules)
-      expect(module, 'a Node-only module').not.toMatch(/^(web\/site|web\/serve|cli\/|run\/run-directory|model\/char-rnn|model\/policy|native\/capabilities)/);
+    for (const module of modules) {
+      expect(module, 'a Node-only module').not.toMatch(
+        /^(web\/site|web\/serve|cli\/|run\/run-directory|native\/capabilities|native\/installation|native\/backend)/,
+      );
+      expect(fs.readFileSync(path.join(ROOT, 'dist', module), 'utf8'), module).not.toMatch(/from '(node:|fs'|os'|path')/);
+    }
   });
 
   it('--serve serves it on localhost until Ctrl-C', async () => {
@@ -89,6 +95,8 @@ describe('rnn-web writes a self-contained site', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(await page.text()).toBe(fs.readFileSync(path.join(site, 'index.html'), 'utf8'));
     expect((await fetch(`${url}js/web/page/main.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    // The WebAssembly backend's binaries, as WebAssembly (which streaming compilation needs).
+    expect((await fetch(`${url}vendor/tfjs-backend-wasm-simd.wasm`)).headers.get('content-type')).toBe('application/wasm');
     expect((await fetch(`${url}..%2f..%2fetc%2fpasswd`)).status).toBe(404);
     served.child.kill('SIGINT');
     expect(await served.exited).toEqual({ code: 0, signal: null });
@@ -156,7 +164,7 @@ describe('rnn-web refuses bad input with one line, and leaves what is on disk as
 
   it.runIf(canMount)('a disk that fills up while the site is written: an earlier site there stays whole', () => {
     const small = path.join(work, 'small');
-    withTmpfs(small, 'size=2m', () => {
+    withTmpfs(small, 'size=4m', () => {
       const site = path.join(small, 'site');
       expect(cli('rnn-web', [run, '--out', site, '--title', 'earlier']).status).toBe(0);
       const before = fs.readFileSync(path.join(site, 'site.json'), 'utf8');

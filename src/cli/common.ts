@@ -7,6 +7,7 @@ import { InvalidValue } from '../util/parse.js';
 import { CharRnn } from '../model/char-rnn.js';
 import { loadCheckpoint } from '../run/run-directory.js';
 import { BACKENDS, useBackend, type BackendChoice } from '../native/backend.js';
+import { lstmCapabilities } from '../native/capabilities.js';
 
 /** A util/parse.ts parser as commander takes it: a bad value is reported as commander reports its own. */
 export function commanderParser<T>(parse: (value: string) => T): (value: string) => T {
@@ -52,7 +53,7 @@ export function loadCheckpoints(first: string, ensemble: string[]): { dir: strin
 
 /** The models of checkpoints loaded by loadCheckpoints (once the backend is chosen). */
 export function createModels(members: { checkpoint: Checkpoint }[]): CharRnn[] {
-  return members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights));
+  return members.map(({ checkpoint }) => new CharRnn(checkpoint.model, checkpoint.weights, { capabilities: lstmCapabilities() }));
 }
 
 /** rnn-train's version, from its package.json. */

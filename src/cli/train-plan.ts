@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Corpus } from '../data/corpus.js';
@@ -7,6 +8,7 @@ import type { ModelConfig } from '../model/config.js';
 import { checkPrecision, precisionCellError, preferredReplicas } from '../model/policy.js';
 import type { ActiveBackend } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
+import { setupCommand } from '../native/installation.js';
 import { RunDirectory, loadCheckpoint } from '../run/run-directory.js';
 import {
   DEFAULT_EPOCHS,
@@ -173,9 +175,18 @@ export function settleTraining(
 ): { training: TrainingConfig; warning?: string } {
   const training: TrainingConfig = {
     ...configs.training,
-    replicas: plan.resume?.training.replicas ?? request.flags.replicas ?? preferredReplicas(backend.name, configs.model, configs.training.batchSize),
+    replicas:
+      plan.resume?.training.replicas ??
+      request.flags.replicas ??
+      preferredReplicas(backend.name, configs.model, configs.training.batchSize, os.availableParallelism()),
   };
-  const precision = checkPrecision({ precision: training.precision, cell: configs.model.cell, backend: backend.name, capabilities: lstmCapabilities() });
+  const precision = checkPrecision({
+    precision: training.precision,
+    cell: configs.model.cell,
+    backend: backend.name,
+    capabilities: lstmCapabilities(),
+    setupCommand: setupCommand({ force: true }),
+  });
   if (precision.error) throw new UserError(precision.error);
   return { training, warning: precision.warning };
 }

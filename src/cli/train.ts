@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BatchStreams } from '../data/batches.js';
@@ -282,7 +283,9 @@ async function startRun({ request, plan, reporter }: RunContext, { corpus, split
   const { flags } = request;
   const { model } = configs;
   const replicas = plan.resume?.training.replicas ?? flags.replicas;
-  const backend = await useBackend(flags.backend, { intraOpThreads: trainingIntraOpThreads(model, configs.training.batchSize, replicas) });
+  const backend = await useBackend(flags.backend, {
+    intraOpThreads: trainingIntraOpThreads(model, configs.training.batchSize, { cores: os.availableParallelism(), replicas }),
+  });
   if (backend.warning) reporter.warn(backend.warning);
   const { training, warning } = settleTraining(request, plan, configs, backend);
   if (warning) reporter.warn(warning);

@@ -11,7 +11,6 @@ import {
 } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 import { recurrencePlan, samplingIsa, samplingThreads, selectCellKernel, selectLstmKernel } from './policy.js';
-import { lstmCapabilities, type LstmCapabilities } from '../native/capabilities.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
 import { gruSequenceNative } from './cells/gru-native.js';
@@ -19,7 +18,16 @@ import { rnnSequenceNative } from './cells/rnn-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
 import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights } from './cells/lstm-native.js';
-import { columnSums, matMul, oneHotRows, softmaxCrossEntropy, statelessUniform, tensorflowBackend } from '../native/ops.js';
+import {
+  columnSums,
+  matMul,
+  NO_NATIVE_KERNELS,
+  oneHotRows,
+  softmaxCrossEntropy,
+  statelessUniform,
+  tensorflowBackend,
+  type LstmCapabilities,
+} from '../native/ops.js';
 import type { Batch } from '../data/batches.js';
 import { tidy } from '../util/tidy.js';
 import { Rng } from '../util/random.js';
@@ -132,6 +140,16 @@ interface ForwardTape {
   top: tf.Tensor2D;
 }
 
+/** How a CharRnn runs: on which kernels, at which precision, with what the machine offers. */
+export interface CharRnnOptions {
+  /** The user's choice (--kernels): `reference` forces the written-out cells. Default `auto`. */
+  kernels?: LstmKernels;
+  /** Default float32. */
+  precision?: MatmulPrecision;
+  /** native/capabilities.ts's lstmCapabilities() in Node; NO_NATIVE_KERNELS in the browser. */
+  capabilities: LstmCapabilities;
+}
+
 /**
  * A character-level language model: embedding → stacked recurrent layers (LSTM, GRU or vanilla
  * RNN) → dense → softmax. The backward pass is written out by hand (lstm.ts, gru.ts, rnn.ts), so a
@@ -139,14 +157,19 @@ interface ForwardTape {
  */
 export class CharRnn {
   readonly params: Map<string, tf.Variable>;
+  private readonly kernels: LstmKernels;
+  /** Of the native LSTM's matrix products in training; the other kernels, validation and sampling are always float32. */
+  private readonly precision: MatmulPrecision;
+  private readonly capabilities: LstmCapabilities;
 
   constructor(
     readonly config: ModelConfig,
     weights: Map<string, Float32Array>,
-    private readonly kernels: LstmKernels = 'auto',
-    /** Of the native LSTM's matrix products in training; the other kernels, validation and sampling are always float32. */
-    private readonly precision: MatmulPrecision = 'float32',
+    options: CharRnnOptions,
   ) {
+    this.kernels = options.kernels ?? 'auto';
+    this.precision = options.precision ?? 'float32';
+    this.capabilities = options.capabilities;
     this.params = new Map();
     for (const [name, shape] of parameterShapes(config)) {
       const initial = tf.zeros(shape);
@@ -154,6 +177,11 @@ export class CharRnn {
       initial.dispose();
     }
     this.assignWeights(weights);
+  }
+
+  /** What the active backend offers: the capabilities given, on the tensorflow backend only. */
+  private native(): LstmCapabilities {
+    return tensorflowBackend() ? this.capabilities : NO_NATIVE_KERNELS;
   }
 
   zeroState(batchSize: number): ModelState {
@@ -180,7 +208,7 @@ export class CharRnn {
   private runLayer(l: number, { x, state, seqLen, recurrentMask }: LayerInput, pass: ForwardPass): LayerPass {
     const w = this.layer(l, recurrentMask);
     const record = pass.mode === 'train';
-    const capabilities = lstmCapabilities();
+    const capabilities = this.native();
     if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record, capabilities);
     const lstmState = state as LstmState;
     const kernel = selectLstmKernel({
@@ -309,7 +337,7 @@ export class CharRnn {
    * Dispose with disposePrepared().
    */
   prepareCellKernelWeights(): CellKernelWeights[] | undefined {
-    if (this.config.cell !== 'lstm' || this.kernels === 'reference' || !lstmCapabilities().fusedOps) return undefined;
+    if (this.config.cell !== 'lstm' || this.kernels === 'reference' || !this.native().fusedOps) return undefined;
     return tidy(() => Array.from({ length: this.config.layers }, (_, l) => cellKernelWeights(this.layer(l), this.config.hiddenSize)));
   }
 
@@ -319,7 +347,7 @@ export class CharRnn {
    * undefined where that cannot run (policy.ts's samplingIsa): then forward() steps it.
    */
   nativeStepModel(streams: number): NativeStepModel | undefined {
-    const isa = samplingIsa(this.kernels, lstmCapabilities());
+    const isa = samplingIsa(this.kernels, this.native());
     if (!isa) return undefined;
     const read = (name: string) => this.params.get(name)!.dataSync() as Float32Array;
     const layers = Array.from({ length: this.config.layers }, (_, l) => layerName(this.config.cell, l));

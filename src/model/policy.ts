@@ -1,16 +1,14 @@
-import os from 'node:os';
 import type { BackendName } from '../native/backend.js';
-import { cpuHasBfloat16, intraOpThreads, type LstmCapabilities } from '../native/capabilities.js';
-import { BFLOAT16_ISA, type RecurrenceIsa, type RecurrencePlan } from '../native/ops.js';
-import { setupCommand } from '../native/installation.js';
+import { BFLOAT16_ISA, type LstmCapabilities, type RecurrenceIsa, type RecurrencePlan } from '../native/ops.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 
 /**
  * The performance policy, in one place: which LSTM code path runs, how many TensorFlow threads and
  * data-parallel replicas a run uses, and when bfloat16 products are refused or suggested. Every
- * rule is a pure function of the model's size and what native/capabilities.ts reports; the numbers
- * behind them are in docs/performance.md and bench/results/.
+ * rule is a pure function of the model's size, the cores, and what native/capabilities.ts reports
+ * (which it is given, never reads), so that the model can import it in the browser too; the
+ * numbers behind them are in docs/performance.md and bench/results/.
  */
 
 type ModelShape = Omit<ModelConfig, 'vocabSize'>;
@@ -45,16 +43,16 @@ export function preferredIntraOpThreads(config: ModelShape, batchSize: number): 
  * against 102k chars/s for one replica on both threads, 2×256 at batch 48 47–49k against 43k;
  * 2×512 at batch 64, whose steps are large, 14.7k against 15.3–15.4k.
  */
-function replicasPay(config: ModelShape, batchSize: number): boolean {
-  return batchSize >= 2 && os.availableParallelism() >= 2 && hasSmallSteps(config, batchSize);
+function replicasPay(config: ModelShape, batchSize: number, cores: number): boolean {
+  return batchSize >= 2 && cores >= 2 && hasSmallSteps(config, batchSize);
 }
 
 /**
  * Replicas for a run by default: 2 where two replicas on one TensorFlow thread each beat one on
  * every core (replicasPay), else 1.
  */
-export function preferredReplicas(backend: BackendName, config: ModelShape, batchSize: number): number {
-  return backend === 'tensorflow' && replicasPay(config, batchSize) ? 2 : 1;
+export function preferredReplicas(backend: BackendName, config: ModelShape, batchSize: number, cores: number): number {
+  return backend === 'tensorflow' && replicasPay(config, batchSize, cores) ? 2 : 1;
 }
 
 /**
@@ -62,8 +60,8 @@ export function preferredReplicas(backend: BackendName, config: ModelShape, batc
  * if set, else as preferredReplicas would choose on tensorflow), so that they do not fight over
  * the cores; else what the model wants alone.
  */
-export function trainingIntraOpThreads(config: ModelShape, batchSize: number, replicas?: number): number | undefined {
-  return (replicas ?? (replicasPay(config, batchSize) ? 2 : 1)) > 1 ? 1 : preferredIntraOpThreads(config, batchSize);
+export function trainingIntraOpThreads(config: ModelShape, batchSize: number, run: { cores: number; replicas?: number }): number | undefined {
+  return (run.replicas ?? (replicasPay(config, batchSize, run.cores) ? 2 : 1)) > 1 ? 1 : preferredIntraOpThreads(config, batchSize);
 }
 
 /**
@@ -128,8 +126,7 @@ export function selectCellKernel(query: Pick<LstmKernelQuery, 'kernels' | 'capab
  * units between them.
  */
 export function recurrencePlan(capabilities: LstmCapabilities, precision: MatmulPrecision = 'float32'): RecurrencePlan {
-  const { forcedIsa, isas } = capabilities;
-  const threads = intraOpThreads();
+  const { forcedIsa, isas, threads } = capabilities;
   const bfloat16 = precision === 'bfloat16' && isas.includes(BFLOAT16_ISA) && (forcedIsa === undefined || forcedIsa === BFLOAT16_ISA);
   if (bfloat16) return { isa: BFLOAT16_ISA, threads };
   const float32 = isas.filter((isa) => isa !== BFLOAT16_ISA);
@@ -179,8 +176,14 @@ export interface PrecisionVerdict {
   warning?: string;
 }
 
-/** Checks --precision bfloat16 against the cell, the backend and the addon. */
-export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType; backend: BackendName; capabilities: LstmCapabilities }): PrecisionVerdict {
+/** Checks --precision bfloat16 against the cell, the backend and the addon; `setupCommand` rebuilds the addon. */
+export function checkPrecision(run: {
+  precision: MatmulPrecision;
+  cell: CellType;
+  backend: BackendName;
+  capabilities: LstmCapabilities;
+  setupCommand: string;
+}): PrecisionVerdict {
   if (run.precision !== 'bfloat16') return {};
   const cellError = precisionCellError(run);
   if (cellError) return { error: cellError };
@@ -188,10 +191,10 @@ export function checkPrecision(run: { precision: MatmulPrecision; cell: CellType
     return { error: `--precision bfloat16 needs the tensorflow backend (this run has ${run.backend}); use --precision float32` };
   if (!run.capabilities.nativeBackward) {
     return {
-      error: `--precision bfloat16 needs the native LSTM recurrence that rnn-train builds into tfjs-node's addon, and this one lacks it; rebuild it with \`${setupCommand({ force: true })}\`, or use --precision float32`,
+      error: `--precision bfloat16 needs the native LSTM recurrence that rnn-train builds into tfjs-node's addon, and this one lacks it; rebuild it with \`${run.setupCommand}\`, or use --precision float32`,
     };
   }
-  if (cpuHasBfloat16() === false)
+  if (run.capabilities.cpuBfloat16 === false)
     return { warning: 'this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --precision bfloat16 may well be no faster than float32 here' };
   return {};
 }

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { UserError } from '../util/errors.js';
-import { RECURRENCE_ISAS, tensorflowBackend, type RecurrenceIsa } from './ops.js';
+import { RECURRENCE_ISAS, tensorflowBackend, type LstmCapabilities, type RecurrenceIsa } from './ops.js';
 
 /**
- * What the machine and tfjs-node's addon can do: the facts that model/policy.ts decides from.
- * Nothing outside native/ reads the binding's internals.
+ * What the machine and tfjs-node's addon can do, read from the binding, the environment and
+ * /proc/cpuinfo: the facts that model/policy.ts decides from, as native/ops.ts's LstmCapabilities.
+ * Node only: the model is given them (the page gives it NO_NATIVE_KERNELS). Nothing outside
+ * native/ reads the binding's internals.
  */
 
 /**
@@ -18,22 +20,6 @@ export function cpuHasBfloat16(): boolean | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** What the active backend offers the LSTM (all false off the tensorflow backend). */
-export interface LstmCapabilities {
-  /** TensorFlow's fused LSTM ops (BlockLSTMV2, LSTMBlockCell): any tfjs-node addon. */
-  fusedOps: boolean;
-  /** The binding's lstmBackward, rnn-train's addition (src/install/recurrence/); absent from an addon built elsewhere. */
-  nativeBackward: boolean;
-  /** The binding's gruForward and gruBackward, likewise. */
-  nativeGru: boolean;
-  /** The binding's rnnForward and rnnBackward, likewise. */
-  nativeRnn: boolean;
-  /** The ISA paths of rnn-train's recurrence that this CPU can run, narrowest first; [] without it. */
-  isas: RecurrenceIsa[];
-  /** RNN_TRAIN_ISA, when the user set it: the path to run instead of the widest. */
-  forcedIsa?: RecurrenceIsa;
 }
 
 /** The environment variable that forces a narrower ISA path, so that each can be tested and timed on one machine. */
@@ -49,6 +35,8 @@ export function lstmCapabilities(): LstmCapabilities {
     nativeRnn: Boolean(binding?.rnnForward && binding.rnnBackward),
     isas,
     forcedIsa: forcedIsa(isas),
+    threads: intraOpThreads(),
+    cpuBfloat16: cpuHasBfloat16(),
   };
 }
 

@@ -38,6 +38,37 @@ export interface RecurrencePlan {
   threads: number;
 }
 
+/** What the active backend offers the LSTM (all false off the tensorflow backend). */
+export interface LstmCapabilities {
+  /** TensorFlow's fused LSTM ops (BlockLSTMV2, LSTMBlockCell): any tfjs-node addon. */
+  fusedOps: boolean;
+  /** The binding's lstmBackward, rnn-train's addition (src/install/recurrence/); absent from an addon built elsewhere. */
+  nativeBackward: boolean;
+  /** The binding's gruForward and gruBackward, likewise. */
+  nativeGru: boolean;
+  /** The binding's rnnForward and rnnBackward, likewise. */
+  nativeRnn: boolean;
+  /** The ISA paths of rnn-train's recurrence that this CPU can run, narrowest first; [] without it. */
+  isas: RecurrenceIsa[];
+  /** RNN_TRAIN_ISA, when the user set it: the path to run instead of the widest. */
+  forcedIsa?: RecurrenceIsa;
+  /** The threads TensorFlow was started with, which the recurrence uses too. */
+  threads: number;
+  /** Whether the CPU multiplies bfloat16 natively; undefined where that cannot be asked. */
+  cpuBfloat16: boolean | undefined;
+}
+
+/** What any backend but tensorflow offers, the browser's included: no native kernel. */
+export const NO_NATIVE_KERNELS: LstmCapabilities = {
+  fusedOps: false,
+  nativeBackward: false,
+  nativeGru: false,
+  nativeRnn: false,
+  isas: [],
+  threads: 1,
+  cpuBfloat16: undefined,
+};
+
 /**
  * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
  * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CharRnn } from '../model/char-rnn.js';
 import type { LstmKernels, ModelConfig } from '../model/config.js';
+import { lstmCapabilities } from '../native/capabilities.js';
 
 /**
  * An exponential moving average of a model's weights (Polyak averaging, as in TensorFlow's
@@ -17,7 +18,7 @@ export class WeightAverage {
     private readonly decay: number,
     kernels?: LstmKernels,
   ) {
-    this.model = new CharRnn(config, weights, kernels);
+    this.model = new CharRnn(config, weights, { kernels, capabilities: lstmCapabilities() });
   }
 
   /**

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../native/backend.js';
+import { lstmCapabilities } from '../native/capabilities.js';
 import { carriedState, readCarried } from './carried.js';
 import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
 import { chunkGradients } from './engine.js';
@@ -13,7 +14,7 @@ import { Rng } from '../util/random.js';
 const setup = workerData as ReplicaSetup;
 const port = parentPort!;
 await useBackend(setup.backend);
-const model = new CharRnn(setup.config, setup.weights, setup.kernels, setup.precision);
+const model = new CharRnn(setup.config, setup.weights, { kernels: setup.kernels, precision: setup.precision, capabilities: lstmCapabilities() });
 let state = model.zeroState(setup.streams);
 
 async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {

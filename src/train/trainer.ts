@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { WeightAverage } from './averaging.js';
 import type { BackendName } from '../native/backend.js';
+import { lstmCapabilities } from '../native/capabilities.js';
 import { BatchStreams, type CharIds } from '../data/batches.js';
 import type { Checkpoint, CheckpointStore, RunOptions, TrainingConfig, TrainingProgress } from './config.js';
 import { type NamedArrays, type LstmKernels, type ModelConfig } from '../model/config.js';
@@ -118,7 +119,7 @@ class TrainingRun {
     if (resumedAt && isFinished(resumedAt, limit, setup.options.timeBudgetSeconds)) {
       throw new UserError(`the run already reached its end at step ${resumedAt.step}; give a larger --steps, --epochs or --time-budget to train further`);
     }
-    const model = new CharRnn(config, initial, setup.kernels, training.precision);
+    const model = new CharRnn(config, initial, { kernels: setup.kernels, precision: training.precision, capabilities: lstmCapabilities() });
     const average = training.emaDecay > 0 ? new WeightAverage(config, initial, training.emaDecay, setup.kernels) : undefined;
     const optimizer = createOptimizer(training.optimizer);
     const engine: Engine =

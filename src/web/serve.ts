@@ -11,6 +11,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
   '.bin': 'application/octet-stream',
+  '.wasm': 'application/wasm',
 };
 
 export interface StaticServer {

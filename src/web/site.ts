@@ -26,9 +26,15 @@ export interface SiteRequest {
 /** Characters of the corpus's end offered for "Look inside" by default (the end is in the validation split). */
 const EXCERPT_CHARACTERS = 1000;
 const PAGE_ENTRY = 'web/page/main.js';
-/** The one bare module name the page's scripts import; index.html's import map points it at TensorFlow.js. */
-const TFJS_MODULE = '@tensorflow/tfjs-core';
-const TFJS_BUNDLE = '@tensorflow/tfjs/dist/tf.fesm.min.js';
+/** The bare module names the page's scripts import, and the bundles index.html's import map points them at (in vendor/). */
+const VENDOR_MODULES: Record<string, string> = {
+  '@tensorflow/tfjs-core': '@tensorflow/tfjs/dist/tf.fesm.min.js',
+  '@tensorflow/tfjs-backend-wasm': '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.min.js',
+};
+/** The WebAssembly backend's binaries, which it fetches from vendor/ (web/page/backend.ts): plain, SIMD, and SIMD with threads. */
+const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+/** What the import map gives for the Node modules the WebAssembly bundle imports but uses only in Node. */
+const EMPTY_MODULE = '// Stands in for a Node module that the WebAssembly backend imports but uses only in Node.\nexport default {};\n';
 
 /** The package's folder, from dist/web/ (or from src/web/, where tests import this module). */
 const PACKAGE = fileURLToPath(new URL('../..', import.meta.url));
@@ -47,7 +53,7 @@ export function pageModules(): string[] {
     const source = fs.readFileSync(path.join(DIST, file), 'utf8');
     for (const [, specifier] of source.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)';/gms)) {
       if (specifier.startsWith('.')) visit(path.posix.join(path.posix.dirname(file), specifier));
-      else if (specifier !== TFJS_MODULE) throw new Error(`the page's ${file} imports ${specifier}, which the site cannot provide`);
+      else if (!(specifier in VENDOR_MODULES)) throw new Error(`the page's ${file} imports ${specifier}, which the site cannot provide`);
     }
   };
   visit(PAGE_ENTRY);
@@ -109,6 +115,16 @@ function writeMember(site: string, k: number, { dir, checkpoint }: SiteRequest['
   return { path: folder, lossPlot, card: modelCard(dir, checkpoint) };
 }
 
+/** TensorFlow.js's bundles and the WebAssembly binaries, from the installed packages, into `vendor`. */
+function writeVendor(vendor: string): void {
+  const require = createRequire(import.meta.url);
+  fs.mkdirSync(vendor);
+  for (const bundle of Object.values(VENDOR_MODULES)) fs.copyFileSync(require.resolve(bundle), path.join(vendor, path.basename(bundle)));
+  const wasmFolder = path.dirname(require.resolve(VENDOR_MODULES['@tensorflow/tfjs-backend-wasm']));
+  for (const binary of WASM_BINARIES) fs.copyFileSync(path.join(wasmFolder, binary), path.join(vendor, binary));
+  fs.writeFileSync(path.join(vendor, 'empty.js'), EMPTY_MODULE);
+}
+
 /** Everything the site holds, written into `site` (a new, empty folder). */
 function writeSiteFiles(site: string, request: SiteRequest): void {
   for (const file of fs.readdirSync(ASSETS)) fs.copyFileSync(path.join(ASSETS, file), path.join(site, file));
@@ -118,8 +134,7 @@ function writeSiteFiles(site: string, request: SiteRequest): void {
     const source = fs.readFileSync(path.join(DIST, file), 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
     fs.writeFileSync(path.join(site, 'js', file), source);
   }
-  fs.mkdirSync(path.join(site, 'vendor'));
-  fs.copyFileSync(createRequire(import.meta.url).resolve(TFJS_BUNDLE), path.join(site, 'vendor', path.basename(TFJS_BUNDLE)));
+  writeVendor(path.join(site, 'vendor'));
   const members = request.members.map((member, k) => {
     const name = request.members.length > 1 ? `${request.title}, member ${k + 1}` : request.title;
     return writeMember(site, k, member, name);

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { startBackend, requestedBackend } from './backend.js';
 import { element } from './dom.js';
 import { GenerateView } from './generate-view.js';
 import { InsideView } from './inside-view.js';
@@ -11,8 +11,9 @@ import { SITE_FILES } from '../../run/files.js';
 async function start(): Promise<void> {
   const status = element('load-status');
   try {
-    // The CPU backend: the same arithmetic on every machine, and the one the tests check against rnn-sample.
-    await tf.setBackend('cpu');
+    const backend = await startBackend(requestedBackend(location.search));
+    element('backend').textContent = backend.description;
+    document.body.dataset.backend = backend.name;
     const response = await fetch(SITE_FILES.data);
     if (!response.ok) throw new Error(`cannot load ${SITE_FILES.data} (HTTP ${response.status})`);
     const data = (await response.json()) as SiteData;
@@ -23,7 +24,7 @@ async function start(): Promise<void> {
     const session = await Session.load(data);
     new GenerateView(session);
     new InsideView(session);
-    status.textContent = '';
+    status.textContent = backend.fallback ?? '';
     document.body.dataset.ready = 'true';
   } catch (error) {
     status.textContent = `The page could not start: ${error instanceof Error ? error.message : String(error)}. Serve the folder over HTTP (rnn-web --serve), not as a file.`;

@@ -1,6 +1,23 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { Vocabulary } from '../../data/vocabulary.js';
-import { PageModel, PageStepper } from './model.js';
-import type { SiteData } from './site-data.js';
+import { CharRnn } from '../../model/char-rnn.js';
+import { NO_NATIVE_KERNELS } from '../../native/ops.js';
+import { ModelStepper } from '../../sample/sampler.js';
+import type { SiteData, SiteMember } from './site-data.js';
+
+/**
+ * A member's model, as rnn-sample loads it: CharRnn on the checkpoint's weights (the member's
+ * model.json and weights.bin), with no native kernel, so the written-out cells run on TensorFlow.js.
+ */
+async function loadModel(member: SiteMember): Promise<CharRnn> {
+  const response = await fetch(`${member.path}/model.json`);
+  if (!response.ok) throw new Error(`cannot load ${member.path}/model.json (HTTP ${response.status})`);
+  const { weightsManifest } = (await response.json()) as { weightsManifest: tf.io.WeightsManifestConfig };
+  const tensors = await tf.io.loadWeights(weightsManifest, member.path);
+  const weights = new Map(Object.entries(tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
+  tf.dispose(Object.values(tensors));
+  return new CharRnn(member.card.model, weights, { capabilities: NO_NATIVE_KERNELS });
+}
 
 /** What the page's views share: the site's data, the loaded models, and the last generated text. */
 export class Session {
@@ -8,18 +25,18 @@ export class Session {
 
   private constructor(
     readonly data: SiteData,
-    readonly models: PageModel[],
+    readonly models: CharRnn[],
     readonly vocabulary: Vocabulary,
   ) {}
 
   static async load(data: SiteData): Promise<Session> {
-    const models = await Promise.all(data.members.map((member) => PageModel.load(member)));
+    const models = await Promise.all(data.members.map(loadModel));
     return new Session(data, models, new Vocabulary(data.vocabulary));
   }
 
-  /** A fresh reader from zero state; dispose it when done. */
-  stepper(): PageStepper {
-    return new PageStepper(this.models);
+  /** A fresh reader from zero state, as rnn-sample's when it steps through tfjs; dispose it when done. */
+  stepper(): ModelStepper {
+    return new ModelStepper(this.models);
   }
 
   /** The text's characters the model knows, and how often each unknown one occurs. */
