@@ -157,6 +157,18 @@ describe('the page, as a person uses it', () => {
     }
   });
 
+  it('reads 20,000 characters in a worker, showing its progress, and generates meanwhile', async () => {
+    const long = fs.readFileSync(corpus, 'utf8').repeat(4).slice(0, 20_500);
+    await site.page.fill('#inside-text', long);
+    await site.page.click('#analyse');
+    // A status between the start and the end: the page painted while the text was being read.
+    await site.page.locator('#inside-status', { hasText: /^Reading 20,000 characters… [\d,]+ read\.$/ }).waitFor();
+    expect((await generate(site.page, { length: 30, seed: 3 })).text).toHaveLength(30);
+    await site.page.locator('#inside-status', { hasText: 'bits/char' }).waitFor();
+    expect(await site.page.textContent('#inside-status')).toMatch(/^Read the first 20,000 characters\. 20000 characters, [\d.]+ bits\/char\./);
+    expect(await site.page.$$eval('#inside-view span', (spans) => spans.length)).toBe(20_000);
+  });
+
   it('works served under a sub-path, as on a static host', async () => {
     const hosted = path.join(work, 'hosted', 'models', 'shakespeare');
     fs.mkdirSync(path.dirname(hosted), { recursive: true });

@@ -70,11 +70,19 @@ describe('rnn-web writes a self-contained site', () => {
     // No script points at a source map the site does not hold, and the index names no CDN.
     expect(fs.readFileSync(path.join(site, 'js/web/page/main.js'), 'utf8')).not.toMatch(/sourceMappingURL/);
     expect(fs.readFileSync(path.join(site, 'index.html'), 'utf8')).not.toMatch(/https?:\/\//);
+    // Every script, TensorFlow.js's included, imports by relative path: no import map, which module workers would not read.
+    for (const file of fs.readdirSync(site, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'))) {
+      for (const [, specifier] of fs.readFileSync(path.join(site, file), 'utf8').matchAll(/\bfrom\s*['"]([^'"]+)['"]/g)) {
+        expect(specifier, file).toMatch(/^\.\.?\//);
+        expect(fs.existsSync(path.join(site, path.dirname(file), specifier)), `${file} imports ${specifier}`).toBe(true);
+      }
+    }
   });
 
   it("the page runs the library's own model, and its scripts import nothing a browser lacks, however deep", () => {
     const modules = pageModules();
     expect(modules).toContain('web/page/main.js');
+    expect(modules).toContain('web/page/inside-worker.js');
     expect(modules).toContain('model/char-rnn.js');
     expect(modules).toContain('sample/sampler.js');
     expect(modules).toContain('model/cells/lstm.js');

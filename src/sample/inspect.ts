@@ -9,12 +9,20 @@ export interface TextInspection {
   activations: Float32Array[][];
 }
 
+export interface InspectOptions {
+  /** Told how many characters have been read, every PROGRESS_EVERY of them. */
+  progress?: (read: number) => void;
+}
+
+/** Characters between two progress reports: a few a second on the page. */
+export const PROGRESS_EVERY = 500;
+
 /**
  * Reads `ids` one character at a time from zero state, as sampling does, recording each layer's
  * hidden state and the log-probability of the next character. Row t of an activation is the
  * state once character t has been read, as Karpathy, Johnson and Fei-Fei colour their text.
  */
-export function inspectText(stepper: Stepper, ids: Int32Array): TextInspection {
+export function inspectText(stepper: Stepper, ids: Int32Array, options: InspectOptions = {}): TextInspection {
   const n = ids.length;
   const logProbs = new Float64Array(Math.max(0, n - 1));
   let activations: Float32Array[][] = [];
@@ -24,6 +32,7 @@ export function inspectText(stepper: Stepper, ids: Int32Array): TextInspection {
     if (t === 0) activations = hidden.map((layers) => layers.map((h) => new Float32Array(n * h.length)));
     hidden.forEach((layers, m) => layers.forEach((h, l) => activations[m][l].set(h, t * h.length)));
     if (t + 1 < n) logProbs[t] = logProbOf(scores, ids[t + 1]);
+    if (options.progress && (t + 1) % PROGRESS_EVERY === 0) options.progress(t + 1);
   }
   return { logProbs, activations };
 }

@@ -25,16 +25,20 @@ export interface SiteRequest {
 
 /** Characters of the corpus's end offered for "Look inside" by default (the end is in the validation split). */
 const EXCERPT_CHARACTERS = 1000;
-const PAGE_ENTRY = 'web/page/main.js';
-/** The bare module names the page's scripts import, and the bundles index.html's import map points them at (in vendor/). */
+/** The page's script, and the worker's that reads a text for Look inside. */
+const PAGE_ENTRIES = ['web/page/main.js', 'web/page/inside-worker.js'];
+/** The bare module names the page's scripts import, and the bundles in vendor/ that the site's copies import instead. */
 const VENDOR_MODULES: Record<string, string> = {
   '@tensorflow/tfjs-core': '@tensorflow/tfjs/dist/tf.fesm.min.js',
   '@tensorflow/tfjs-backend-wasm': '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.min.js',
 };
 /** The WebAssembly backend's binaries, which it fetches from vendor/ (web/page/backend.ts): plain, SIMD, and SIMD with threads. */
 const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
-/** What the import map gives for the Node modules the WebAssembly bundle imports but uses only in Node. */
+/** The Node modules the WebAssembly bundle imports but uses only in Node; in the site they are one empty module. */
+const NODE_ONLY_IMPORTS = ['fs', 'os', 'path', 'perf_hooks'];
 const EMPTY_MODULE = '// Stands in for a Node module that the WebAssembly backend imports but uses only in Node.\nexport default {};\n';
+/** An import or export's module specifier in compiled or minified code: `from '…'`, `from"…"`. */
+const SPECIFIER = /\bfrom\s*(['"])([^'"]+)\1/g;
 
 /** The package's folder, from dist/web/ (or from src/web/, where tests import this module). */
 const PACKAGE = fileURLToPath(new URL('../..', import.meta.url));
@@ -56,8 +60,30 @@ export function pageModules(): string[] {
       else if (!(specifier in VENDOR_MODULES)) throw new Error(`the page's ${file} imports ${specifier}, which the site cannot provide`);
     }
   };
-  visit(PAGE_ENTRY);
+  PAGE_ENTRIES.forEach(visit);
   return [...found].sort();
+}
+
+/**
+ * `source` (a module at `file`, relative to the site) with each bare import of `replacements`
+ * pointed at its file in the site, relative to `file`: the site needs no import map, which module
+ * workers do not read.
+ */
+function pointImports(source: string, file: string, replacements: Record<string, string>): string {
+  return source.replace(SPECIFIER, (whole: string, quote: string, specifier: string) => {
+    const target = replacements[specifier];
+    if (target === undefined) return whole;
+    const relative = path.posix.relative(path.posix.dirname(file), target);
+    return `from ${quote}${relative.startsWith('.') ? relative : `./${relative}`}${quote}`;
+  });
+}
+
+/** Where each bare module the site's scripts import lies in the site. */
+function vendorFiles(): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const [name, bundle] of Object.entries(VENDOR_MODULES)) files[name] = `vendor/${path.basename(bundle)}`;
+  for (const name of NODE_ONLY_IMPORTS) files[name] = 'vendor/empty.js';
+  return files;
 }
 
 /** The last lines of the training corpus, as far as the model knows their characters; empty when the file is gone. */
@@ -119,7 +145,10 @@ function writeMember(site: string, k: number, { dir, checkpoint }: SiteRequest['
 function writeVendor(vendor: string): void {
   const require = createRequire(import.meta.url);
   fs.mkdirSync(vendor);
-  for (const bundle of Object.values(VENDOR_MODULES)) fs.copyFileSync(require.resolve(bundle), path.join(vendor, path.basename(bundle)));
+  for (const bundle of Object.values(VENDOR_MODULES)) {
+    const file = `vendor/${path.basename(bundle)}`;
+    fs.writeFileSync(path.join(vendor, path.basename(bundle)), pointImports(fs.readFileSync(require.resolve(bundle), 'utf8'), file, vendorFiles()));
+  }
   const wasmFolder = path.dirname(require.resolve(VENDOR_MODULES['@tensorflow/tfjs-backend-wasm']));
   for (const binary of WASM_BINARIES) fs.copyFileSync(path.join(wasmFolder, binary), path.join(vendor, binary));
   fs.writeFileSync(path.join(vendor, 'empty.js'), EMPTY_MODULE);
@@ -132,7 +161,7 @@ function writeSiteFiles(site: string, request: SiteRequest): void {
     fs.mkdirSync(path.join(site, 'js', path.dirname(file)), { recursive: true });
     // Without the source-map comment: the maps point into src/, which the site does not hold.
     const source = fs.readFileSync(path.join(DIST, file), 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
-    fs.writeFileSync(path.join(site, 'js', file), source);
+    fs.writeFileSync(path.join(site, 'js', file), pointImports(source, `js/${file}`, vendorFiles()));
   }
   writeVendor(path.join(site, 'vendor'));
   const members = request.members.map((member, k) => {

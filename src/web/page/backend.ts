@@ -23,12 +23,12 @@ export function requestedBackend(search: string): PageBackend {
  * WebAssembly with SIMD, on one thread: it runs the page's steps about 4× faster than the CPU
  * backend's JavaScript. Threads (which need cross-origin isolation) gained nothing at one
  * character a step: the default 2×256 model in headless Chromium on a Zen 5 generated 1,186
- * chars/s on 2 threads against 1,235 on one (bench/results/2026-12-04-epyc-zen5-web.md). The
- * .wasm files are in the site's vendor/ folder, found relative to the page, so that the site works
- * under any path.
+ * chars/s on 2 threads against 1,235 on one (bench/results/2026-12-04-epyc-zen5-avx2-forward.md).
+ * The .wasm files are in the site's vendor/ folder, found relative to this script (js/web/page/),
+ * so that the site works under any path, and in the Look inside worker as on the page.
  */
 async function startWasm(): Promise<StartedBackend | undefined> {
-  setWasmPaths(new URL('vendor/', document.baseURI).href);
+  setWasmPaths(new URL('../../../vendor/', import.meta.url).href);
   setThreadsCount(1);
   if (!(await tf.setBackend('wasm').catch(() => false))) return undefined;
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');

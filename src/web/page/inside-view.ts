@@ -1,11 +1,13 @@
-import { inspectText, type TextInspection } from '../../sample/inspect.js';
+import type { TextInspection } from '../../sample/inspect.js';
 import { COLD_START_CHARACTERS } from '../../data/batches.js';
-import { describeUnknown, element, formatNumber, pause } from './dom.js';
+import type { PageBackend } from './backend.js';
+import { describeUnknown, element, formatNumber } from './dom.js';
+import type { InspectReply, InspectRequest } from './inside-messages.js';
 import type { Session } from './session.js';
 import { bestUnits, FEATURES, type UnitRef } from './units.js';
 
-/** The longest text the page reads at once: reading is one step per character, and the page waits for it. */
-export const MAX_INSPECTED = 2000;
+/** The longest text the page reads at once: one step per character, in a worker (InsideReader), so the page stays responsive. */
+export const MAX_INSPECTED = 20_000;
 /** Units listed per feature. */
 const LISTED = 5;
 /** Surprise (bits) drawn at full colour. */
@@ -16,11 +18,40 @@ interface Inspected extends TextInspection {
   spans: HTMLSpanElement[];
 }
 
+/** Look inside's reader: a worker (inside-worker.ts), started on first use, that reads texts off the page's thread. */
+class InsideReader {
+  private worker: Worker | undefined;
+
+  constructor(
+    private readonly session: Session,
+    private readonly backend: PageBackend,
+  ) {}
+
+  read(ids: Int32Array, progress: (read: number) => void): Promise<TextInspection> {
+    const worker = (this.worker ??= new Worker(new URL('./inside-worker.js', import.meta.url), { type: 'module' }));
+    return new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }: MessageEvent<InspectReply>) => {
+        if (data.kind === 'progress') progress(data.read);
+        else if (data.kind === 'done') resolve(data.inspection);
+        else reject(new Error(data.message));
+      };
+      worker.onerror = (event) => reject(new Error(event.message || 'the reader could not start'));
+      const request: InspectRequest = { site: document.baseURI, members: this.session.data.members, backend: this.backend, ids };
+      worker.postMessage(request);
+    });
+  }
+}
+
 /** Look inside: per-character surprise, one hidden unit's activation over the text, and units that track simple properties. */
 export class InsideView {
   private inspected: Inspected | undefined;
+  private readonly reader: InsideReader;
 
-  constructor(private readonly session: Session) {
+  constructor(
+    private readonly session: Session,
+    backend: PageBackend,
+  ) {
+    this.reader = new InsideReader(session, backend);
     const text = element<HTMLTextAreaElement>('inside-text');
     text.value = session.data.excerpt;
     element<HTMLButtonElement>('use-excerpt').disabled = session.data.excerpt === '';
@@ -50,14 +81,19 @@ export class InsideView {
       status.textContent = [...notes, 'Give at least two characters the model knows.'].join(' ');
       return;
     }
-    status.textContent = `Reading ${chars.length} characters…`;
-    await pause();
-    const stepper = this.session.stepper();
+    const total = chars.length.toLocaleString('en-US');
+    status.textContent = `Reading ${total} characters…`;
+    const analyse = element<HTMLButtonElement>('analyse');
+    analyse.disabled = true;
     try {
-      const inspection = inspectText(stepper, this.session.vocabulary.encode(chars.join('')));
+      const ids = this.session.vocabulary.encode(chars.join(''));
+      const inspection = await this.reader.read(ids, (read) => (status.textContent = `Reading ${total} characters… ${read.toLocaleString('en-US')} read.`));
       this.inspected = { ...inspection, chars, spans: this.render(chars) };
+    } catch (error) {
+      status.textContent = `Could not read the text: ${error instanceof Error ? error.message : String(error)}`;
+      return;
     } finally {
-      stepper.dispose();
+      analyse.disabled = false;
     }
     status.textContent = [...notes, describeCost(chars.length, this.inspected.logProbs)].join(' ');
     this.listUnits();

@@ -23,7 +23,7 @@ async function start(): Promise<void> {
     showRun(data);
     const session = await Session.load(data);
     new GenerateView(session);
-    new InsideView(session);
+    new InsideView(session, backend.name);
     status.textContent = backend.fallback ?? '';
     document.body.dataset.ready = 'true';
   } catch (error) {

@@ -7,13 +7,15 @@ import type { SiteData, SiteMember } from './site-data.js';
 
 /**
  * A member's model, as rnn-sample loads it: CharRnn on the checkpoint's weights (the member's
- * model.json and weights.bin), with no native kernel, so the written-out cells run on TensorFlow.js.
+ * model.json and weights.bin, under `site`, the page's address), with no native kernel, so the
+ * written-out cells run on TensorFlow.js.
  */
-async function loadModel(member: SiteMember): Promise<CharRnn> {
-  const response = await fetch(`${member.path}/model.json`);
+export async function loadModel(member: SiteMember, site: string): Promise<CharRnn> {
+  const folder = new URL(member.path, site).href;
+  const response = await fetch(`${folder}/model.json`);
   if (!response.ok) throw new Error(`cannot load ${member.path}/model.json (HTTP ${response.status})`);
   const { weightsManifest } = (await response.json()) as { weightsManifest: tf.io.WeightsManifestConfig };
-  const tensors = await tf.io.loadWeights(weightsManifest, member.path);
+  const tensors = await tf.io.loadWeights(weightsManifest, folder);
   const weights = new Map(Object.entries(tensors).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
   tf.dispose(Object.values(tensors));
   return new CharRnn(member.card.model, weights, { capabilities: NO_NATIVE_KERNELS });
@@ -30,7 +32,7 @@ export class Session {
   ) {}
 
   static async load(data: SiteData): Promise<Session> {
-    const models = await Promise.all(data.members.map(loadModel));
+    const models = await Promise.all(data.members.map((member) => loadModel(member, document.baseURI)));
     return new Session(data, models, new Vocabulary(data.vocabulary));
   }
 
