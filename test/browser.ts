@@ -31,6 +31,9 @@ export interface SiteVisit {
   under?: string;
   /** Requests to refuse, as a URL pattern (e.g. the WebAssembly binaries); refused requests are not counted as errors. */
   refuse?: RegExp;
+  /** The window's width in CSS pixels (default 1100: a desktop), and the theme the system asks for (default light). */
+  width?: number;
+  colorScheme?: 'light' | 'dark';
 }
 
 /** Serves `site` on a free local port and opens it, waiting until the page says it is ready. */
@@ -46,7 +49,7 @@ export async function openSite(site: string, visit: SiteVisit = {}): Promise<Ope
       )
     : site;
   const server: StaticServer = await serveStatic(root, 0);
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: visit.width ?? 1100, height: 900 }, colorScheme: visit.colorScheme ?? 'light' });
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => void (message.type() === 'error' && errors.push(message.text())));

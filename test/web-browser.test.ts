@@ -209,15 +209,62 @@ describe('the page, as a person uses it', () => {
   });
 
   it('shows the loss curve and the model card, and takes a screenshot', async () => {
+    const summary = await site.page.$$eval('#summary div', (boxes) => boxes.map((box) => box.textContent));
+    expect(summary).toEqual([
+      expect.stringMatching(/^\d\.\d{3}bits\/char on held-out text$/),
+      expect.stringMatching(/^\d\.\d kparameters, 2 × 12 LSTM$/),
+      expect.stringMatching(/^30steps, epoch \d+$/),
+      expect.stringMatching(/^\d+\.\d minof training$/),
+    ]);
     expect(await site.page.$eval('#curves img', (img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
     const card = (await site.page.textContent('#cards')) ?? '';
     expect(card).toMatch(/corpuscorpus\.txt \(0\.\d\d MB\)/);
     expect(card).toMatch(/model2-layer LSTM, 12 units/);
     expect(card).toMatch(/vocabulary\d+ characters: ↵␣"\(\),\.\[\]adefghiklmnorstymodel2-layer/);
     expect(card).toMatch(/steps30 \(epoch/);
-    const shot = path.join(ROOT, 'test-results', 'rnn-web.png');
-    fs.mkdirSync(path.dirname(shot), { recursive: true });
+    const shot = path.join(ROOT, 'docs', 'images', 'rnn-web-desktop.png');
     await site.page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(20_000);
+  });
+
+  it.each([
+    ['a phone, 375 px wide', { width: 375 }, 'rnn-web-phone.png'],
+    ['a desktop in dark mode', { colorScheme: 'dark' as const }, 'rnn-web-dark.png'],
+  ])('is usable on %s: no sideways scrolling, every control within reach', async (_, visit, image) => {
+    const shown = await openSite(path.join(work, 'lstm-site'), visit);
+    try {
+      const { page } = shown;
+      expect((await generate(page, { prime: 'the "king', length: 200, seed: 4 })).text).toHaveLength(209);
+      await analyse(page, fs.readFileSync(corpus, 'utf8').slice(0, 600));
+      const width = await page.evaluate(() => window.innerWidth);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      const controls = await page.$$eval('input, select, textarea, button', (all) =>
+        all.map((control) => {
+          const box = control.getBoundingClientRect();
+          return { id: control.id || control.textContent, left: box.left, right: box.right, tabIndex: (control as HTMLElement).tabIndex };
+        }),
+      );
+      for (const control of controls) {
+        expect(control.left, control.id ?? '').toBeGreaterThanOrEqual(0);
+        expect(control.right, control.id ?? '').toBeLessThanOrEqual(width);
+        expect(control.tabIndex, `${control.id} is reachable by keyboard`).toBeGreaterThanOrEqual(0);
+      }
+      // The theme follows the system: dark text on light, or light text on dark.
+      const [background, ink] = await page.evaluate(() => {
+        const style = getComputedStyle(document.body);
+        const level = (colour: string) =>
+          (colour.match(/\d+/g) ?? [])
+            .slice(0, 3)
+            .map(Number)
+            .reduce((a, b) => a + b, 0) / 3;
+        return [level(style.backgroundColor), level(style.color)];
+      });
+      if (visit.colorScheme === 'dark') expect(background).toBeLessThan(ink);
+      else expect(background).toBeGreaterThan(ink);
+      await page.screenshot({ path: path.join(ROOT, 'docs', 'images', image), fullPage: true });
+      expect(shown.errors).toEqual([]);
+    } finally {
+      await shown.close();
+    }
   });
 });

@@ -168,14 +168,15 @@ export class InsideView {
   }
 }
 
+/** Colours from style.css's variables, so that the light and dark themes each have theirs. */
 function surpriseColour(logProb: number | undefined): string {
   if (logProb === undefined) return 'transparent';
-  return `rgba(220, 50, 47, ${Math.min(1, -logProb / Math.LN2 / FULL_SURPRISE_BITS).toFixed(3)})`;
+  return `rgba(var(--surprise), ${Math.min(1, -logProb / Math.LN2 / FULL_SURPRISE_BITS).toFixed(3)})`;
 }
 
 function activationColour(activation: number): string {
   const alpha = Math.min(1, Math.abs(activation)).toFixed(3);
-  return activation >= 0 ? `rgba(214, 39, 40, ${alpha})` : `rgba(31, 119, 180, ${alpha})`;
+  return activation >= 0 ? `rgba(var(--positive), ${alpha})` : `rgba(var(--negative), ${alpha})`;
 }
 
 /** The text's cost in bits/char, and apart the first characters, which the model reads from zero state. */

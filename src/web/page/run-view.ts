@@ -1,3 +1,4 @@
+import { parameterCount } from '../../model/char-rnn.js';
 import { element, formatNumber } from './dom.js';
 import type { ModelCard, SiteData } from './site-data.js';
 
@@ -29,8 +30,40 @@ function cardRows(card: ModelCard, vocabulary: string[]): [string, string][] {
   ];
 }
 
-/** The run: each member's loss curve and model card. */
+/** A parameter count as one reads it: 870 k, 3.31 M. */
+function parameters(count: number): string {
+  return count >= 1e6 ? `${formatNumber(count / 1e6, 2)} M` : `${formatNumber(count / 1e3, count >= 1e4 ? 0 : 1)} k`;
+}
+
+/** The figures one reads first: how good the model is, how big, and how long it trained. */
+function summaryFigures(card: ModelCard): [string, string][] {
+  const loss = card.bestValidationLoss;
+  return [
+    [loss === null ? '—' : `${formatNumber(loss / Math.LN2, 3)}`, 'bits/char on held-out text'],
+    [parameters(parameterCount(card.model)), `parameters, ${card.model.layers} × ${card.model.hiddenSize} ${card.model.cell.toUpperCase()}`],
+    [card.step.toLocaleString('en-US'), `steps, epoch ${card.epoch}`],
+    [`${formatNumber(card.trainingSeconds / 60, 1)} min`, 'of training'],
+  ];
+}
+
+/** The summary of the first member (or the only model), at the top of the run. */
+function showSummary(card: ModelCard): void {
+  const summary = element('summary');
+  summary.className = 'summary';
+  for (const [figure, caption] of summaryFigures(card)) {
+    const box = document.createElement('div');
+    const strong = document.createElement('strong');
+    strong.textContent = figure;
+    const span = document.createElement('span');
+    span.textContent = caption;
+    box.append(strong, span);
+    summary.append(box);
+  }
+}
+
+/** The run: its summary, and each member's loss curve and model card. */
 export function showRun(data: SiteData): void {
+  showSummary(data.members[0].card);
   const curves = element('curves');
   const cards = element('cards');
   data.members.forEach((member, m) => {
