@@ -120,12 +120,12 @@ export async function analyse(page: Page, text: string): Promise<{ status: strin
   return { status: (await page.textContent('#inside-status')) ?? '', logProbs };
 }
 
-/** Shows unit `unit` of layer `layer` (of member `member`) and reads its activation at every character. */
-export async function unitActivations(page: Page, member: number, layer: number, unit: number): Promise<number[]> {
+/** Shows unit `unit` of layer `layer` (of member `member`), its output h or an LSTM's cell state c, and reads it at every character. */
+export async function unitActivations(page: Page, member: number, layer: number, unit: number, state: 'h' | 'c' = 'h'): Promise<number[]> {
   await page.check('input[name=view][value=unit]');
-  await page.selectOption('#layer', `${member}:${layer}`);
+  await page.selectOption('#layer', `${member}:${layer}:${state}`);
   await page.fill('#unit', String(unit));
   await page.dispatchEvent('#unit', 'change');
-  await page.waitForSelector(`#inside-view[data-view="unit ${member}:${layer}:${unit}"]`);
+  await page.waitForSelector(`#inside-view[data-view="unit ${member}:${layer}:${state}:${unit}"]`);
   return page.$$eval('#inside-view span', (spans) => spans.map((s) => Number((s as HTMLElement).dataset.activation)));
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../src/index.js';
+import { CharRnn, inspectText, lstmCapabilities, ModelStepper, readCheckpoint, Rng, Vocabulary } from '../src/index.js';
 import { PAGE_BACKENDS } from '../src/web/page/backend.js';
 import { analyse, closeBrowser, generate, openSite, unitActivations, type GenerateForm, type OpenSite } from './browser.js';
 import { cli, ROOT, tempDir, testBackend } from './helpers.js';
@@ -86,7 +86,7 @@ describe.each(VISITS)('the page of a %s run on %s, in Chromium', (name, pageBack
     expect(await site.page.textContent('#command')).toContain(`rnn-sample ${run}`);
   });
 
-  it("looks inside as rnn-eval --activations does: every character's log-probability and every unit's activation", async () => {
+  it("looks inside as rnn-eval --activations does: every character's log-probability, every unit's h, an LSTM's c", async () => {
     const text = fs.readFileSync(corpus, 'utf8').slice(0, 400);
     const file = path.join(work, `${name}-passage.txt`);
     fs.writeFileSync(file, text);
@@ -124,7 +124,23 @@ describe.each(VISITS)('the page of a %s run on %s, in Chromium', (name, pageBack
     expect(rows.map((row) => row.split(/layer|member/)[0])).toEqual(['inside quotes', 'position in line', 'bracket depth']);
     for (const row of rows) expect(row).toMatch(/unit \d+ \(r = -?[01]\.\d\d\)/);
     await site.page.click('#units button >> nth=0');
-    expect(await site.page.getAttribute('#inside-view', 'data-view')).toMatch(/^unit \d+:\d+:\d+$/);
+    expect(await site.page.getAttribute('#inside-view', 'data-view')).toMatch(/^unit \d+:\d+:[hc]:\d+$/);
+    if (name !== 'lstm') return;
+    // An LSTM's cell state c, beside h: as the library's own stepper reads it in Node.
+    const checkpoint = readCheckpoint(path.join(run, 'best'));
+    const model = new CharRnn(checkpoint.model, checkpoint.weights, { capabilities: lstmCapabilities() });
+    const stepper = new ModelStepper([model]);
+    const { cells } = inspectText(stepper, new Vocabulary(checkpoint.vocabulary).encode(text));
+    stepper.dispose();
+    model.dispose();
+    for (const [l, values] of cells![0].entries()) {
+      const size = checkpoint.model.hiddenSize;
+      for (let unit = 0; unit < size; unit++) {
+        const shown = await unitActivations(site.page, 0, l, unit, 'c');
+        const worst = shown.map((a, t) => Math.abs(a - values![t * size + unit])).reduce((a, b) => Math.max(a, b));
+        expect(worst, `layer ${l} cell unit ${unit}`).toBeLessThan(1e-4);
+      }
+    }
   });
 });
 

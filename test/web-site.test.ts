@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bestUnits, correlation, FEATURES } from '../src/web/page/units.js';
+import { bestUnits, correlation, FEATURES, stateSources } from '../src/web/page/units.js';
 import { pageModules } from '../src/web/site.js';
 import { shellWord } from '../src/index.js';
 import { cli, ROOT, startCli, tempDir, testBackend, type CliResult } from './helpers.js';
@@ -216,12 +216,18 @@ describe('finding units', () => {
     // Two layers of two units, [characters × units]: layer 0 unit 1 follows the feature inversely, layer 1 unit 0 loosely.
     const layer0 = Float32Array.from([0.3, 0.9, 0.1, 0.7, 0.3, 0.5, 0.2, 0.3, 0.3, 0.1]);
     const layer1 = Float32Array.from([0.0, 5, 0.2, 5, 0.1, 5, 0.5, 5, 0.4, 5]);
-    const ranked = bestUnits([[layer0, layer1]], feature, 2);
+    const ranked = bestUnits(stateSources({ activations: [[layer0, layer1]] }), feature, 2);
     expect(ranked.map(({ layer, unit }) => [layer, unit])).toEqual([
       [0, 1],
       [1, 0],
     ]);
     expect(ranked[0].r).toBeCloseTo(-1, 6);
-    expect(bestUnits([[layer0, layer1]], new Float64Array(5), 3)).toEqual([]);
+    expect(bestUnits(stateSources({ activations: [[layer0, layer1]] }), new Float64Array(5), 3)).toEqual([]);
+    // An LSTM's cell state is ranked beside its output: here c's unit 0 follows the feature exactly.
+    const cell = Float32Array.from([...feature].flatMap((x) => [x, 0]));
+    const withCells = bestUnits(stateSources({ activations: [[layer0, layer1]], cells: [[undefined, cell]] }), feature, 2);
+    expect(withCells).toHaveLength(2);
+    expect(withCells).toContainEqual({ member: 0, layer: 0, state: 'h', unit: 1, r: expect.closeTo(-1, 6) });
+    expect(withCells).toContainEqual({ member: 0, layer: 1, state: 'c', unit: 0, r: expect.closeTo(1, 6) });
   });
 });

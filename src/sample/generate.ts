@@ -32,6 +32,8 @@ export interface Stepper {
   step(id: number): Float32Array;
   /** Each member's layers' hidden state h now, [member][layer]. */
   hidden(): Float32Array[][];
+  /** Each member's layers' cell state c now, [member][layer], undefined for a cell without one (GRU, RNN); absent where the stepper cannot read it. */
+  cells?(): (Float32Array | undefined)[][];
 }
 
 /** Characters drawn for each stream, [stream][character]. */

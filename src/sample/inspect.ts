@@ -7,6 +7,8 @@ export interface TextInspection {
   logProbs: Float64Array;
   /** `activations[m][l]`: member m's layer l hidden state h after reading each character, [characters × hiddenSize] row-major. */
   activations: Float32Array[][];
+  /** Likewise the LSTM's cell state c, undefined for other cells; absent where the stepper cannot read it (Stepper.cells). */
+  cells?: (Float32Array | undefined)[][];
 }
 
 export interface InspectOptions {
@@ -25,14 +27,26 @@ export const PROGRESS_EVERY = 500;
 export function inspectText(stepper: Stepper, ids: Int32Array, options: InspectOptions = {}): TextInspection {
   const n = ids.length;
   const logProbs = new Float64Array(Math.max(0, n - 1));
-  let activations: Float32Array[][] = [];
+  const activations = new StateRecord(n);
+  const cells = stepper.cells ? new StateRecord(n) : undefined;
   for (let t = 0; t < n; t++) {
     const scores = stepper.step(ids[t]);
-    const hidden = stepper.hidden();
-    if (t === 0) activations = hidden.map((layers) => layers.map((h) => new Float32Array(n * h.length)));
-    hidden.forEach((layers, m) => layers.forEach((h, l) => activations[m][l].set(h, t * h.length)));
+    activations.record(t, stepper.hidden());
+    cells?.record(t, stepper.cells!());
     if (t + 1 < n) logProbs[t] = logProbOf(scores, ids[t + 1]);
     if (options.progress && (t + 1) % PROGRESS_EVERY === 0) options.progress(t + 1);
   }
-  return { logProbs, activations };
+  return { logProbs, activations: activations.values as Float32Array[][], cells: cells?.values };
+}
+
+/** One kind of state of every member's layers over n characters, [member][layer] of [n × units]. */
+class StateRecord {
+  values: (Float32Array | undefined)[][] = [];
+
+  constructor(private readonly n: number) {}
+
+  record(t: number, states: (Float32Array | undefined)[][]): void {
+    if (t === 0) this.values = states.map((layers) => layers.map((state) => state && new Float32Array(this.n * state.length)));
+    states.forEach((layers, m) => layers.forEach((state, l) => state && this.values[m][l]!.set(state, t * state.length)));
+  }
 }

@@ -114,6 +114,10 @@ export class ModelStepper implements Stepper {
     return this.states.map((layers) => layers.map((layer) => layer.h.dataSync() as Float32Array));
   }
 
+  cells(): (Float32Array | undefined)[][] {
+    return this.states.map((layers) => layers.map((layer) => layer.c?.dataSync() as Float32Array | undefined));
+  }
+
   dispose(): void {
     this.prepared.forEach(disposePrepared);
     this.states.forEach(disposeState);

@@ -4,7 +4,7 @@ import type { PageBackend } from './backend.js';
 import { describeUnknown, element, formatNumber } from './dom.js';
 import type { InspectReply, InspectRequest } from './inside-messages.js';
 import type { Session } from './session.js';
-import { bestUnits, FEATURES, type UnitRef } from './units.js';
+import { bestUnits, FEATURES, stateSources, type UnitRef, type UnitState } from './units.js';
 
 /** The longest text the page reads at once: one step per character, in a worker (InsideReader), so the page stays responsive. */
 export const MAX_INSPECTED = 20_000;
@@ -62,7 +62,9 @@ export class InsideView {
     session.models.forEach((model, m) => {
       for (let l = 0; l < model.config.layers; l++) {
         const name = session.models.length > 1 ? `member ${m + 1}, layer ${l + 1}` : `layer ${l + 1}`;
-        layer.append(new Option(`${name} (${model.config.hiddenSize} units)`, `${m}:${l}`));
+        const units = `${model.config.hiddenSize} units`;
+        if (model.config.cell !== 'lstm') layer.append(new Option(`${name} (${units})`, `${m}:${l}:h`));
+        else layer.append(new Option(`${name}, h: output (${units})`, `${m}:${l}:h`), new Option(`${name}, c: cell state (${units})`, `${m}:${l}:c`));
       }
     });
     for (const input of [layer, element('unit'), ...document.querySelectorAll<HTMLInputElement>('input[name=view]')]) {
@@ -112,56 +114,62 @@ export class InsideView {
   }
 
   private selected(): UnitRef {
-    const [member, layer] = element<HTMLSelectElement>('layer').value.split(':').map(Number);
+    const [m, l, state] = element<HTMLSelectElement>('layer').value.split(':');
+    const [member, layer] = [Number(m), Number(l)];
     const size = this.session.models[member].config.hiddenSize;
     const unitInput = element<HTMLInputElement>('unit');
     unitInput.max = String(size - 1);
     const unit = Math.min(size - 1, Math.max(0, Math.floor(Number(unitInput.value) || 0)));
-    return { member, layer, unit };
+    return { member, layer, state: state as UnitState, unit };
   }
 
   /** Colours every character by the chosen view: surprise in red, or the unit's activation in red (+) and blue (−). */
   private paint(): void {
     if (!this.inspected) return;
-    const { spans, logProbs, activations, chars } = this.inspected;
+    const { spans, logProbs, activations, cells, chars } = this.inspected;
     const unitView = document.querySelector<HTMLInputElement>('input[name=view]:checked')?.value === 'unit';
-    const { member, layer, unit } = this.selected();
+    const { member, layer, state, unit } = this.selected();
     const size = this.session.models[member].config.hiddenSize;
-    const values = activations[member][layer];
+    const h = activations[member][layer];
+    const c = cells?.[member]?.[layer];
     spans.forEach((span, t) => {
-      const activation = values[t * size + unit];
+      const activation = (state === 'c' ? c! : h)[t * size + unit];
       const logProb = t > 0 ? logProbs[t - 1] : undefined;
       span.dataset.activation = String(activation);
       span.dataset.logProb = logProb === undefined ? '' : String(logProb);
       const surprise = logProb === undefined ? undefined : `log p = ${formatNumber(logProb, 3)} nats (${formatNumber(-logProb / Math.LN2, 2)} bits)`;
-      span.title = [JSON.stringify(chars[t]), surprise, `unit ${unit} = ${formatNumber(activation, 3)}`].filter(Boolean).join(' · ');
-      span.style.background = unitView ? activationColour(activation) : surpriseColour(logProb);
+      const units = [`h ${unit} = ${formatNumber(h[t * size + unit], 3)}`, c && `c ${unit} = ${formatNumber(c[t * size + unit], 3)}`];
+      span.title = [JSON.stringify(chars[t]), surprise, ...units].filter(Boolean).join(' · ');
+      // c is unbounded: it is coloured as tanh(c), what the output gate sees.
+      span.style.background = unitView ? activationColour(state === 'c' ? Math.tanh(activation) : activation) : surpriseColour(logProb);
     });
-    element('inside-view').dataset.view = unitView ? `unit ${member}:${layer}:${unit}` : 'surprise';
+    element('inside-view').dataset.view = unitView ? `unit ${member}:${layer}:${state}:${unit}` : 'surprise';
   }
 
   private listUnits(): void {
     const table = element<HTMLTableElement>('units');
     table.textContent = '';
-    const { chars, activations } = this.inspected!;
+    const { chars } = this.inspected!;
+    const sources = stateSources(this.inspected!);
     for (const feature of FEATURES) {
       const row = table.insertRow();
       row.insertCell().textContent = feature.name;
       const cell = row.insertCell();
-      const matches = bestUnits(activations, feature.values(chars), LISTED);
+      const matches = bestUnits(sources, feature.values(chars), LISTED);
       if (matches.length === 0) cell.textContent = 'does not vary in this text';
       for (const match of matches) {
         const button = document.createElement('button');
         const where = this.session.models.length > 1 ? `member ${match.member + 1}, ` : '';
-        button.textContent = `${where}layer ${match.layer + 1} unit ${match.unit} (r = ${formatNumber(match.r, 2)})`;
+        const kind = match.state === 'c' ? ' cell' : '';
+        button.textContent = `${where}layer ${match.layer + 1}${kind} unit ${match.unit} (r = ${formatNumber(match.r, 2)})`;
         button.addEventListener('click', () => this.show(match));
         cell.append(button, ' ');
       }
     }
   }
 
-  private show({ member, layer, unit }: UnitRef): void {
-    element<HTMLSelectElement>('layer').value = `${member}:${layer}`;
+  private show({ member, layer, state, unit }: UnitRef): void {
+    element<HTMLSelectElement>('layer').value = `${member}:${layer}:${state}`;
     element<HTMLInputElement>('unit').value = String(unit);
     document.querySelector<HTMLInputElement>('input[name=view][value=unit]')!.checked = true;
     this.paint();

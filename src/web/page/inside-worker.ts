@@ -18,7 +18,8 @@ async function inspect(request: InspectRequest): Promise<void> {
   const stepper = new ModelStepper(await models);
   try {
     const inspection = inspectText(stepper, request.ids, { progress: (read) => reply({ kind: 'progress', read }) });
-    const buffers = [inspection.logProbs.buffer, ...inspection.activations.flat().map((values) => values.buffer)];
+    const states = [...inspection.activations.flat(), ...(inspection.cells?.flat() ?? [])];
+    const buffers = [inspection.logProbs.buffer, ...states.flatMap((values) => (values ? [values.buffer] : []))];
     reply({ kind: 'done', inspection }, buffers);
   } finally {
     stepper.dispose();

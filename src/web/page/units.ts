@@ -72,11 +72,34 @@ export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number 
   return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : Number.NaN;
 }
 
-/** A hidden unit: member m's layer l, unit u. */
+/** Which state of a layer: its output h, or (an LSTM's) cell state c. */
+export type UnitState = 'h' | 'c';
+
+/** A unit: of member m's layer l, in its state h or c, unit u. */
 export interface UnitRef {
   member: number;
   layer: number;
+  state: UnitState;
   unit: number;
+}
+
+/** One state of one layer over a text: [characters × units]. */
+export interface StateSource {
+  member: number;
+  layer: number;
+  state: UnitState;
+  values: Float32Array;
+}
+
+/** Every layer's h, and every LSTM layer's c beside it, as TextInspection holds them. */
+export function stateSources(inspection: { activations: Float32Array[][]; cells?: (Float32Array | undefined)[][] }): StateSource[] {
+  return inspection.activations.flatMap((layers, member) =>
+    layers.flatMap((values, layer) => {
+      const c = inspection.cells?.[member]?.[layer];
+      const h: StateSource = { member, layer, state: 'h', values };
+      return c ? [h, { member, layer, state: 'c' as const, values: c }] : [h];
+    }),
+  );
 }
 
 export interface UnitMatch extends UnitRef {
@@ -84,22 +107,20 @@ export interface UnitMatch extends UnitRef {
 }
 
 /**
- * The `count` units whose activations correlate most strongly (either sign) with `feature`;
- * none when the feature does not vary over the text. `activations[m][l]` is [characters × units].
+ * The `count` units, over every source, whose values correlate most strongly (either sign) with
+ * `feature`; none when the feature does not vary over the text.
  */
-export function bestUnits(activations: Float32Array[][], feature: Float64Array, count: number): UnitMatch[] {
+export function bestUnits(sources: StateSource[], feature: Float64Array, count: number): UnitMatch[] {
   const n = feature.length;
   const matches: UnitMatch[] = [];
-  activations.forEach((layers, member) =>
-    layers.forEach((values, layer) => {
-      const units = values.length / n;
-      const column = new Float64Array(n);
-      for (let unit = 0; unit < units; unit++) {
-        for (let t = 0; t < n; t++) column[t] = values[t * units + unit];
-        const r = correlation(column, feature);
-        if (!Number.isNaN(r)) matches.push({ member, layer, unit, r });
-      }
-    }),
-  );
+  for (const { member, layer, state, values } of sources) {
+    const units = values.length / n;
+    const column = new Float64Array(n);
+    for (let unit = 0; unit < units; unit++) {
+      for (let t = 0; t < n; t++) column[t] = values[t * units + unit];
+      const r = correlation(column, feature);
+      if (!Number.isNaN(r)) matches.push({ member, layer, state, unit, r });
+    }
+  }
   return matches.sort((a, b) => Math.abs(b.r) - Math.abs(a.r)).slice(0, count);
 }
