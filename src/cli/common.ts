@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { Checkpoint } from '../train/config.js';
+import type { Checkpoint } from '../run/checkpoint.js';
 import { checkEnsemble, expandEnsembles } from '../run/ensemble-run.js';
 import { UserError } from '../util/errors.js';
 import { InvalidValue } from '../util/parse.js';

@@ -11,7 +11,7 @@ import { preferredIntraOpThreads } from '../model/policy.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { COLD_START_CHARACTERS, type CharIds } from '../data/batches.js';
 import type { CharRnn } from '../model/char-rnn.js';
-import type { Checkpoint } from '../train/config.js';
+import type { Checkpoint } from '../run/checkpoint.js';
 import { backendOption, withVersion, commanderParser, createModels, ensembleOption, loadCheckpoints, oneLine, runCommand, startBackend } from './common.js';
 import { integerAtLeast } from '../util/parse.js';
 

@@ -21,7 +21,8 @@ import {
   type PresetName,
   type TrainFlags,
 } from '../run/training-flags.js';
-import type { Checkpoint, RunOptions, TrainingConfig } from '../train/config.js';
+import type { RunOptions, TrainingConfig } from '../train/config.js';
+import type { Checkpoint } from '../run/checkpoint.js';
 import { stepLimit } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';
 import { randomSeed } from './common.js';

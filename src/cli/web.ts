@@ -6,7 +6,7 @@ import { integerAtLeast } from '../util/parse.js';
 import { shellWord } from '../util/shell.js';
 import { writeSite } from '../web/site.js';
 import { serveStatic } from '../web/serve.js';
-import type { Checkpoint } from '../train/config.js';
+import type { Checkpoint } from '../run/checkpoint.js';
 import { withVersion, commanderParser, ensembleOption, loadCheckpoints, oneLine, packageVersion, runCommand } from './common.js';
 
 interface WebFlags {

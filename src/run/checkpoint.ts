@@ -8,9 +8,27 @@ import { CELL_TYPES, MATMUL_PRECISIONS } from '../model/cells/cell.js';
 import { parameterShapes } from '../model/char-rnn.js';
 import type { NamedArrays } from '../model/config.js';
 import { layersModelJson } from '../model/layers-model.js';
-import type { Checkpoint } from '../train/config.js';
+import type { TrainingSnapshot } from '../train/config.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './files.js';
-import { fillLegacySettings } from './training-flags.js';
+
+/**
+ * A checkpoint, the one home of its format: a run's snapshot as written to disk (writeCheckpoint)
+ * and read back (readCheckpoint, which also brings older ones up to date: LEGACY_FIELDS).
+ */
+export interface Checkpoint extends TrainingSnapshot {
+  /** When it was written (ISO 8601); set on the checkpoints read from disk. */
+  savedAt?: string;
+}
+
+/**
+ * What a checkpoint written before a field existed gets for it: the value that reproduces how such
+ * a run trained (an LSTM, none of the regularisers, no averaging, one replica, float32). Format
+ * version 2 has taken these fields on since it was introduced.
+ */
+const LEGACY_FIELDS: { model: Partial<Checkpoint['model']>; training: Partial<Checkpoint['training']> } = {
+  model: { cell: 'lstm', inputDropout: 0, weightDrop: 0 },
+  training: { weightDecay: 0, stateReset: 0, emaDecay: 0, replicas: 1, precision: 'float32' },
+};
 
 const {
   meta: META_FILE,
@@ -173,8 +191,8 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (!Array.isArray(meta.vocabulary) || meta.vocabulary.length !== meta.model?.vocabSize) {
     throw corrupt(dir, 'its vocabulary does not match the model');
   }
-  // Written before GRU, RNN, weight decay, weight drop, input dropout, averaging, replicas or precision existed.
-  fillLegacySettings(meta);
+  meta.model = { ...LEGACY_FIELDS.model, ...meta.model };
+  meta.training = { ...LEGACY_FIELDS.training, ...meta.training };
   if (!CELL_TYPES.includes(meta.model.cell)) throw corrupt(dir, `its model has an unknown cell "${meta.model.cell}"`);
   if (!MATMUL_PRECISIONS.includes(meta.training.precision)) throw corrupt(dir, `its training has an unknown precision "${meta.training.precision}"`);
   const weightBytes = files.get(WEIGHTS_FILE)!;

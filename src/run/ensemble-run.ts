@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
-import type { Checkpoint } from '../train/config.js';
+import type { Checkpoint } from './checkpoint.js';
 import { ENSEMBLE_FILE, ENSEMBLE_FORMAT } from './files.js';
 import { RunDirectory } from './run-directory.js';
 

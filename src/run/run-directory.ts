@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
-import { fsyncDirectory, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { Checkpoint, CheckpointStore } from '../train/config.js';
+import { fsyncDirectory, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { CheckpointStore, TrainingSnapshot } from '../train/config.js';
 import { faultPoint } from '../util/faults.js';
 import { CHECKPOINT_FILES, RUN_FILES, checkpointName } from './files.js';
 import { makeDirectory, removeCreated } from '../util/fs.js';
@@ -170,7 +170,7 @@ export class RunDirectory implements CheckpointStore {
    * the write fails (disk full, say), the partial files are removed, the links still point at the
    * previous checkpoints, and the error says so.
    */
-  save(checkpoint: Checkpoint, isBest: boolean): string {
+  save(checkpoint: TrainingSnapshot, isBest: boolean): string {
     const name = checkpointName(checkpoint.progress.step);
     const target = path.join(this.dir, RUN_FILES.checkpoints, name);
     const partial = path.join(this.dir, RUN_FILES.checkpoints, `.partial-${name}-${process.pid}`);

@@ -100,8 +100,6 @@ export interface Setting<K extends keyof TrainFlags = keyof TrainFlags> {
    * run, --preset's values count as given, --members is refused).
    */
   resume: 'fixed' | 'changeable' | 'own-rule';
-  /** The value in checkpoints written before the setting existed. */
-  legacy?: TrainFlags[K];
 }
 
 function setting<K extends keyof TrainFlags>(declaration: Setting<K>): Setting {
@@ -135,7 +133,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 'lstm',
     at: 'model.cell',
     resume: 'fixed',
-    legacy: 'lstm',
   }),
   setting({
     key: 'layers',
@@ -177,7 +174,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 0,
     at: 'model.inputDropout',
     resume: 'fixed',
-    legacy: 0,
   }),
   setting({
     key: 'weightDrop',
@@ -187,7 +183,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 0,
     at: 'model.weightDrop',
     resume: 'fixed',
-    legacy: 0,
   }),
   setting({
     key: 'seqLen',
@@ -268,7 +263,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 0,
     at: 'training.weightDecay',
     resume: 'fixed',
-    legacy: 0,
   }),
   setting({
     key: 'stateReset',
@@ -279,7 +273,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 0.125,
     at: 'training.stateReset',
     resume: 'fixed',
-    legacy: 0,
   }),
   setting({
     key: 'ema',
@@ -289,7 +282,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 0,
     at: 'training.emaDecay',
     resume: 'fixed',
-    legacy: 0,
   }),
   setting({
     key: 'replicas',
@@ -299,7 +291,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     parse: integerAtLeast(1),
     at: 'training.replicas',
     resume: 'fixed',
-    legacy: 1,
   }),
   setting({
     key: 'precision',
@@ -310,7 +301,6 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
     default: 'float32',
     at: 'training.precision',
     resume: 'fixed',
-    legacy: 'float32',
   }),
   setting({
     key: 'members',
@@ -436,13 +426,6 @@ function setAt(target: Tree, at: ConfigPath, value: unknown): void {
   const keys = at.split('.');
   const parent = keys.slice(0, -1).reduce<Tree>((node, key) => (node[key] ??= {}) as Tree, target);
   parent[keys.at(-1)!] = value;
-}
-
-/** Fills in, in place, the value of every setting that a checkpoint written before it existed lacks. */
-export function fillLegacySettings(saved: object): void {
-  for (const s of TRAIN_SETTINGS) {
-    if (s.at !== undefined && s.legacy !== undefined && valueAt(saved, s.at) === undefined) setAt(saved as Tree, s.at, s.legacy);
-  }
 }
 
 /** The values of the settings that go under `section` of the run's config ('model' or 'training'), from the flags. */

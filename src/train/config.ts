@@ -74,14 +74,13 @@ export interface TrainingProgress {
   history: LossHistory;
 }
 
-export interface Checkpoint {
+/** Everything a run needs to go on from where it is: what run/checkpoint.ts saves as a checkpoint. */
+export interface TrainingSnapshot {
   model: ModelConfig;
   training: TrainingConfig;
   options: RunOptions;
   vocabulary: string[];
   progress: TrainingProgress;
-  /** When it was written (ISO 8601); set on the checkpoints read from disk. */
-  savedAt?: string;
   weights: NamedArrays;
   /** Optimizer slots and the carried hidden state, named as the optimizer and trainer name them. */
   trainingState: NamedArrays;
@@ -93,9 +92,9 @@ export interface Checkpoint {
  */
 export interface CheckpointStore {
   /** Saves a checkpoint, marks it the latest (and the best if asked) and returns where it is. */
-  save(checkpoint: Checkpoint, isBest: boolean): string;
+  save(snapshot: TrainingSnapshot, isBest: boolean): string;
   /** Where the latest checkpoint is, whether or not there is one yet. */
   readonly latest: string;
   hasLatest(): boolean;
-  readLatest(): Checkpoint;
+  readLatest(): TrainingSnapshot;
 }

@@ -3,7 +3,7 @@ import { WeightAverage } from './averaging.js';
 import type { BackendName } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { BatchStreams, type CharIds } from '../data/batches.js';
-import type { Checkpoint, CheckpointStore, RunOptions, TrainingConfig, TrainingProgress } from './config.js';
+import type { CheckpointStore, RunOptions, TrainingConfig, TrainingProgress, TrainingSnapshot } from './config.js';
 import { type NamedArrays, type LstmKernels, type ModelConfig } from '../model/config.js';
 import { ParallelEngine } from './data-parallel.js';
 import { LocalEngine, type Engine } from './engine.js';
@@ -32,7 +32,7 @@ export interface TrainSetup {
   /** LSTM implementation; the default picks the fastest one for the backend. */
   kernels?: LstmKernels;
   /** A checkpoint of this same run to continue from, exactly where it stopped. */
-  resume?: Checkpoint;
+  resume?: TrainingSnapshot;
   /** Samples written while training; none when absent. */
   samples?: SampleSchedule;
   /** How the weights start; model/char-rnn.ts's INITIALISATION unless a sweep tries another. */
@@ -64,7 +64,7 @@ export function stepLimit(options: Pick<RunOptions, 'steps' | 'epochs'>, stepsPe
 }
 
 /** What a run needs to continue from: the weights, the training-state arrays and where it stood. */
-type Resumable = Pick<Checkpoint, 'progress' | 'weights' | 'trainingState'>;
+type Resumable = Pick<TrainingSnapshot, 'progress' | 'weights' | 'trainingState'>;
 
 /** Where a fresh run starts: its initial weights, nothing else saved. */
 function freshStart(initial: NamedArrays, dropoutRng: Rng): Resumable {
@@ -160,7 +160,7 @@ class TrainingRun {
     engine.restoreCarried(carried);
   }
 
-  private async snapshot(): Promise<Checkpoint> {
+  private async snapshot(): Promise<TrainingSnapshot> {
     const { config, model, average, optimizer, streams, dropoutRng, engine } = this.parts;
     const saved = await optimizer.readState();
     const trainingState = encodeTrainingState({

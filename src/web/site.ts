@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Checkpoint } from '../train/config.js';
+import type { Checkpoint } from '../run/checkpoint.js';
 import { CHECKPOINT_FILES, SITE_FILES, SITE_FORMAT, SITE_VERSION } from '../run/files.js';
 import { lossChart } from '../report/plot.js';
 import { Vocabulary } from '../data/vocabulary.js';
