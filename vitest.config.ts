@@ -19,6 +19,7 @@ const FAST = [
   'cold-start',
   'compat',
   'docs',
+  'fast-stepper',
   'ensemble',
   'gradient',
   'native-setup',

@@ -23,7 +23,6 @@
 // RNN_TRAIN_BENCH_PYTHON   python with torch (default .venv/bin/python if present, else python3)
 // RNN_TRAIN_BENCH_TORCH    the reference trainer (default bench/reference/torch_char_lstm.py)
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +45,7 @@ import {
   LocalEngine,
   lstmCapabilities,
 } from '../dist/index.js';
+import { childEnv, fastestTorchSampling, runTorch, TORCH_MODES } from './torch.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIGS = {
@@ -252,40 +252,6 @@ function benchSampling(vocabulary) {
   return { charsPerSecond, msPerChar: 1000 / charsPerSecond, count: SAMPLING_COUNT, countCharsPerSecond };
 }
 
-function findPython() {
-  if (process.env.RNN_TRAIN_BENCH_PYTHON) return process.env.RNN_TRAIN_BENCH_PYTHON;
-  // A virtualenv made by python3 -m venv may have only bin/python3.
-  const venv = ['python', 'python3'].map((name) => path.join(root, '.venv', 'bin', name)).find((file) => fs.existsSync(file));
-  return venv ?? 'python3';
-}
-
-/** The environment of every measured child: with --isa avx2, each side limited to AVX2. */
-function childEnv(isa) {
-  const limits = isa === 'avx2' ? { RNN_TRAIN_ISA: 'avx2', ONEDNN_MAX_CPU_ISA: 'AVX2', MKL_ENABLE_INSTRUCTIONS: 'AVX2' } : {};
-  return { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...limits };
-}
-
-/** Runs the PyTorch reference with these arguments: its final JSON record, or why it could not run. */
-function runTorch(args, isa) {
-  const python = findPython();
-  const script = process.env.RNN_TRAIN_BENCH_TORCH ?? path.join(root, 'bench', 'reference', 'torch_char_lstm.py');
-  if (!fs.existsSync(script)) return { skipped: `no reference trainer at ${script}` };
-  if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
-    return { skipped: `${python} cannot import torch (python3 -m venv .venv && .venv/bin/pip install -r bench/reference/requirements.txt)` };
-  }
-  const result = spawnSync(python, [script, ...args, '--json'], { encoding: 'utf8', env: childEnv(isa) });
-  const final = result.stdout
-    .trim()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line))
-    .find((rec) => rec.event === 'final');
-  return final ?? { skipped: `the reference trainer failed: ${result.stderr.trim().split('\n').pop()}` };
-}
-
-/** PyTorch's oneDNN LSTM on and off: the modes every PyTorch measurement runs in. */
-const TORCH_MODES = ['on', 'off'];
-
 /** The PyTorch reference trainer at the same configuration in one mode, or why it could not run. */
 function benchTorch(config, corpus, seconds, mkldnn, isa) {
   const final = runTorch(
@@ -313,33 +279,6 @@ function benchTorch(config, corpus, seconds, mkldnn, isa) {
   );
   if (final.skipped) return final;
   return { charsPerSecond: final.chars_per_s_median_window ?? final.chars_per_s_mean, torch: true };
-}
-
-/** PyTorch's batch-1 sampling loop on the sampling model, in its fastest threads and mode. */
-function benchTorchSampling(isa) {
-  const runs = [];
-  for (const threads of [1, 2]) {
-    for (const mkldnn of TORCH_MODES) {
-      const final = runTorch(
-        [
-          '--hidden',
-          String(SAMPLING_MODEL.hiddenSize),
-          '--layers',
-          String(SAMPLING_MODEL.layers),
-          '--sample',
-          '3000',
-          '--threads',
-          String(threads),
-          '--mkldnn',
-          mkldnn,
-        ],
-        isa,
-      );
-      if (final.skipped) return final;
-      runs.push({ threads, mkldnn, charsPerSecond: final.chars_per_s });
-    }
-  }
-  return runs.reduce((best, run) => (run.charsPerSecond > best.charsPerSecond ? run : best));
 }
 
 /**
@@ -519,7 +458,7 @@ async function main() {
     );
   }
   report.sampling = inChild('sampling', args.seconds, { isa: args.isa });
-  const torchSampling = benchTorchSampling(args.isa);
+  const torchSampling = fastestTorchSampling(SAMPLING_MODEL, args.isa);
   report.sampling.torch = torchSampling;
   report.sampling.ratioToTorch = torchSampling.charsPerSecond ? report.sampling.charsPerSecond / torchSampling.charsPerSecond : null;
   log(

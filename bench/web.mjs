@@ -2,14 +2,16 @@
 //   npm run bench:web -- <run or checkpoint> [--rounds 3] [--length 2000]
 // Writes the model's site to a temporary folder, serves it, and times Generate and Look inside (on
 // the passage the site offers) on each of the page's backends, WebAssembly and CPU, next to
-// rnn-sample's time for the same characters in Node.
+// rnn-sample's time for the same characters in Node and PyTorch's batch-1 loop (bench/torch.mjs).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { loadCheckpoint } from '../dist/index.js';
 import { serveStatic } from '../dist/web/serve.js';
+import { fastestTorchSampling } from './torch.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -31,14 +33,17 @@ if (node('rnn-web', [run, '--out', site]).status !== 0) throw new Error(`rnn-web
 const server = await serveStatic(site, 0);
 const browser = await chromium.launch({ executablePath: process.env.RNN_TRAIN_CHROMIUM ?? '/usr/bin/chromium' });
 const sample = [];
-/** rnn-sample's own time for `length` characters, without its start-up: the difference between `length` characters and none. */
+/**
+ * rnn-sample's own time for `length` characters, without its start-up: a tenth of the difference
+ * between 10 × `length` characters and none (`length` alone takes less than the start-up varies).
+ */
 const sampleTime = (seed) => {
   const time = (n) => {
     const t = performance.now();
     node('rnn-sample', [run, '-n', String(n), '--seed', String(seed)]);
     return (performance.now() - t) / 1000;
   };
-  return time(length) - time(0);
+  return (time(10 * length) - time(0)) / 10;
 };
 /** Generate and Look inside on one backend of the page, `rounds` times. */
 async function timePage(backend) {
@@ -54,6 +59,7 @@ async function timePage(backend) {
   for (let round = 0; round < rounds; round++) {
     await page.fill('#length', String(length));
     await page.fill('#seed', String(round + 1));
+    await page.$eval('#output', (output) => delete output.dataset.state);
     let started = performance.now();
     await page.click('#generate-button');
     await page.waitForSelector('#output[data-state=done]');
@@ -71,6 +77,7 @@ async function timePage(backend) {
 const pages = [];
 for (const backend of ['wasm', 'cpu']) pages.push(await timePage(backend));
 for (let round = 0; round < rounds; round++) sample.push(sampleTime(round + 1));
+const torch = fastestTorchSampling(loadCheckpoint(run).checkpoint.model);
 await browser.close();
 await server.close();
 fs.rmSync(path.dirname(site), { recursive: true, force: true });
@@ -83,3 +90,9 @@ for (const { backend, description, generate, inspect, characters } of pages) {
   process.stdout.write(`  page on ${backend}, look inside: ${characters} characters read and units ranked in ${inspect.toFixed(2)} s\n`);
 }
 process.stdout.write(`  rnn-sample in Node: ${length} characters in ${s.toFixed(2)} s = ${Math.round(length / s)} chars/s\n`);
+if (torch.skipped) process.stdout.write(`  PyTorch's batch-1 loop: not measured (${torch.skipped})\n`);
+else {
+  const { threads, mkldnn, charsPerSecond } = torch;
+  process.stdout.write(`  PyTorch's batch-1 loop, a model of this size: ${Math.round(charsPerSecond)} chars/s (${threads} thread(s), oneDNN ${mkldnn})\n`);
+  for (const { backend, generate } of pages) process.stdout.write(`  page on ${backend} against it: ${(length / generate / charsPerSecond).toFixed(2)}\n`);
+}

@@ -1,6 +1,5 @@
 import type { TextInspection } from '../../sample/inspect.js';
 import { COLD_START_CHARACTERS } from '../../data/batches.js';
-import type { PageBackend } from './backend.js';
 import { describeUnknown, element, formatNumber } from './dom.js';
 import type { InspectReply, InspectRequest } from './inside-messages.js';
 import type { Session } from './session.js';
@@ -22,10 +21,7 @@ interface Inspected extends TextInspection {
 class InsideReader {
   private worker: Worker | undefined;
 
-  constructor(
-    private readonly session: Session,
-    private readonly backend: PageBackend,
-  ) {}
+  constructor(private readonly session: Session) {}
 
   read(ids: Int32Array, progress: (read: number) => void): Promise<TextInspection> {
     const worker = (this.worker ??= new Worker(new URL('./inside-worker.js', import.meta.url), { type: 'module' }));
@@ -36,7 +32,7 @@ class InsideReader {
         else reject(new Error(data.message));
       };
       worker.onerror = (event) => reject(new Error(event.message || 'the reader could not start'));
-      const request: InspectRequest = { site: document.baseURI, members: this.session.data.members, backend: this.backend, ids };
+      const request: InspectRequest = { site: document.baseURI, members: this.session.data.members, backend: this.session.backend, ids };
       worker.postMessage(request);
     });
   }
@@ -47,11 +43,8 @@ export class InsideView {
   private inspected: Inspected | undefined;
   private readonly reader: InsideReader;
 
-  constructor(
-    private readonly session: Session,
-    backend: PageBackend,
-  ) {
-    this.reader = new InsideReader(session, backend);
+  constructor(private readonly session: Session) {
+    this.reader = new InsideReader(session);
     const text = element<HTMLTextAreaElement>('inside-text');
     text.value = session.data.excerpt;
     element<HTMLButtonElement>('use-excerpt').disabled = session.data.excerpt === '';

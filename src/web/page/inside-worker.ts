@@ -1,7 +1,7 @@
 import type { CharRnn } from '../../model/char-rnn.js';
-import { ModelStepper } from '../../sample/sampler.js';
 import { inspectText } from '../../sample/inspect.js';
 import { startBackend } from './backend.js';
+import { pageStepper } from './fast-stepper.js';
 import type { InspectReply, InspectRequest } from './inside-messages.js';
 import { loadModel } from './session.js';
 
@@ -15,7 +15,7 @@ const reply = (message: InspectReply, transfer: Transferable[] = []): void => po
 
 async function inspect(request: InspectRequest): Promise<void> {
   models ??= startBackend(request.backend).then(() => Promise.all(request.members.map((member) => loadModel(member, request.site))));
-  const stepper = new ModelStepper(await models);
+  const stepper = pageStepper(await models, request.backend);
   try {
     const inspection = inspectText(stepper, request.ids, { progress: (read) => reply({ kind: 'progress', read }) });
     const states = [...inspection.activations.flat(), ...(inspection.cells?.flat() ?? [])];

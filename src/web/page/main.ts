@@ -21,9 +21,9 @@ async function start(): Promise<void> {
     element('title').textContent = data.title;
     element('version').textContent = data.generatedBy;
     showRun(data);
-    const session = await Session.load(data);
+    const session = await Session.load(data, backend.name);
     new GenerateView(session);
-    new InsideView(session, backend.name);
+    new InsideView(session);
     status.textContent = backend.fallback ?? '';
     document.body.dataset.ready = 'true';
   } catch (error) {

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Vocabulary } from '../../data/vocabulary.js';
 import { CharRnn } from '../../model/char-rnn.js';
 import { NO_NATIVE_KERNELS } from '../../native/ops.js';
-import { ModelStepper } from '../../sample/sampler.js';
+import type { Stepper } from '../../sample/generate.js';
+import type { PageBackend } from './backend.js';
+import { pageStepper } from './fast-stepper.js';
 import type { SiteData, SiteMember } from './site-data.js';
 
 /**
@@ -29,16 +31,17 @@ export class Session {
     readonly data: SiteData,
     readonly models: CharRnn[],
     readonly vocabulary: Vocabulary,
+    readonly backend: PageBackend,
   ) {}
 
-  static async load(data: SiteData): Promise<Session> {
+  static async load(data: SiteData, backend: PageBackend): Promise<Session> {
     const models = await Promise.all(data.members.map((member) => loadModel(member, document.baseURI)));
-    return new Session(data, models, new Vocabulary(data.vocabulary));
+    return new Session(data, models, new Vocabulary(data.vocabulary), backend);
   }
 
-  /** A fresh reader from zero state, as rnn-sample's when it steps through tfjs; dispose it when done. */
-  stepper(): ModelStepper {
-    return new ModelStepper(this.models);
+  /** A fresh reader from zero state (pageStepper's choice); dispose it when done. */
+  stepper(): Stepper & { dispose(): void } {
+    return pageStepper(this.models, this.backend);
   }
 
   /** The text's characters the model knows, and how often each unknown one occurs. */
