@@ -24,6 +24,7 @@
 // RNN_TRAIN_BENCH_TORCH    the reference trainer (default bench/reference/torch_char_lstm.py)
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -35,8 +36,7 @@ import {
   CharRnn,
   initialWeights,
   preferredIntraOpThreads,
-  preferredReplicas,
-  trainingIntraOpThreads,
+  trainingParallelism,
   createOptimizer,
   Rng,
   sampleStreams,
@@ -332,12 +332,14 @@ async function measure(what, seconds, replicasWanted, precision) {
     console.log(JSON.stringify(measurePeak()));
     return;
   }
-  const threads =
+  // As rnn-train decides them (cli/train-plan.ts), so that the figures are the CLI's.
+  const parallelism =
     what === 'sampling'
-      ? preferredIntraOpThreads(SAMPLING_MODEL, 1)
-      : trainingIntraOpThreads(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize, replicasWanted);
+      ? undefined
+      : trainingParallelism(modelConfig(CONFIGS[what]), CONFIGS[what].batchSize, { cores: os.availableParallelism(), replicas: replicasWanted });
+  const threads = parallelism ? parallelism.tensorflow.intraOpThreads : preferredIntraOpThreads(SAMPLING_MODEL, 1);
   const backend = await useBackend('auto', { intraOpThreads: threads });
-  const replicas = what === 'sampling' ? 1 : (replicasWanted ?? preferredReplicas(backend.name, modelConfig(CONFIGS[what]), CONFIGS[what].batchSize));
+  const replicas = parallelism ? parallelism[backend.name].replicas : 1;
   const result =
     what === 'sampling'
       ? benchSampling(vocabulary)

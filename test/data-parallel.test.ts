@@ -4,7 +4,7 @@ import {
   type BackendName,
   BatchStreams,
   ParallelEngine,
-  preferredReplicas,
+  trainingParallelism,
   LocalEngine,
   type Engine,
   CharRnn,
@@ -74,11 +74,16 @@ describe(`data-parallel replicas (${tf.getBackend()})`, () => {
 
   it('are the default only for small models, and only on tensorflow (whose addon rnn-train builds thread-safe)', () => {
     const { vocabSize: _, ...model } = config;
-    expect(preferredReplicas('tensorflow', model, batchSize, 2)).toBe(2);
-    expect(preferredReplicas('tensorflow', model, batchSize, 1)).toBe(1);
-    expect(preferredReplicas('tensorflow', { ...model, hiddenSize: 1024 }, 64, 2)).toBe(1);
-    expect(preferredReplicas('tensorflow', model, 1, 2)).toBe(1);
-    expect(preferredReplicas('wasm', model, batchSize, 2)).toBe(1);
+    const replicas = (shape: typeof model, batch: number, cores: number, given?: number) => trainingParallelism(shape, batch, { cores, replicas: given });
+    expect(replicas(model, batchSize, 2).tensorflow).toEqual({ replicas: 2, intraOpThreads: 1 });
+    expect(replicas(model, batchSize, 1).tensorflow.replicas).toBe(1);
+    expect(replicas({ ...model, hiddenSize: 1024 }, 64, 2).tensorflow).toEqual({ replicas: 1, intraOpThreads: undefined });
+    expect(replicas(model, 1, 2).tensorflow.replicas).toBe(1);
+    expect(replicas(model, batchSize, 2).wasm.replicas).toBe(1);
+    // Replicas the user gave (or a resumed run saved) are kept on every backend, each on one thread.
+    expect(replicas({ ...model, hiddenSize: 1024 }, 64, 2, 2).tensorflow).toEqual({ replicas: 2, intraOpThreads: 1 });
+    expect(replicas(model, batchSize, 2, 1).tensorflow.replicas).toBe(1);
+    expect(replicas(model, batchSize, 2, 2).cpu.replicas).toBe(2);
   });
 
   it('leaves the number of live tensors unchanged across steps', async () => {

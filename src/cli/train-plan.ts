@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import type { Corpus } from '../data/corpus.js';
 import { parameterCount } from '../model/char-rnn.js';
 import type { ModelConfig } from '../model/config.js';
-import { checkPrecision, precisionCellError, preferredReplicas } from '../model/policy.js';
-import type { ActiveBackend } from '../native/backend.js';
+import { checkPrecision, precisionCellError, trainingParallelism, type TrainingParallelism } from '../model/policy.js';
+import type { ActiveBackend, BackendName } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
 import { setupCommand } from '../native/installation.js';
 import { RunDirectory, loadCheckpoint } from '../run/run-directory.js';
@@ -23,28 +23,44 @@ import {
 } from '../run/training-flags.js';
 import type { RunOptions, TrainingConfig } from '../train/config.js';
 import type { Checkpoint } from '../run/checkpoint.js';
-import { stepLimit } from '../train/trainer.js';
+import { stepLimit, type SampleSchedule } from '../train/trainer.js';
+import { DEFAULT_TEMPERATURE } from '../sample/choose.js';
 import { UserError } from '../util/errors.js';
 import { randomSeed } from './common.js';
+import type { EnsemblePlan } from './ensemble-training.js';
 
 /**
- * The steps from rnn-train's command line to a run ready to train, each a function of what the
- * one before it settled: the request (flags and preset), the plan (where the run is and what it
- * continues), the configs, and the refusals once the backend is known.
+ * What rnn-train's start-up steps (train.ts) decide, each a pure function of what the step before
+ * settled: the request (flags and preset, and which the user gave), the plan (where the run is and
+ * what it continues, or the ensemble it is), the configs with the replicas and threads on each
+ * backend, and the refusals before and after the backend loads.
  */
+
+/** How the user chose a flag's value: on the command line, or through --preset. */
+export type FlagSource = 'cli' | 'preset';
 
 /** What the user asked for: the flags with the preset's values filled in, and how each was set. */
 export interface TrainRequest {
-  command: Command;
   flags: TrainFlags;
+  /** The flags the user chose, and how; a flag left at its default is absent. */
+  sources: Partial<Record<keyof TrainFlags, FlagSource>>;
   /** The corpus argument, if given. */
   corpus?: string;
 }
 
 /** Whether the user chose this flag's value, directly or through --preset. */
 export function given(request: TrainRequest, key: keyof TrainFlags): boolean {
-  const source = request.command.getOptionValueSource(key);
-  return source === 'cli' || source === 'preset';
+  return request.sources[key] !== undefined;
+}
+
+/** The request the parsed command holds, read once: the later steps see flags and sources, not commander. */
+export function readRequest(command: Command): TrainRequest {
+  const sources: TrainRequest['sources'] = {};
+  for (const { key } of TRAIN_SETTINGS) {
+    const source = command.getOptionValueSource(key);
+    if (source === 'cli' || source === 'preset') sources[key] = source === 'cli' ? 'cli' : 'preset';
+  }
+  return { flags: command.opts<TrainFlags>(), sources, corpus: command.args[0] as string | undefined };
 }
 
 /** Fills in the preset's values for the flags the user did not give. */
@@ -82,13 +98,12 @@ export function planRun(request: TrainRequest): TrainPlan {
 
 /** On --resume: the saved run, after refusing any flag that contradicts it. */
 function resumedRun(request: TrainRequest, dir: string): Checkpoint {
-  const { flags, command } = request;
+  const { flags, sources } = request;
   const run = new RunDirectory(dir);
   if (!run.hasLatest()) throw new UserError(`${dir} holds no checkpoint to resume; give the --out directory of an earlier rnn-train run`);
   const { checkpoint } = loadCheckpoint(run.latest);
   const differences = FIXED_SETTINGS.filter((s) => given(request, s.key) && flags[s.key] !== valueAt(checkpoint, s.at)).map(
-    (s) =>
-      `${longFlag(s)} ${flags[s.key]}${command.getOptionValueSource(s.key) === 'preset' ? ` from --preset ${flags.preset}` : ''} (the run has ${valueAt(checkpoint, s.at)})`,
+    (s) => `${longFlag(s)} ${flags[s.key]}${sources[s.key] === 'preset' ? ` from --preset ${flags.preset}` : ''} (the run has ${valueAt(checkpoint, s.at)})`,
   );
   if (flags.out !== undefined && path.resolve(flags.out) !== path.resolve(dir)) differences.push(`--out ${flags.out} (the run is in ${dir})`);
   if (differences.length > 0) {
@@ -101,12 +116,14 @@ function resumedRun(request: TrainRequest, dir: string): Checkpoint {
   return checkpoint;
 }
 
-/** The run's configs: the saved ones on resume, else the flags'. How many replicas waits for the backend. */
+/** The run's configs: the saved ones on resume, else the flags'. Which replicas run waits for the backend. */
 export interface RunConfigs {
   model: Omit<ModelConfig, 'vocabSize'>;
   training: Omit<TrainingConfig, 'replicas'>;
   /** The stopping rule and reporting options. */
   options: Omit<RunOptions, 'backend'>;
+  /** Replicas and threads on each backend the run may end up on (model/policy.ts). */
+  parallelism: Record<BackendName, TrainingParallelism>;
 }
 
 export function runConfigs(request: TrainRequest, plan: TrainPlan, corpus: Corpus): RunConfigs {
@@ -118,14 +135,20 @@ export function runConfigs(request: TrainRequest, plan: TrainPlan, corpus: Corpu
     corpusSha256: corpus.sha256,
     seed: flags.seed ?? randomSeed(),
   });
+  const model = resume?.model ?? (configSection(flags, 'model') as unknown as Omit<ModelConfig, 'vocabSize'>);
+  const training = resume?.training ?? fresh();
   return {
-    model: resume?.model ?? (configSection(flags, 'model') as unknown as Omit<ModelConfig, 'vocabSize'>),
-    training: resume?.training ?? fresh(),
+    model,
+    training,
     options: {
       ...stoppingRule(request, resume?.options),
       evalEvery: given(request, 'evalEvery') || !resume ? flags.evalEvery : resume.options.evalEvery,
       onNan: given(request, 'onNan') || !resume ? flags.onNan : resume.options.onNan,
     },
+    parallelism: trainingParallelism(model, training.batchSize, {
+      cores: os.availableParallelism(),
+      replicas: resume?.training.replicas ?? flags.replicas,
+    }),
   };
 }
 
@@ -165,22 +188,11 @@ export function checkpointBytes(configs: RunConfigs, vocabSize: number, stepsPer
 }
 
 /**
- * The training config, with its replicas settled now that the backend is known, after the
- * refusals that need the backend. Returns the warning to show, if any.
+ * The training config, with the replicas for the backend that loaded, after the refusals that
+ * need the backend. Returns the warning to show, if any.
  */
-export function settleTraining(
-  request: TrainRequest,
-  plan: TrainPlan,
-  configs: RunConfigs,
-  backend: ActiveBackend,
-): { training: TrainingConfig; warning?: string } {
-  const training: TrainingConfig = {
-    ...configs.training,
-    replicas:
-      plan.resume?.training.replicas ??
-      request.flags.replicas ??
-      preferredReplicas(backend.name, configs.model, configs.training.batchSize, os.availableParallelism()),
-  };
+export function settleTraining(configs: RunConfigs, backend: ActiveBackend): { training: TrainingConfig; warning?: string } {
+  const training: TrainingConfig = { ...configs.training, replicas: configs.parallelism[backend.name].replicas };
   const precision = checkPrecision({
     precision: training.precision,
     cell: configs.model.cell,
@@ -190,4 +202,46 @@ export function settleTraining(
   });
   if (precision.error) throw new UserError(precision.error);
   return { training, warning: precision.warning };
+}
+
+/** Flags that the ensemble's trainer sets for each member itself, or keeps for itself. */
+const ENSEMBLE_FLAGS = new Set<string>(['out', 'resume', 'preset', 'members', 'seed', 'tensorboard']);
+
+/** rnn-train --members: every flag the user gave (or the preset set) goes to each member. */
+export function ensemblePlan(request: TrainRequest, outDir: string): EnsemblePlan {
+  const { flags } = request;
+  const memberFlags = TRAIN_SETTINGS.flatMap((setting) => {
+    const { key } = setting;
+    if (ENSEMBLE_FLAGS.has(key) || !given(request, key)) return [];
+    const value = flags[key];
+    return [longFlag(setting), key === 'timeBudget' ? `${value}s` : String(value)];
+  });
+  const resume = flags.resume !== undefined;
+  if (resume && flags.out !== undefined && path.resolve(flags.out) !== path.resolve(outDir)) {
+    throw new UserError(`--out ${flags.out} differs from --resume ${outDir}; a resumed ensemble stays in its own directory, so leave out --out`);
+  }
+  return {
+    outDir,
+    resume,
+    members: given(request, 'members') ? flags.members : undefined,
+    args: [
+      ...(request.corpus === undefined ? [] : [request.corpus]),
+      ...memberFlags,
+      // The members share the cores between them already.
+      ...(resume || given(request, 'replicas') ? [] : ['--replicas', '1']),
+    ],
+    seed: flags.seed,
+    tensorboard: flags.tensorboard,
+    backend: flags.backend,
+  };
+}
+
+/**
+ * The samples shown while training: every --sample-every steps, else at every evaluation when
+ * someone is watching a terminal, else none.
+ */
+export function sampleSchedule(flags: TrainFlags, evalEvery: number): SampleSchedule | undefined {
+  const every = flags.sampleEvery ?? (process.stderr.isTTY ? evalEvery : 0);
+  if (every === 0) return undefined;
+  return { every, length: flags.sampleLength, prime: flags.samplePrime, temperature: DEFAULT_TEMPERATURE };
 }

@@ -35,10 +35,7 @@ export class BatchStreams {
     readonly batchSize: number,
     readonly seqLen: number,
   ) {
-    // Each stream needs one character beyond its last input, to serve as that input's target.
-    this.streamLength = Math.floor((ids.length - 1) / batchSize);
-    this.stepsPerEpoch = Math.floor(this.streamLength / seqLen);
-    if (this.stepsPerEpoch < 1) throw tooSmall(ids.length, batchSize, seqLen);
+    ({ streamLength: this.streamLength, stepsPerEpoch: this.stepsPerEpoch } = streamGeometry(ids.length, batchSize, seqLen));
   }
 
   /** Steps taken in this epoch: where every stream will read next. Saved and restored on resume. */
@@ -137,6 +134,18 @@ function gather(ids: CharIds, batchSize: number, seqLen: number, position: (b: n
  * The refusal of a training text too small for the batch: advice that works when some batch can,
  * and when none can, that the text needs more characters.
  */
+/**
+ * How a text of `length` characters is cut into streams: each stream's length, and the steps of
+ * `seqLen` characters an epoch takes. Refuses a text too small for one step.
+ */
+export function streamGeometry(length: number, batchSize: number, seqLen: number): { streamLength: number; stepsPerEpoch: number } {
+  // Each stream needs one character beyond its last input, to serve as that input's target.
+  const streamLength = Math.floor((length - 1) / batchSize);
+  const stepsPerEpoch = Math.floor(streamLength / seqLen);
+  if (stepsPerEpoch < 1) throw tooSmall(length, batchSize, seqLen);
+  return { streamLength, stepsPerEpoch };
+}
+
 function tooSmall(length: number, batchSize: number, seqLen: number): UserError {
   const characters = `${length.toLocaleString('en-US')} character${length === 1 ? '' : 's'}`;
   if (length < 2) {
@@ -146,6 +155,6 @@ function tooSmall(length: number, batchSize: number, seqLen: number): UserError 
   const fitBatch = Math.max(1, Math.floor((length - 1) / fitSeqLen));
   return new UserError(
     `the training text (${characters}) is too small for --batch-size ${batchSize} × --seq-len ${seqLen}; ` +
-      `it needs at least ${batchSize * seqLen + 1} characters, or use e.g. --batch-size ${fitBatch} --seq-len ${fitSeqLen}`,
+      `it needs at least ${(batchSize * seqLen + 1).toLocaleString('en-US')} characters, or use e.g. --batch-size ${fitBatch} --seq-len ${fitSeqLen}`,
   );
 }

@@ -47,21 +47,34 @@ function replicasPay(config: ModelShape, batchSize: number, cores: number): bool
   return batchSize >= 2 && cores >= 2 && hasSmallSteps(config, batchSize);
 }
 
-/**
- * Replicas for a run by default: 2 where two replicas on one TensorFlow thread each beat one on
- * every core (replicasPay), else 1.
- */
-export function preferredReplicas(backend: BackendName, config: ModelShape, batchSize: number, cores: number): number {
-  return backend === 'tensorflow' && replicasPay(config, batchSize, cores) ? 2 : 1;
+/** How a training run uses the cores. */
+export interface TrainingParallelism {
+  /** Data-parallel replicas, each on its own thread. */
+  replicas: number;
+  /** TensorFlow intra-op threads; undefined: TensorFlow's default of one per core. */
+  intraOpThreads?: number;
 }
 
 /**
- * TensorFlow intra-op threads for training: one per replica when the run has replicas (`replicas`
- * if set, else as preferredReplicas would choose on tensorflow), so that they do not fight over
- * the cores; else what the model wants alone.
+ * The replicas and threads of a training run, decided once, before the backend loads (TensorFlow
+ * reads its thread count as it loads, and `auto` may fall back to another backend), for each
+ * backend the run may end up on. Replicas the user gave, or the resumed run saved, are kept;
+ * by default 2 on tensorflow where two replicas on one thread each beat one on every core
+ * (replicasPay), else 1. With replicas, TensorFlow gets one thread per replica, so that they do
+ * not fight over the cores; without, what the model wants alone (preferredIntraOpThreads).
  */
-export function trainingIntraOpThreads(config: ModelShape, batchSize: number, run: { cores: number; replicas?: number }): number | undefined {
-  return (run.replicas ?? (replicasPay(config, batchSize, run.cores) ? 2 : 1)) > 1 ? 1 : preferredIntraOpThreads(config, batchSize);
+export function trainingParallelism(
+  config: ModelShape,
+  batchSize: number,
+  run: { cores: number; replicas?: number },
+): Record<BackendName, TrainingParallelism> {
+  const tensorflowReplicas = run.replicas ?? (replicasPay(config, batchSize, run.cores) ? 2 : 1);
+  const elsewhere = { replicas: run.replicas ?? 1 };
+  return {
+    tensorflow: { replicas: tensorflowReplicas, intraOpThreads: tensorflowReplicas > 1 ? 1 : preferredIntraOpThreads(config, batchSize) },
+    wasm: elsewhere,
+    cpu: elsewhere,
+  };
 }
 
 /**
@@ -121,7 +134,7 @@ export function selectCellKernel(query: Pick<LstmKernelQuery, 'kernels' | 'capab
  * (docs/performance.md). With --precision bfloat16 in training, the bfloat16 products of
  * AVX512-BF16 where the CPU has them (and RNN_TRAIN_ISA does not name another path): 2×512 at
  * batch 64, RECURRENCE_BF16_MEASURED. Threads: as many as TensorFlow was given
- * (trainingIntraOpThreads and preferredIntraOpThreads decide that), so that replicas, which each
+ * (trainingParallelism and preferredIntraOpThreads decide that), so that replicas, which each
  * get one, do not oversubscribe the cores, and a model on its own splits every step's hidden
  * units between them.
  */
