@@ -290,7 +290,6 @@ export function createReporter(stream: NodeJS.WriteStream = process.stderr, plai
   };
 }
 
-/** Reporters for the members of an ensemble trained side by side: a bar (or labelled lines) each. */
 /** What an ensemble's trainer reports to: lines of its own, and a reporter per member. */
 export interface EnsembleReporter {
   info(message: string): void;
@@ -299,6 +298,7 @@ export interface EnsembleReporter {
   close(): void;
 }
 
+/** Reporters for the members of an ensemble trained side by side: a bar (or labelled lines) each. */
 export function createEnsembleReporter(labels: string[], stream: NodeJS.WriteStream = process.stderr, plainIntervalSeconds = 10): EnsembleReporter {
   const display = createDisplay(stream);
   const { info, warn } = runReporter(display, plainIntervalSeconds);
