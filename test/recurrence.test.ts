@@ -4,6 +4,7 @@ import { cli, tempDir } from './helpers.js';
 import {
   BFLOAT16_ISA,
   CELL_TYPES,
+  GATE_BLOCKS,
   cpuHasBfloat16,
   NO_NATIVE_KERNELS,
   RECURRENCE_ISAS,
@@ -399,6 +400,29 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
         expect(relativeError(logits, expected[k]), `character ${k}`).toBeLessThan(1e-5);
         // The same sums in the same order, alone or beside other streams: the same bits.
         for (let s = 0; s < 3; s++) expect(all.subarray(s * shape.vocabSize, (s + 1) * shape.vocabSize), `stream ${s}`).toEqual(logits);
+      });
+    });
+
+    // A vocabulary this large makes the first layer's input table (V·G·H floats, step_binding.cc)
+    // too big to keep, so the step takes the input product from the embedding as training does.
+    it.each(float32Isas)('gives the same logits without the input table, for a vocabulary too large for one, on the %s path', (isa) => {
+      const wide = { ...config, vocabSize: Math.ceil((1 << 22) / (GATE_BLOCKS[cell] * shape.hiddenSize)) + 1 };
+      const wideWeights = initialWeights(wide, new Rng(6));
+      const reference = new CharRnn(wide, wideWeights, { kernels: 'reference', capabilities: lstmCapabilities() });
+      const names = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'];
+      const native = NativeStepModel.create({ ...wide, weights: names.map((name) => wideWeights.get(name)!), isa, streams: 2, threads: 1 })!;
+      const wideIds = Int32Array.of(0, wide.vocabSize - 1, 12_345 % wide.vocabSize);
+      const all = new Float32Array(2 * wide.vocabSize);
+      tf.tidy(() => {
+        let state = reference.zeroState(1);
+        for (const id of wideIds) {
+          const { logits, state: next } = reference.forward(Int32Array.of(id), 1, state);
+          state = next;
+          native.read(Int32Array.of(id), all);
+          const expected = logits.dataSync() as Float32Array;
+          expect(relativeError(all.subarray(0, wide.vocabSize), expected)).toBeLessThan(1e-5);
+          expect(all.subarray(wide.vocabSize)).toEqual(all.subarray(0, wide.vocabSize));
+        }
       });
     });
 

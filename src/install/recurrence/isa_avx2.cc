@@ -24,5 +24,6 @@ extern const LstmKernels kAvx2Kernels = {
     "avx2", LstmPath<8, 6, 6, Float32Products<8, 2>>::Forward, LstmPath<8, 6, 6, Float32Products<8, 2>>::Backward,
     LstmPath<8, 6, 6, Float32Products<8, 2>>::ScratchFloats,
     GruPath<8, 4>::Forward, GruPath<8, 4>::Backward, GruPath<8, 4>::ScratchFloats,
-    RnnPath<8, 4>::Forward, RnnPath<8, 4>::Backward, RnnPath<8, 4>::ScratchFloats, StepPath<8>::Step};
+    RnnPath<8, 4>::Forward, RnnPath<8, 4>::Backward, RnnPath<8, 4>::ScratchFloats, StepPath<8>::Step,
+    StepPath<8>::InputTable};
 }

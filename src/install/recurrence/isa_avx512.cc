@@ -19,5 +19,6 @@ extern const LstmKernels kAvx512Kernels = {
     "avx512", LstmPath<16, 6, 6>::Forward, LstmPath<16, 6, 6>::Backward,
     LstmPath<16, 6, 6>::ScratchFloats,
     GruPath<16, 6>::Forward, GruPath<16, 6>::Backward, GruPath<16, 6>::ScratchFloats,
-    RnnPath<16, 6>::Forward, RnnPath<16, 6>::Backward, RnnPath<16, 6>::ScratchFloats, StepPath<16>::Step};
+    RnnPath<16, 6>::Forward, RnnPath<16, 6>::Backward, RnnPath<16, 6>::ScratchFloats, StepPath<16>::Step,
+    StepPath<16>::InputTable};
 }

@@ -122,6 +122,6 @@ using Path = LstmPath<16, 6, 6, Bfloat16Products>;
 // The LSTM's bfloat16 products only: the GRU, the vanilla RNN and sampling are float32, on the
 // avx512 path.
 extern const LstmKernels kAvx512Bf16Kernels = {"avx512bf16", Path::Forward, Path::Backward, Path::ScratchFloats, nullptr, nullptr, nullptr,
-                                               nullptr, nullptr, nullptr, nullptr};
+                                               nullptr, nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace rnn

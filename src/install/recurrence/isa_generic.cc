@@ -10,5 +10,6 @@ extern const LstmKernels kGenericKernels = {
     "generic", LstmPath<4, 4, 4>::Forward, LstmPath<4, 4, 4>::Backward,
     LstmPath<4, 4, 4>::ScratchFloats,
     GruPath<4, 4>::Forward, GruPath<4, 4>::Backward, GruPath<4, 4>::ScratchFloats,
-    RnnPath<4, 4>::Forward, RnnPath<4, 4>::Backward, RnnPath<4, 4>::ScratchFloats, StepPath<4>::Step};
+    RnnPath<4, 4>::Forward, RnnPath<4, 4>::Backward, RnnPath<4, 4>::ScratchFloats, StepPath<4>::Step,
+    StepPath<4>::InputTable};
 }

@@ -86,6 +86,9 @@ struct StepModel {
   const float *dense_kernel, *dense_bias;  // [H, V], [V]
   float *const *h, *const *c;             // per layer [streams, H]; c for the LSTM only
   float *scratch;                         // streams · (G·H + H + D) floats
+  // [V, G·H]: for each character, the first layer's bias plus its input product, or null. A
+  // step then reads one row of it instead of the first layer's whole input kernel.
+  const float *input_table;
 };
 
 // One instruction-set path: its name, as RNN_TRAIN_ISA and the JavaScript side spell it.
@@ -106,6 +109,9 @@ struct LstmKernels {
   // writes the next character's logits [streams, V] there. Null on avx512bf16, which samples on
   // avx512.
   void (*step)(const StepModel &, const int32_t *ids, float *logits);
+  // Fills `table` [V, G·H] as `input_table` holds it, summed in the order `step` sums without it,
+  // so that a step gives the same bits with the table as without.
+  void (*step_input_table)(const StepModel &, float *table);
 };
 
 // The paths this CPU can run, narrowest first; `generic` (baseline x86-64) always, and

@@ -44,6 +44,9 @@ napi_value Throw(napi_env env, const char *message, Args... args) {
   return nullptr;
 }
 
+// Floats of the largest first-layer input table a step model keeps.
+constexpr int64_t kMaxInputTable = int64_t{1} << 22;
+
 // One thread's share of the streams: the model over them, with its own scratch and chooser.
 struct Part {
   int64_t first = 0;  // its first stream
@@ -59,6 +62,7 @@ struct OwnedStepModel {
   std::vector<const float *> kernel, recurrent, bias;
   std::vector<int32_t> ids;                // one character per stream
   std::vector<float> logits;               // [streams, V]
+  std::vector<float> input_table;          // StepModel::input_table, if the model has one
   const rnn::LstmKernels *kernels = nullptr;
   int64_t streams = 0;
   std::vector<Part> parts;                 // one per thread
@@ -191,6 +195,13 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   m.bias = model->bias.data();
   m.dense_kernel = model->arrays[1 + 3 * m.layers].data();
   m.dense_bias = model->arrays[2 + 3 * m.layers].data();
+  // The table costs V·G·H floats once, to save reading D·G·H of the kernel at every step: worth
+  // it up to a vocabulary of thousands (16 MiB), and beyond that it would not stay in the caches.
+  if (V * G * H <= kMaxInputTable) {
+    model->input_table.resize(V * G * H);
+    model->kernels->step_input_table(m, model->input_table.data());
+    m.input_table = model->input_table.data();
+  }
   model->parts.resize(threads);
   for (int t = 0; t < threads; t++) {
     Part &part = model->parts[t];

@@ -155,29 +155,50 @@ struct StepPath {
     }
   }
 
+  // The first layer's pre-activations before its recurrent product, for each character: what
+  // Step sums for it from the bias and the embedding, one stream's way (MatVec, whose sums the
+  // tiles of several streams match to the bit).
+  static void InputTable(const StepModel &m, float *table) {
+    const int64_t GH = Blocks(m) * m.hidden;
+    for (int64_t v = 0; v < m.vocab; v++) {
+      float *row = table + v * GH;
+      Broadcast(m.bias[0], GH, 1, row);
+      MatMat(m.kernel[0], GH, m.embedding, 0, GH, m.embeddings + v * m.embedding, m.embedding, row, GH, 1);
+    }
+  }
+
+  static int64_t Blocks(const StepModel &m) { return m.cell == Cell::kLstm ? 4 : m.cell == Cell::kGru ? 3 : 1; }
+
+  // The first layer's input part: one row of the table per stream, or the product it holds.
+  static void FirstInput(const StepModel &m, const int32_t *ids, float *x, float *a) {
+    const int64_t GH = Blocks(m) * m.hidden, B = m.streams, D = m.embedding;
+    if (m.input_table) {
+      for (int64_t s = 0; s < B; s++) std::memcpy(a + s * GH, m.input_table + ids[s] * GH, sizeof(float) * GH);
+      return;
+    }
+    for (int64_t s = 0; s < B; s++) std::memcpy(x + s * D, m.embeddings + ids[s] * D, sizeof(float) * D);
+    Broadcast(m.bias[0], GH, B, a);
+    MatMat(m.kernel[0], GH, D, 0, GH, x, D, a, GH, B);
+  }
+
   // One thread: splitting a step's units between cores lost more to waking and meeting the other
   // thread, per character, than it gained (2×256 on a Zen 5: 97 against 63 µs a step).
   static void Step(const StepModel &m, const int32_t *ids, float *logits) {
-    const int64_t H = m.hidden, B = m.streams;
-    const int64_t G = m.cell == Cell::kLstm ? 4 : m.cell == Cell::kGru ? 3 : 1;
+    const int64_t H = m.hidden, B = m.streams, G = Blocks(m);
     float *a = m.scratch, *rh = a + B * G * H, *x = rh + B * H;
-    for (int64_t s = 0; s < B; s++) {
-      for (int64_t k = 0; k < m.embedding; k++) x[s * m.embedding + k] = m.embeddings[ids[s] * m.embedding + k];
-    }
-    const float *input = x;
-    int64_t in = m.embedding;
+    FirstInput(m, ids, x, a);
     for (int64_t l = 0; l < m.layers; l++) {
-      Broadcast(m.bias[l], G * H, B, a);
-      MatMat(m.kernel[l], G * H, in, 0, G * H, input, in, a, G * H, B);
+      if (l > 0) {
+        Broadcast(m.bias[l], G * H, B, a);
+        MatMat(m.kernel[l], G * H, H, 0, G * H, m.h[l - 1], H, a, G * H, B);
+      }
       // The GRU's candidate takes the recurrent product of r ⊙ h, not of h: only z and r here.
       MatMat(m.recurrent[l], G * H, H, 0, m.cell == Cell::kGru ? 2 * H : G * H, m.h[l], H, a, G * H, B);
       Activate(m, l, a, rh);
-      input = m.h[l];
-      in = H;
     }
     if (!logits) return;
     Broadcast(m.dense_bias, m.vocab, B, logits);
-    MatMat(m.dense_kernel, m.vocab, H, 0, m.vocab, input, H, logits, m.vocab, B);
+    MatMat(m.dense_kernel, m.vocab, H, 0, m.vocab, m.h[m.layers - 1], H, logits, m.vocab, B);
   }
 };
 
