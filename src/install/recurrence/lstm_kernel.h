@@ -4,11 +4,12 @@
 //
 // Forward, per time step: the product h_{t-1}·U for a tile of L hidden units (all four gates of
 // those units, so the gate maths needs nothing from other tiles) and FR rows of the batch at a
-// time, into FR×4 vectors (in passes of Q gates where registers are few); then, on those accumulators, + x·W + b, the non-linearities,
-// the cell update and h. U is packed once per call so that each k's 4L weights of a tile are
-// contiguous. Backward, per step, from the last: ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units
-// and BR rows, then that tile's dA_t. The threads of a Team split the tiles and meet after each
-// step. Only class templates here, each instantiated by one ISA file: see team.h on why.
+// time, into FR×4 vectors (in passes of Q gates where registers are few); then, on those
+// accumulators, + x·W + b, the non-linearities, the cell update and h. U is packed once per call
+// so that each k's 4L weights of a tile are contiguous. Backward, per step, from the last:
+// ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t. The
+// threads of a Team split the tiles and meet after each step. Only class templates here, each
+// instantiated by one ISA file: see team.h on why.
 #pragma once
 
 #include "recurrence.h"

@@ -4,7 +4,7 @@ import { mixtureOfLogits } from '../../sample/choose.js';
 import type { Stepper } from '../../sample/generate.js';
 import { ModelStepper } from '../../sample/sampler.js';
 import type { PageBackend } from './backend.js';
-import { gemvKernel, KERNEL_COLUMNS, type Gemv } from './gemv-wasm.js';
+import { gemvAvailable, gemvKernel, KERNEL_COLUMNS, type Gemv } from './gemv-wasm.js';
 
 /** The kernel's columns come KERNEL_COLUMNS at a time: matrices and vectors are padded with zeros to that. */
 const padded = (n: number): number => Math.ceil(n / KERNEL_COLUMNS) * KERNEL_COLUMNS;
@@ -64,7 +64,7 @@ class FastLstm {
   private readonly arrays: StepArrays;
   private readonly addresses: { gates: number; logits: number; dense: number };
 
-  private constructor(model: CharRnn, gemv: (memory: WebAssembly.Memory) => Gemv | undefined) {
+  private constructor(model: CharRnn) {
     const { hiddenSize: H, layers, vocabSize: V, embeddingSize: D } = model.config;
     [this.hidden, this.vocab] = [H, V];
     const arena = new Arena();
@@ -84,7 +84,7 @@ class FastLstm {
     arena.add('logits', padded(V));
     const { memory, view, address } = arena.allocate();
     [this.view, this.address] = [view, address];
-    this.gemv = gemv(memory)!;
+    this.gemv = gemvKernel(memory)!;
     const read = (name: string) => model.params.get(name)!.dataSync() as Float32Array;
     for (let l = 0; l < layers; l++) {
       const name = layerName('lstm', l);
@@ -114,9 +114,7 @@ class FastLstm {
   }
 
   static create(model: CharRnn): FastLstm | undefined {
-    if (model.config.cell !== 'lstm') return undefined;
-    const probe = gemvKernel(new WebAssembly.Memory({ initial: 1 }));
-    return probe ? new FastLstm(model, gemvKernel) : undefined;
+    return model.config.cell === 'lstm' && gemvAvailable() ? new FastLstm(model) : undefined;
   }
 
   /** Row v of the table: character v's embedding · W₀ + b₀, the first layer's input products. */

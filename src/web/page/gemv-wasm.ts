@@ -123,10 +123,25 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 /** out[n] += Σ_k x[k]·W[k, n], on float32 arrays in `memory` given by byte address; N a multiple of KERNEL_COLUMNS. */
 export type Gemv = (out: number, x: number, w: number, k: number, n: number) => void;
 
+/** The kernel compiled once per page: null where WebAssembly or its SIMD is missing; undefined until first asked. */
+let compiled: WebAssembly.Module | null | undefined;
+
+function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = moduleBytes();
+    compiled = typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+/** Whether this browser runs the kernel. */
+export function gemvAvailable(): boolean {
+  return kernelModule() !== null;
+}
+
 /** The kernel on `memory`, or undefined where this JavaScript engine has no WebAssembly SIMD. */
 export function gemvKernel(memory: WebAssembly.Memory): Gemv | undefined {
-  const bytes = moduleBytes();
-  if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return undefined;
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  return instance.exports.gemv as Gemv;
+  const module = kernelModule();
+  if (!module) return undefined;
+  return new WebAssembly.Instance(module, { env: { memory } }).exports.gemv as Gemv;
 }
