@@ -28,6 +28,7 @@ const FAST = [
   'resume',
   'sampler',
   'schedule',
+  'update',
   'vocabulary',
   'web-site',
 ].map((name) => `test/${name}.test.ts`);

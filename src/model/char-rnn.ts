@@ -10,7 +10,7 @@ import {
   type MatmulPrecision,
 } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, samplingIsa, samplingThreads, selectCellKernel, selectLstmKernel } from './policy.js';
+import { recurrencePlan, samplingIsa, samplingThreads, selectCellKernel, selectLstmKernel, updatePath, type UpdatePath } from './policy.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
 import { gruSequenceNative } from './cells/gru-native.js';
@@ -177,6 +177,11 @@ export class CharRnn {
       initial.dispose();
     }
     this.assignWeights(weights);
+  }
+
+  /** Where a training step's update runs (policy.ts's updatePath). */
+  updatePath(): UpdatePath {
+    return updatePath(this.kernels, this.native());
   }
 
   /** What the active backend offers: the capabilities given, on the tensorflow backend only. */

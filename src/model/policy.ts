@@ -147,6 +147,19 @@ export function recurrencePlan(capabilities: LstmCapabilities, precision: Matmul
   return { isa, threads };
 }
 
+/** Where a training step's update (clipping, weight decay, the optimizer) runs. */
+export type UpdatePath = 'native' | 'reference';
+
+/**
+ * The binding's optimizerUpdate wherever it is there (and --kernels reference does not ask for the
+ * readable mainline): one pass over each parameter instead of a dozen TensorFlow ops over all of
+ * them, with the same bits. It matters most where steps are short: at 2×128, batch 25 per replica,
+ * the ops' update took 2.4 ms of a 19 ms step, while the other replica waited (docs/performance.md).
+ */
+export function updatePath(kernels: LstmKernels, capabilities: LstmCapabilities): UpdatePath {
+  return kernels !== 'reference' && capabilities.nativeUpdate ? 'native' : 'reference';
+}
+
 /**
  * The ISA path sampling steps on (a model at batch 1 in rnn-train's own kernels, any cell), or
  * undefined to step through tfjs. Native wherever the binding has it: the default 2×256 model on a

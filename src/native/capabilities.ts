@@ -33,6 +33,7 @@ export function lstmCapabilities(): LstmCapabilities {
     nativeBackward: Boolean(binding?.lstmBackward),
     nativeGru: Boolean(binding?.gruForward && binding.gruBackward),
     nativeRnn: Boolean(binding?.rnnForward && binding.rnnBackward),
+    nativeUpdate: Boolean(binding?.optimizerUpdate),
     isas,
     forcedIsa: forcedIsa(isas),
     threads: intraOpThreads(),

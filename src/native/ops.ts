@@ -48,6 +48,8 @@ export interface LstmCapabilities {
   nativeGru: boolean;
   /** The binding's rnnForward and rnnBackward, likewise. */
   nativeRnn: boolean;
+  /** The binding's optimizerUpdate (a step's whole update in one call), likewise. */
+  nativeUpdate: boolean;
   /** The ISA paths of rnn-train's recurrence that this CPU can run, narrowest first; [] without it. */
   isas: RecurrenceIsa[];
   /** RNN_TRAIN_ISA, when the user set it: the path to run instead of the widest. */
@@ -64,6 +66,7 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
   nativeBackward: false,
   nativeGru: false,
   nativeRnn: false,
+  nativeUpdate: false,
   isas: [],
   threads: 1,
   cpuBfloat16: undefined,
@@ -151,6 +154,7 @@ export interface TensorflowBackend {
     stepModelStep?: (model: StepModelHandle, ids: Int32Array, logits: Float32Array | null) => void;
     stepModelDraw?: (model: StepModelHandle, inputs: Int32Array, generators: Uint32Array, rule: Float64Array, ids: Int32Array, logProbs: Float64Array) => void;
     stepModelHidden?: (model: StepModelHandle, layer: number, out: Float32Array) => void;
+    optimizerUpdate?: (request: NativeUpdateRequest) => { params: number[]; slots: number[]; norm: number };
   };
 }
 
@@ -288,4 +292,60 @@ export function matMulsBfloat16(backend: TensorflowBackend, products: ProductTer
   } finally {
     for (const id of casts.values()) binding.deleteTensor(id);
   }
+}
+
+/** The update rules of the binding's optimizerUpdate, named as train/optimizer.ts names its optimizers. */
+export type UpdateRuleName = 'adam' | 'rmsprop' | 'sgd';
+
+/** What the binding's optimizerUpdate reads (src/install/recurrence/update_binding.cc says how). */
+interface NativeUpdateRequest {
+  rule: UpdateRuleName;
+  coefficients: number[];
+  params: number[];
+  keep: number[];
+  gradients: number[];
+  shares: number[];
+  slots: number[];
+  maxNorm: number;
+  clipEpsilon: number;
+}
+
+/** A training step's whole update: what train/engine.ts's update does in TensorFlow ops. */
+export interface UpdateRequest {
+  /** The optimizer's rule and its coefficients for this step (update_kernel.h lists them). */
+  rule: UpdateRuleName;
+  coefficients: number[];
+  params: tf.Tensor[];
+  /** Each parameter's weight-decay factor, 1 − decay for matrices and 1 for biases. */
+  keep: number[];
+  /** Flat gradients over every parameter, summed weighted by `shares`. */
+  gradients: tf.Tensor1D[];
+  shares: number[];
+  /** The optimizer's flat slots, as many as its rule keeps. */
+  slots: tf.Tensor[];
+  /** Global-norm clipping: the gradient is scaled by min(1, maxNorm / (norm + clipEpsilon)). */
+  maxNorm: number;
+  clipEpsilon: number;
+}
+
+/**
+ * A training step's update in one call to the binding's optimizerUpdate: new tensors for the
+ * parameters (in their shapes) and the slots, with the same bits as the TensorFlow ops' update, and
+ * the gradient's norm before clipping (float32; the ops sum it in another order).
+ */
+export function optimizerUpdate(backend: TensorflowBackend, request: UpdateRequest): { params: tf.Tensor[]; slots: tf.Tensor[]; norm: number } {
+  const { binding } = backend;
+  const ids = (tensors: tf.Tensor[]) => backend.getInputTensorIds(tensors);
+  const reply = binding.optimizerUpdate!({
+    ...request,
+    params: ids(request.params),
+    gradients: ids(request.gradients),
+    slots: ids(request.slots),
+  });
+  const wrap = (id: number, shape: number[]) => backend.createOutputTensor({ id, shape, dtype: binding.TF_FLOAT });
+  return {
+    params: reply.params.map((id, i) => wrap(id, request.params[i].shape)),
+    slots: reply.slots.map((id, i) => wrap(id, request.slots[i].shape)),
+    norm: reply.norm,
+  };
 }

@@ -155,8 +155,8 @@ export class ParallelEngine implements Engine {
     const share = (group: number): number => (this.groups[group][1] - this.groups[group][0]) / batch.batchSize;
     const lossAndNorm = tidy(() => {
       const loss = tf.addN([tf.mul(own.loss, share(0)), ...replies.map((reply, i) => tf.scalar(reply.loss * share(i + 1)))]) as tf.Scalar;
-      const theirs = replies.map((reply, i) => tf.mul(tf.tensor1d(reply.gradient), share(i + 1)));
-      return update(this.model, this.optimizer, loss, tf.addN([tf.mul(own.gradient, share(0)), ...theirs]) as tf.Tensor1D, settings);
+      const theirs = replies.map((reply, i) => ({ gradient: tf.tensor1d(reply.gradient), share: share(i + 1) }));
+      return update(this.model, this.optimizer, loss, [{ gradient: own.gradient, share: share(0) }, ...theirs], settings);
     });
     tf.dispose([own.loss, own.gradient]);
     const [loss, gradientNorm] = await lossAndNorm.data();

@@ -4,7 +4,8 @@ import { carriedState, readCarried } from './carried.js';
 import type { NamedArrays } from '../model/config.js';
 import { type CharRnn, type ModelState, flatten } from '../model/char-rnn.js';
 import { disposeState, mapLayerState } from '../model/cells/cell.js';
-import { clipByGlobalNorm, decayWeights, type Optimizer } from './optimizer.js';
+import { CLIP_EPSILON, clipByGlobalNorm, decayFactor, decayWeights, type Optimizer } from './optimizer.js';
+import { optimizerUpdate, tensorflowBackend, type TensorflowBackend } from '../native/ops.js';
 import type { Rng } from '../util/random.js';
 import { tidy } from '../util/tidy.js';
 
@@ -16,16 +17,53 @@ export interface StepSettings {
   weightDecay: number;
 }
 
+/** One thread's mean gradient (flatten) and its share of the batch's streams. */
+export interface GradientPart {
+  gradient: tf.Tensor1D;
+  share: number;
+}
+
 /**
- * Clipping, weight decay and the optimizer's update, from the chunk's mean loss and flat gradient
- * (flatten). Returns [loss, gradient norm before clipping] as one tensor, so that both are
- * read in one call. Call inside tf.tidy.
+ * Clipping, weight decay and the optimizer's update, from the chunk's mean loss and the flat
+ * gradients of the threads that trained it, weighted by their shares: natively where policy.ts's
+ * updatePath says so, else in TensorFlow ops. Returns [loss, gradient norm before clipping] as one
+ * tensor, so that both are read in one call. Call inside tf.tidy.
  */
-export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, gradient: tf.Tensor1D, settings: StepSettings): tf.Tensor1D {
+export function update(model: CharRnn, optimizer: Optimizer, loss: tf.Scalar, parts: GradientPart[], settings: StepSettings): tf.Tensor1D {
+  const backend = model.updatePath() === 'native' ? tensorflowBackend() : undefined;
+  const norm = backend ? nativeUpdate(backend, model, optimizer, parts, settings) : referenceUpdate(model, optimizer, parts, settings);
+  return tf.stack([loss, norm]) as tf.Tensor1D;
+}
+
+/** The update in TensorFlow ops, each over every parameter: the readable reference. */
+function referenceUpdate(model: CharRnn, optimizer: Optimizer, parts: GradientPart[], settings: StepSettings): tf.Scalar {
+  const whole = parts.length === 1 && parts[0].share === 1;
+  const gradient = whole ? parts[0].gradient : (tf.addN(parts.map(({ gradient: g, share }) => tf.mul(g, share))) as tf.Tensor1D);
   const clipped = clipByGlobalNorm(gradient, settings.clip);
-  if (settings.weightDecay > 0) decayWeights(model.params, settings.learningRate * settings.weightDecay);
+  decayWeights(model.params, settings.learningRate * settings.weightDecay);
   optimizer.apply(model.params, clipped.gradient, settings.learningRate);
-  return tf.stack([loss, clipped.norm]) as tf.Tensor1D;
+  return clipped.norm;
+}
+
+/** The same update in one call to the binding's optimizerUpdate, with the same bits. */
+function nativeUpdate(backend: TensorflowBackend, model: CharRnn, optimizer: Optimizer, parts: GradientPart[], settings: StepSettings): tf.Scalar {
+  const params = [...model.params.values()];
+  const step = optimizer.nativeStep(model.params, settings.learningRate);
+  const decay = settings.learningRate * settings.weightDecay;
+  const updated = optimizerUpdate(backend, {
+    rule: step.rule,
+    coefficients: step.coefficients,
+    params,
+    keep: params.map((param) => decayFactor(param, decay)),
+    gradients: parts.map((part) => part.gradient),
+    shares: parts.map((part) => part.share),
+    slots: step.slots,
+    maxNorm: settings.clip,
+    clipEpsilon: CLIP_EPSILON,
+  });
+  params.forEach((param, i) => param.assign(updated.params[i]));
+  step.slots.forEach((slot, i) => slot.assign(updated.slots[i]));
+  return tf.scalar(updated.norm);
 }
 
 /** The state with the rows of the batch's cold streams zeroed (the same tensors when there are none). */
@@ -70,7 +108,7 @@ export function trainStep(
   settings: StepSettings,
 ): { lossAndNorm: tf.Tensor1D; state: ModelState } {
   const { loss, gradient, state: next } = chunkGradients(model, batch, state, dropoutRng);
-  const lossAndNorm = tidy(() => update(model, optimizer, loss, gradient, settings));
+  const lossAndNorm = tidy(() => update(model, optimizer, loss, [{ gradient, share: 1 }], settings));
   tf.dispose([loss, gradient]);
   return { lossAndNorm, state: next };
 }

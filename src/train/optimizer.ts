@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedArrays } from '../model/config.js';
+import type { UpdateRuleName } from '../native/ops.js';
 
 export const OPTIMIZERS = ['adam', 'rmsprop', 'sgd'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -11,18 +12,32 @@ export interface OptimizerState {
   slots: NamedArrays;
 }
 
+/** An optimizer's next step as the binding's optimizerUpdate takes it (native/ops.ts). */
+export interface NativeStep {
+  rule: UpdateRuleName;
+  coefficients: number[];
+  /** Its slots, flat, for the update to replace. */
+  slots: tf.Variable[];
+}
+
 /**
  * Updates variables in place from their gradients, given as one flat vector (flatten):
  * the update is then a handful of ops over every parameter at once, not a handful per parameter,
  * which for small models is most of what an update costs.
  */
 export interface Optimizer {
+  /** The step in TensorFlow ops: the readable reference. */
   apply(params: Map<string, tf.Variable>, gradient: tf.Tensor1D, learningRate: number): void;
+  /** Takes the step `apply` would (advancing the step count), for the native update to run instead. */
+  nativeStep(params: Map<string, tf.Variable>, learningRate: number): NativeStep;
   readState(): Promise<OptimizerState>;
   /** Continues from a saved state; slots missing from it start at zero, as in a new run. */
   restoreState(state: OptimizerState, params: Map<string, tf.Variable>): void;
   dispose(): void;
 }
+
+/** Keeps clipping's scale finite for a zero gradient. */
+export const CLIP_EPSILON = 1e-6;
 
 /**
  * Rescales the gradient so that its global L2 norm is at most `maxNorm` (Pascanu et al. 2013): the
@@ -30,7 +45,7 @@ export interface Optimizer {
  */
 export function clipByGlobalNorm(gradient: tf.Tensor1D, maxNorm: number): { gradient: tf.Tensor1D; norm: tf.Scalar } {
   const norm = tf.sqrt(tf.sum(tf.square(gradient))) as tf.Scalar;
-  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, CLIP_EPSILON)));
   return { gradient: tf.mul(gradient, scale) as tf.Tensor1D, norm };
 }
 
@@ -50,7 +65,15 @@ function subtractFlat(params: Map<string, tf.Variable>, delta: tf.Tensor): void 
  * Call inside tf.tidy.
  */
 export function decayWeights(params: Map<string, tf.Variable>, amount: number): void {
-  for (const param of params.values()) if (param.rank === 2) param.assign(tf.mul(param, 1 - amount));
+  for (const param of params.values()) {
+    const keep = decayFactor(param, amount);
+    if (keep !== 1) param.assign(tf.mul(param, keep));
+  }
+}
+
+/** What decayWeights multiplies a parameter by: 1 − `amount` for a matrix, 1 for a bias. */
+export function decayFactor(param: tf.Variable, amount: number): number {
+  return param.rank === 2 ? 1 - amount : 1;
 }
 
 /**
@@ -106,17 +129,27 @@ class Adam implements Optimizer {
   private readonly v = new Slot('v');
   private t = 0;
 
-  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
+  /** Advances the step count: [step size (the bias-corrected learning rate), β1, 1 − β1, β2, 1 − β2, ε]. */
+  private next(learningRate: number): number[] {
     this.t++;
     const [beta1, beta2, epsilon] = [0.9, 0.999, 1e-8];
     const stepSize = (learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    return [stepSize, beta1, 1 - beta1, beta2, 1 - beta2, epsilon];
+  }
+
+  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
+    const [stepSize, beta1, rest1, beta2, rest2, epsilon] = this.next(learningRate);
     tf.tidy(() => {
       const m = this.m.get(params);
       const v = this.v.get(params);
-      m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-      v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+      m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, rest1)));
+      v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), rest2)));
       subtractFlat(params, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsilon))));
     });
+  }
+
+  nativeStep(params: Map<string, tf.Variable>, learningRate: number): NativeStep {
+    return { rule: 'adam', coefficients: this.next(learningRate), slots: [this.m.get(params), this.v.get(params)] };
   }
 
   async readState(): Promise<OptimizerState> {
@@ -142,13 +175,23 @@ class Adam implements Optimizer {
 class RmsProp implements Optimizer {
   private readonly meanSquare = new Slot('mean_square');
 
-  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
+  /** [learning rate, decay, 1 − decay, ε]. */
+  private coefficients(learningRate: number): number[] {
     const [decay, epsilon] = [0.95, 1e-8];
+    return [learningRate, decay, 1 - decay, epsilon];
+  }
+
+  apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
+    const [, decay, rest, epsilon] = this.coefficients(learningRate);
     tf.tidy(() => {
       const ms = this.meanSquare.get(params);
-      ms.assign(tf.add(tf.mul(ms, decay), tf.mul(tf.square(g), 1 - decay)));
+      ms.assign(tf.add(tf.mul(ms, decay), tf.mul(tf.square(g), rest)));
       subtractFlat(params, tf.mul(learningRate, tf.div(g, tf.add(tf.sqrt(ms), epsilon))));
     });
+  }
+
+  nativeStep(params: Map<string, tf.Variable>, learningRate: number): NativeStep {
+    return { rule: 'rmsprop', coefficients: this.coefficients(learningRate), slots: [this.meanSquare.get(params)] };
   }
 
   async readState(): Promise<OptimizerState> {
@@ -169,6 +212,10 @@ class RmsProp implements Optimizer {
 class Sgd implements Optimizer {
   apply(params: Map<string, tf.Variable>, g: tf.Tensor1D, learningRate: number): void {
     tf.tidy(() => subtractFlat(params, tf.mul(learningRate, g)));
+  }
+
+  nativeStep(_params: Map<string, tf.Variable>, learningRate: number): NativeStep {
+    return { rule: 'sgd', coefficients: [learningRate], slots: [] };
   }
 
   async readState(): Promise<OptimizerState> {

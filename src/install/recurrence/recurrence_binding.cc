@@ -8,42 +8,17 @@
 // caller names.
 
 #include <cstring>
-#include <memory>
 #include <tuple>
 #include <utility>
 #include <vector>
 
-#include "../tfjs_backend.h"
-#include "../utils.h"
 #include "recurrence.h"
 #include "team.h"
+#include "tensors.h"
 
 namespace tfnodejs {
 
 namespace {
-
-struct TensorDeleter {
-  void operator()(TF_Tensor *tensor) const { TF_DeleteTensor(tensor); }
-};
-struct HandleDeleter {
-  void operator()(TFE_TensorHandle *handle) const { TFE_DeleteTensorHandle(handle); }
-};
-using Tensor = std::unique_ptr<TF_Tensor, TensorDeleter>;
-using Handle = std::unique_ptr<TFE_TensorHandle, HandleDeleter>;
-
-// A handle's float32 values, read in place for as long as `keep` (which owns the resolved tensor) lives.
-float *Values(TFE_TensorHandle *handle, std::vector<Tensor> &keep, TF_Status *status) {
-  keep.emplace_back(TFE_TensorHandleResolve(handle, status));
-  return TF_GetCode(status) == TF_OK ? static_cast<float *>(TF_TensorData(keep.back().get())) : nullptr;
-}
-
-// A new float32 tensor [rows, columns].
-Tensor Allocate(int64_t rows, int64_t columns) {
-  const int64_t dims[2] = {rows, columns};
-  return Tensor(TF_AllocateTensor(TF_FLOAT, dims, 2, sizeof(float) * rows * columns));
-}
-
-float *Data(const Tensor &tensor) { return static_cast<float *>(TF_TensorData(tensor.get())); }
 
 // B and H from a state [B, H], and T from a chunk tensor [T·B, blocks·H].
 std::tuple<int64_t, int64_t, int64_t> ChunkShape(TFE_TensorHandle *state, TFE_TensorHandle *chunk, int64_t blocks, TF_Status *status) {
@@ -96,7 +71,7 @@ struct Outputs {
   std::vector<float *> data;
   Outputs(int count, int64_t rows, int64_t columns) {
     for (int k = 0; k < count; k++) {
-      tensors.push_back(Allocate(rows, columns));
+      tensors.push_back(Allocate({rows, columns}));
       data.push_back(Data(tensors.back()));
     }
   }
@@ -125,17 +100,7 @@ bool ReadList(TFJSBackend *backend, napi_env env, napi_value list, uint32_t coun
 }  // namespace
 
 // Registers the outputs' tensors as new handles, returning their ids as a JavaScript array.
-static napi_value RegisterOutputs(TFJSBackend *backend, napi_env env, Outputs &outputs) {
-  TF_AutoStatus status;
-  std::vector<Handle> handles;
-  for (Tensor &tensor : outputs.tensors) {
-    handles.emplace_back(TFE_NewTensorHandle(tensor.get(), status.status));
-    ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  }
-  std::vector<TFE_TensorHandle *> released;
-  for (Handle &handle : handles) released.push_back(handle.release());
-  return backend->Register(env, released);
-}
+static napi_value RegisterOutputs(TFJSBackend *backend, napi_env env, Outputs &outputs) { return RegisterTensors(backend, env, outputs.tensors); }
 
 // RegisterOutputs for a single tensor: its id alone.
 static napi_value RegisterOutput(TFJSBackend *backend, napi_env env, Outputs &output) {
