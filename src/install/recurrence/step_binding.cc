@@ -30,19 +30,13 @@
 
 #include "../utils.h"
 #include "choose.h"
+#include "js_errors.h"
 #include "recurrence.h"
 #include "team.h"
 
 namespace tfnodejs {
 
 namespace {
-
-// Throws a JavaScript error; returns null for the callback to return.
-template <typename... Args>
-napi_value Throw(napi_env env, const char *message, Args... args) {
-  NapiThrowError(env, __FILE__, __LINE__, message, args...);
-  return nullptr;
-}
 
 // Floats of the largest first-layer input table a step model keeps.
 constexpr int64_t kMaxInputTable = int64_t{1} << 22;

@@ -17,19 +17,13 @@
 #include <cstring>
 #include <vector>
 
+#include "js_errors.h"
 #include "tensors.h"
 #include "update_kernel.h"
 
 namespace tfnodejs {
 
 namespace {
-
-// Throws a JavaScript error; returns false for the caller to return.
-template <typename... Args>
-bool Fail(napi_env env, const char *message, Args... args) {
-  NapiThrowError(env, __FILE__, __LINE__, message, args...);
-  return false;
-}
 
 bool Property(napi_env env, napi_value object, const char *name, napi_value *value) {
   return napi_get_named_property(env, object, name, value) == napi_ok || Fail(env, "the update request has no %s", name);
