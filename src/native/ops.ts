@@ -75,18 +75,30 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
 /**
  * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
  * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
- * gradient of the layer's output [T·B, H]; the recurrent kernel [H, 4H], float32 (then rnn-train's
- * recurrence runs on the ISA path and threads given) or bfloat16 (then TensorFlow multiplies each
- * step). Returns the id of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o.
+ * gradient of the layer's output [T·B, H]; the float32 recurrent kernel [H, 4H]; the ISA path and
+ * threads to run on. Returns the ids of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o, and of
+ * its column sums, the bias gradient [4H].
  */
-export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
+
+/** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
+export type GateGradientIds = [dGates: number, dBias: number];
 
 /**
- * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
- * [T·B, 4H]; the initial h and c; the recurrent kernel [H, 4H], float32 or bfloat16, as for
- * LstmBackward. Returns the ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
+ * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W
+ * [T·B, 4H]; the bias [4H], which the recurrence adds as it reads them; the initial h and c; the
+ * float32 recurrent kernel [H, 4H]; the ISA path and threads. Returns the ids of i, c, f, o, g,
+ * tanh(c) and h, each [T·B, H].
  */
-export type LstmForward = (projected: number, hInitial: number, cInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
+export type LstmForward = (
+  projected: number,
+  bias: number,
+  hInitial: number,
+  cInitial: number,
+  recurrent: number,
+  isa: RecurrenceIsa,
+  threads: number,
+) => number[];
 
 /** A native step model, opaque to JavaScript; the binding frees it with the last reference. */
 export interface StepModelHandle {
@@ -94,31 +106,32 @@ export interface StepModelHandle {
 }
 
 /**
- * A GRU layer's forward pass through a chunk, on tensor ids: the input projections x·W + b
- * [T·B, 3H], gates z, r, h; the initial h; the float32 recurrent kernel [H, 3H]. Returns the ids of
- * z, r, the candidate, r ⊙ h_{t-1} and h, each [T·B, H].
+ * A GRU layer's forward pass through a chunk, on tensor ids: the input projections x·W [T·B, 3H],
+ * gates z, r, h; the bias [3H]; the initial h; the float32 recurrent kernel [H, 3H]. Returns the
+ * ids of z, r, the candidate, r ⊙ h_{t-1} and h, each [T·B, H].
  */
-export type GruForward = (projected: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
+export type GruForward = (projected: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
 
 /**
  * A GRU layer's backpropagation through a chunk, on tensor ids: the forward pass's z, r, candidate
  * and h; the initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns
- * the id of the gates' pre-activation gradient [T·B, 3H], gates z, r, h.
+ * the gates' pre-activation gradient [T·B, 3H], gates z, r, h, and the bias gradient.
  */
-export type GruBackward = (saved: number[], hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+export type GruBackward = (saved: number[], hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
 
 /**
- * A vanilla RNN layer's forward pass through a chunk, on tensor ids: the input projections
- * x·W + b [T·B, H]; the initial h; the float32 recurrent kernel [H, H]. Returns the id of h [T·B, H].
+ * A vanilla RNN layer's forward pass through a chunk, on tensor ids: the input projections x·W
+ * [T·B, H]; the bias [H]; the initial h; the float32 recurrent kernel [H, H]. Returns the id of h
+ * [T·B, H].
  */
-export type RnnForward = (projected: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+export type RnnForward = (projected: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
 
 /**
  * A vanilla RNN layer's backpropagation through a chunk, on tensor ids: the forward pass's h; the
- * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns the id of
- * the pre-activation gradient [T·B, H].
+ * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns the
+ * pre-activation gradient [T·B, H] and the bias gradient.
  */
-export type RnnBackward = (h: number, hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+export type RnnBackward = (h: number, hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
 
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {
@@ -170,6 +183,19 @@ export function tensorflowBackend(): TensorflowBackend | undefined {
 /** The float32 `T` attribute most kernels take. */
 export function floatAttr({ binding }: TensorflowBackend): OpAttr {
   return { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+}
+
+/** A backward pass's outputs as tfjs tensors: the pre-activation gradient [rows, columns] and the bias gradient [columns]. */
+export function gateGradients(
+  backend: TensorflowBackend,
+  [dGates, dBias]: GateGradientIds,
+  [rows, columns]: [number, number],
+): { dGates: tf.Tensor2D; bias: tf.Tensor1D } {
+  const dtype = backend.binding.TF_FLOAT;
+  return {
+    dGates: backend.createOutputTensor({ id: dGates, shape: [rows, columns], dtype }) as tf.Tensor2D,
+    bias: backend.createOutputTensor({ id: dBias, shape: [columns], dtype }) as tf.Tensor1D,
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
 // dependent products, so the team meets twice per step: forward, h_{t-1}·U_zr gives z, r and
 // r ⊙ h_{t-1} for a tile of units, then (r ⊙ h_{t-1})·U_h the candidate and h; backward, ∂a_h
 // for a tile, then ∂a_h·U_hᵀ gives ∂(r ⊙ h) and so ∂a_z, ∂a_r, then ∂a_zr·U_zrᵀ the rest of ∂h_{t-1}.
+// Each ∂a is added into ∂b as it is stored.
 // U is packed once per call into tiles whose k-th row holds the tile's units' weights side by side.
 #pragma once
 
@@ -83,10 +84,11 @@ struct GruPath : Tiling<L> {
       const float *h_prev = Previous(a->h0, a->h, t, B * H) + first * H;
       V acc[M][2] = {};
       Product<M, 2>(acc, tile, h_prev, H, H);
+      const V b_z = S::LoadPart(a->bias + unit, n), b_r = S::LoadPart(a->bias + H + unit, n);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
         const float *x = a->projected + (t * B + first + r) * 3 * H + unit;
-        const V z = S::Sigmoid(acc[r][0] + S::LoadPart(x, n)), reset = S::Sigmoid(acc[r][1] + S::LoadPart(x + H, n));
+        const V z = S::Sigmoid(acc[r][0] + (S::LoadPart(x, n) + b_z)), reset = S::Sigmoid(acc[r][1] + (S::LoadPart(x + H, n) + b_r));
         S::StorePart(a->z + at, z, n);
         S::StorePart(a->r + at, reset, n);
         S::StorePart(a->rh + at, reset * S::LoadPart(h_prev + r * H + unit, n), n);
@@ -107,9 +109,10 @@ struct GruPath : Tiling<L> {
       V acc[M][1] = {};
       Product<M, 1>(acc, tile, a->rh + (t * B + first) * H, H, H);
       const float *h_prev = Previous(a->h0, a->h, t, B * H) + first * H;
+      const V b_h = S::LoadPart(a->bias + 2 * H + unit, n);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
-        const V candidate = S::Tanh(acc[r][0] + S::LoadPart(a->projected + (t * B + first + r) * 3 * H + 2 * H + unit, n));
+        const V candidate = S::Tanh(acc[r][0] + (S::LoadPart(a->projected + (t * B + first + r) * 3 * H + 2 * H + unit, n) + b_h));
         const V z = S::LoadPart(a->z + at, n);
         S::StorePart(a->hh + at, candidate, n);
         S::StorePart(a->h + at, candidate + z * (S::LoadPart(h_prev + r * H + unit, n) - candidate), n);
@@ -157,8 +160,10 @@ struct GruPath : Tiling<L> {
         const int64_t u = unit + v, at = (t * B + b) * H + u;
         const V d_h = S::LoadPart(a.d_output + at, w) + S::LoadPart(c.d_next + b * H + u, w);
         const V z = S::LoadPart(a.z + at, w), candidate = S::LoadPart(a.hh + at, w), one = S::Splat(1.0f);
+        const V d_a = d_h * (one - z) * (one - candidate * candidate);
         S::StorePart(c.d_h + b * H + u, d_h, w);
-        S::StorePart(a.d_gates + (t * B + b) * 3 * H + 2 * H + u, d_h * (one - z) * (one - candidate * candidate), w);
+        S::StorePart(a.d_gates + (t * B + b) * 3 * H + 2 * H + u, d_a, w);
+        S::AddPart(a.d_bias + 2 * H + u, d_a, w);
       }
     }
   }
@@ -184,8 +189,11 @@ struct GruPath : Tiling<L> {
           const V z = S::LoadPart(a->z + at, w), reset = S::LoadPart(a->r + at, w), candidate = S::LoadPart(a->hh + at, w);
           const V h = S::LoadPart(h_prev + r * H + u, w), d_h = S::LoadPart(c->d_h + s, w), d_rh = acc[r][v];
           float *d = a->d_gates + (t * B + first + r) * G + u;
-          S::StorePart(d, d_h * (h - candidate) * z * (one - z), w);
-          S::StorePart(d + H, d_rh * h * reset * (one - reset), w);
+          const V d_z = d_h * (h - candidate) * z * (one - z), d_r = d_rh * h * reset * (one - reset);
+          S::StorePart(d, d_z, w);
+          S::StorePart(d + H, d_r, w);
+          S::AddPart(a->d_bias + u, d_z, w);
+          S::AddPart(a->d_bias + H + u, d_r, w);
           S::StorePart(c->d_next + s, d_h * z + d_rh * reset, w);
         }
       }
@@ -244,6 +252,7 @@ struct GruPath : Tiling<L> {
     PackRows(a.recurrent, a.hidden, 0, 2 * a.hidden, a.scratch + BackwardH(a.hidden));
     float *carried = a.scratch + BackwardPacked(a.hidden);
     for (int64_t k = 0; k < 2 * a.batch * a.hidden; k++) carried[k] = 0.0f;
+    for (int64_t k = 0; k < 3 * a.hidden; k++) a.d_bias[k] = 0.0f;
     const Job<GruBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -5,11 +5,11 @@
 // Forward, per time step: the product h_{t-1}·U for a tile of L hidden units (all four gates of
 // those units, so the gate maths needs nothing from other tiles) and FR rows of the batch at a
 // time, into FR×4 vectors (in passes of Q gates where registers are few); then, on those
-// accumulators, + x·W + b, the non-linearities, the cell update and h. U is packed once per call
+// accumulators, + (x·W + b), the non-linearities, the cell update and h. U is packed once per call
 // so that each k's 4L weights of a tile are contiguous. Backward, per step, from the last:
-// ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t. The
-// threads of a Team split the tiles and meet after each step. Only class templates here, each
-// instantiated by one ISA file: see team.h on why.
+// ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t, added
+// into ∂b as it is stored. The threads of a Team split the tiles and meet after each step. Only
+// class templates here, each instantiated by one ISA file: see team.h on why.
 #pragma once
 
 #include "recurrence.h"
@@ -130,13 +130,15 @@ struct LstmPath : Tiling<L> {
     const float *c_prev = t == 0 ? a.c0 + row * H : a.c + ((t - 1) * B + row) * H;
     V acc[M][4] = {};
     P::template Forward<M>(acc, tile, rows + row * P::Stride(H), P::Stride(H), H);
+    V bias[4];
+    for (int q = 0; q < 4; q++) bias[q] = S::LoadPart(a.bias + q * H + unit, n);
     for (int r = 0; r < M; r++) {
       const int64_t at = (t * B + row + r) * H + unit;
       const float *x = a.projected + (t * B + row + r) * 4 * H + unit;
-      const V i = S::Sigmoid(acc[r][0] + S::LoadPart(x, n));
-      const V f = S::Sigmoid(acc[r][1] + S::LoadPart(x + H, n));
-      const V g = S::Tanh(acc[r][2] + S::LoadPart(x + 2 * H, n));
-      const V o = S::Sigmoid(acc[r][3] + S::LoadPart(x + 3 * H, n));
+      const V i = S::Sigmoid(acc[r][0] + (S::LoadPart(x, n) + bias[0]));
+      const V f = S::Sigmoid(acc[r][1] + (S::LoadPart(x + H, n) + bias[1]));
+      const V g = S::Tanh(acc[r][2] + (S::LoadPart(x + 2 * H, n) + bias[2]));
+      const V o = S::Sigmoid(acc[r][3] + (S::LoadPart(x + 3 * H, n) + bias[3]));
       const V c = f * S::LoadPart(c_prev + r * H + unit, n) + i * g;
       const V tanh_c = S::Tanh(c);
       S::StorePart(a.i + at, i, n);
@@ -200,11 +202,11 @@ struct LstmPath : Tiling<L> {
         const V c_prev = S::LoadPart(t == 0 ? a.c0 + (row + r) * H + u : a.c + at - B * H, nv);
         float *carried = d_c_carried + (row + r) * H + u;
         const V d_c = d_h * o * (one - tanh_c * tanh_c) + S::LoadPart(carried, nv);
-        float *d = a.d_gates + (t * B + row + r) * G + u;
-        S::StorePart(d, d_c * g * i * (one - i), nv);
-        S::StorePart(d + H, d_c * c_prev * f * (one - f), nv);
-        S::StorePart(d + 2 * H, d_c * i * (one - g * g), nv);
-        S::StorePart(d + 3 * H, d_h * tanh_c * o * (one - o), nv);
+        const V d_a[4] = {d_c * g * i * (one - i), d_c * c_prev * f * (one - f), d_c * i * (one - g * g), d_h * tanh_c * o * (one - o)};
+        for (int q = 0; q < 4; q++) {
+          S::StorePart(a.d_gates + (t * B + row + r) * G + q * H + u, d_a[q], nv);
+          S::AddPart(a.d_bias + q * H + u, d_a[q], nv);
+        }
         S::StorePart(carried, d_c * f, nv);
       }
     }
@@ -242,6 +244,7 @@ struct LstmPath : Tiling<L> {
     P::PackBackward(a.recurrent, a.hidden, a.scratch);
     float *d_c = a.scratch + Tiles(a.hidden, kBackTile) * P::BackwardTile(a.hidden);
     for (int64_t k = 0; k < a.batch * a.hidden; k++) d_c[k] = 0.0f;
+    for (int64_t k = 0; k < 4 * a.hidden; k++) a.d_bias[k] = 0.0f;
     const Job<LstmBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -2,7 +2,10 @@
 // on the CPU's own vector unit: what
 // the fast paths (isa_*.cc) implement and what the binding (recurrence_binding.cc) calls. The readable
 // mainline is src/model/cells/lstm.ts; these compute the same, with every time step's recurrent
-// product on weights packed once per call and the gate maths fused into the product's epilogue.
+// product on weights packed once per call and the bias and gate maths fused into the product's
+// epilogue. The backward passes sum the bias gradient as they write each row of ∂a: each column
+// belongs to one thread's tiles and is summed in one order (steps from the last, rows in order),
+// whatever the thread count, and the chunk's ∂a is not read again to sum it.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +19,8 @@ class Team;
 struct LstmForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, 4H]
-  const float *projected;  // x·W + b over the chunk [T·B, 4H]
+  const float *projected;  // x·W over the chunk [T·B, 4H]
+  const float *bias;       // b [4H], added as each step reads x·W
   const float *h0, *c0;    // the carried state [B, H]
   // Each [T·B, H]: the gates (g the candidate), the cell state, tanh(c) and the output h.
   float *i, *f, *g, *o, *c, *tanh_c, *h;
@@ -30,6 +34,7 @@ struct LstmBackwardArgs {
   const float *c0;                          // [B, H]
   const float *d_output;                    // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;                           // out: ∂loss/∂(pre-activations) [T·B, 4H]
+  float *d_bias;                            // out: ∂loss/∂b [4H], d_gates' column sums
   float *scratch;                           // LstmKernels::scratch_floats of them
 };
 
@@ -37,7 +42,8 @@ struct LstmBackwardArgs {
 struct GruForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, 3H]
-  const float *projected;  // x·W + b over the chunk [T·B, 3H]
+  const float *projected;  // x·W over the chunk [T·B, 3H]
+  const float *bias;       // b [3H]
   const float *h0;         // [B, H]
   // Each [T·B, H]: the update and reset gates, the candidate, r ⊙ h_{t-1} and the output h.
   float *z, *r, *hh, *rh, *h;
@@ -50,6 +56,7 @@ struct GruBackwardArgs {
   const float *z, *r, *hh, *h, *h0;     // the forward pass's, [T·B, H], and the initial h [B, H]
   const float *d_output;                // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;                       // out: ∂loss/∂(pre-activations) [T·B, 3H]
+  float *d_bias;                        // out: ∂loss/∂b [3H]
   float *scratch;
 };
 
@@ -57,7 +64,8 @@ struct GruBackwardArgs {
 struct RnnForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, H]
-  const float *projected;  // x·W + b over the chunk [T·B, H]
+  const float *projected;  // x·W over the chunk [T·B, H]
+  const float *bias;       // b [H]
   const float *h0;         // [B, H]
   float *h;                // out: [T·B, H]
   float *scratch;          // LstmKernels::rnn_scratch_floats of them
@@ -69,6 +77,7 @@ struct RnnBackwardArgs {
   const float *h;          // the forward pass's outputs [T·B, H]
   const float *d_output;   // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;          // out: ∂loss/∂(pre-activation) [T·B, H]
+  float *d_bias;           // out: ∂loss/∂b [H]
   float *scratch;
 };
 

@@ -77,6 +77,25 @@ struct Outputs {
   }
 };
 
+// The backward passes' outputs: ∂a over the chunk [T·B, G·H] and its column sums ∂b [G·H].
+struct GateGradients {
+  std::vector<Tensor> tensors;
+  GateGradients(int64_t rows, int64_t columns) {
+    tensors.push_back(Allocate({rows, columns}));
+    tensors.push_back(Allocate({columns}));
+  }
+  float *d_gates() const { return Data(tensors[0]); }
+  float *d_bias() const { return Data(tensors[1]); }
+};
+
+// Whether the tensor `what` holds `elements` values; false, with a JavaScript exception pending, if not.
+bool Covers(napi_env env, TFE_TensorHandle *handle, int64_t elements, const char *what) {
+  TF_AutoStatus status;
+  if (TFE_TensorHandleNumElements(handle, status.status) == elements) return true;
+  NAPI_THROW_ERROR(env, "%s does not have the layer's %lld values", what, static_cast<long long>(elements));
+  return false;
+}
+
 // The float32 values of the tensors whose ids `list` (a JavaScript array) holds, each checked to
 // have `elements` values; false, with a JavaScript exception pending, if one is not so.
 bool ReadList(TFJSBackend *backend, napi_env env, napi_value list, uint32_t count, int64_t elements, std::vector<Tensor> &keep,
@@ -86,11 +105,7 @@ bool ReadList(TFJSBackend *backend, napi_env env, napi_value list, uint32_t coun
     napi_value id;
     if (napi_get_element(env, list, k, &id) != napi_ok) return false;
     TFE_TensorHandle *handle = backend->HandleOf(env, id);
-    if (!handle || !AllFloat32(env, {handle})) return false;
-    if (TFE_TensorHandleNumElements(handle, status.status) != elements) {
-      NAPI_THROW_ERROR(env, "saved tensor %u does not cover the output gradient's steps", k);
-      return false;
-    }
+    if (!handle || !AllFloat32(env, {handle}) || !Covers(env, handle, elements, "a saved tensor")) return false;
     values.push_back(Values(handle, keep, status.status));
     if (TF_GetCode(status.status) != TF_OK) return false;
   }
@@ -147,32 +162,38 @@ napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandl
 // The LSTM forward pass's outputs, in the order JavaScript receives them.
 enum LstmOutput { I, C, F, O, G, TANH_C, H, LSTM_OUTPUTS };
 
-// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, 4H], gates in i,f,c,o
-// order, the initial h and c [B, H] and the float32 recurrent kernel U [H, 4H]; then the ISA path
-// and threads. Returns the ids of seven new float32 tensors [T·B, H]: i, c, f, o, g (the
+// Arguments: tensor ids of the chunk's input projections x·W [T·B, 4H], gates in i,f,c,o order,
+// the bias b [4H], the initial h and c [B, H] and the float32 recurrent kernel U [H, 4H]; then the
+// ISA path and threads. Returns the ids of seven new float32 tensors [T·B, H]: i, c, f, o, g (the
 // candidate), tanh(c) and h, the last six what LstmBackward takes.
-napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value c_initial_value,
-                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
+                                    napi_value c_initial_value, napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
-  TFE_TensorHandle *projected, *h_initial, *c_initial, *recurrent;
-  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {c_initial_value, &c_initial}, {recurrent_value, &recurrent}})) {
+  TFE_TensorHandle *projected, *bias, *h_initial, *c_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected},
+                       {bias_value, &bias},
+                       {h_initial_value, &h_initial},
+                       {c_initial_value, &c_initial},
+                       {recurrent_value, &recurrent}})) {
     return nullptr;
   }
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
-  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, c_initial, recurrent})) return nullptr;
+  if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, c_initial, recurrent})) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(c_initial, projected, 4, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  if (!Covers(env, bias, 4 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
   const float *projections = Values(projected, keep, status.status);
+  const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
   const float *c_before = Values(c_initial, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(LSTM_OUTPUTS, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections,      h_before,        c_before,
-                                  out.data[I], out.data[F], out.data[G], out.data[O], out.data[C], out.data[TANH_C], out.data[H],
-                                  scratch.data()};
+  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections, biases,           h_before,
+                                  c_before,    out.data[I], out.data[F], out.data[G], out.data[O], out.data[C],      out.data[TANH_C],
+                                  out.data[H], scratch.data()};
   choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
@@ -180,8 +201,8 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
 // Arguments: tensor ids of i, c, f, o, g and tanh(c) of the forward pass over the chunk's T steps,
 // each [T·B, H] (or [T, B, H]), the chunk's initial cell state [B, H], the loss's gradient with
 // respect to the layer's outputs [T·B, H] and the float32 recurrent kernel U [H, 4H]; then the ISA
-// path and threads. Returns the id of a new float32 tensor [T·B, 4H]: the gradient with respect to
-// the gates' pre-activations, i,f,c,o order.
+// path and threads. Returns the ids of two new float32 tensors: the gradient with respect to the
+// gates' pre-activations [T·B, 4H], i,f,c,o order, and with respect to the bias [4H].
 napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value, napi_value d_output_value,
                                      napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
@@ -198,38 +219,43 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  Outputs out(1, steps * batch, 4 * hidden);
+  GateGradients out(steps * batch, 4 * hidden);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],     gate[2],       gate[4], gate[3],
-                                   gate[1], gate[5], c_before, d_out,   out.data[0], scratch.data()};
+  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],       gate[2],      gate[4],       gate[3],
+                                   gate[1], gate[5], c_before, d_out,   out.d_gates(), out.d_bias(), scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
-  return RegisterOutput(this, env, out);
+  return RegisterTensors(this, env, out.tensors);
 }
 
 // The GRU forward pass's outputs, in the order JavaScript receives them.
 enum GruOutput { Z, R, HH, RH, GRU_H, GRU_OUTPUTS };
 
-// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, 3H], gates in z,r,h order,
-// the initial h [B, H] and the float32 recurrent kernel U [H, 3H]; then the ISA path and threads.
-// Returns the ids of five new float32 tensors [T·B, H]: z, r, the candidate, r ⊙ h_{t-1} and h.
-napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value recurrent_value,
-                                   napi_value isa_value, napi_value threads_value) {
+// Arguments: tensor ids of the chunk's input projections x·W [T·B, 3H], gates in z,r,h order, the
+// bias b [3H], the initial h [B, H] and the float32 recurrent kernel U [H, 3H]; then the ISA path
+// and threads. Returns the ids of five new float32 tensors [T·B, H]: z, r, the candidate,
+// r ⊙ h_{t-1} and h.
+napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
+                                   napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
-  TFE_TensorHandle *projected, *h_initial, *recurrent;
-  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) return nullptr;
+  TFE_TensorHandle *projected, *bias, *h_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {bias_value, &bias}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) {
+    return nullptr;
+  }
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
-  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, recurrent})) return nullptr;
+  if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, recurrent})) return nullptr;
   if (!Present(env, choice, choice.kernels->gru_forward, "GRU")) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 3, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  if (!Covers(env, bias, 3 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
   const float *projections = Values(projected, keep, status.status);
+  const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(GRU_OUTPUTS, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruForwardArgs args{steps,        batch,        hidden,        weights,       projections,      h_before,
+  const rnn::GruForwardArgs args{steps,       batch,       hidden,       weights,      projections,     biases,        h_before,
                                  out.data[Z], out.data[R], out.data[HH], out.data[RH], out.data[GRU_H], scratch.data()};
   choice.kernels->gru_forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
@@ -237,8 +263,8 @@ napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, nap
 
 // Arguments: tensor ids of z, r, the candidate and h of the forward pass, each [T·B, H], the
 // initial h [B, H], the loss's gradient with respect to the layer's outputs [T·B, H] and U
-// [H, 3H]; then the ISA path and threads. Returns the id of a new float32 tensor [T·B, 3H]: the
-// gradient with respect to the gates' pre-activations, z,r,h order.
+// [H, 3H]; then the ISA path and threads. Returns the ids of two new float32 tensors: the gradient
+// with respect to the gates' pre-activations [T·B, 3H], z,r,h order, and to the bias [3H].
 napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_value h_initial_value, napi_value d_output_value,
                                     napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
@@ -256,43 +282,47 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  Outputs out(1, steps * batch, 3 * hidden);
+  GateGradients out(steps * batch, 3 * hidden);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruBackwardArgs args{steps,    batch,    hidden,   weights, saved[0],    saved[1],
-                                  saved[2], saved[3], h_before, d_out,   out.data[0], scratch.data()};
+  const rnn::GruBackwardArgs args{steps, batch,         hidden,       weights,       saved[0], saved[1], saved[2], saved[3], h_before,
+                                  d_out, out.d_gates(), out.d_bias(), scratch.data()};
   choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
-  return RegisterOutput(this, env, out);
+  return RegisterTensors(this, env, out.tensors);
 }
 
-// Arguments: tensor ids of the chunk's input projections x·W + b [T·B, H], the initial h [B, H]
-// and the float32 recurrent kernel U [H, H]; then the ISA path and threads. Returns the id of a
-// new float32 tensor [T·B, H]: h.
-napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, napi_value h_initial_value, napi_value recurrent_value,
-                                   napi_value isa_value, napi_value threads_value) {
+// Arguments: tensor ids of the chunk's input projections x·W [T·B, H], the bias b [H], the initial
+// h [B, H] and the float32 recurrent kernel U [H, H]; then the ISA path and threads. Returns the id
+// of a new float32 tensor [T·B, H]: h.
+napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
+                                   napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
-  TFE_TensorHandle *projected, *h_initial, *recurrent;
-  if (!HandlesOf(env, {{projected_value, &projected}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) return nullptr;
+  TFE_TensorHandle *projected, *bias, *h_initial, *recurrent;
+  if (!HandlesOf(env, {{projected_value, &projected}, {bias_value, &bias}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) {
+    return nullptr;
+  }
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
-  if (!choice.kernels || !AllFloat32(env, {projected, h_initial, recurrent})) return nullptr;
+  if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, recurrent})) return nullptr;
   const auto forward = Present(env, choice, choice.kernels->rnn_forward, "RNN");
   if (!forward) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  if (!Covers(env, bias, hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
   const float *projections = Values(projected, keep, status.status);
+  const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(1, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
-  forward({steps, batch, hidden, weights, projections, h_before, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
+  forward({steps, batch, hidden, weights, projections, biases, h_before, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutput(this, env, out);
 }
 
 // Arguments: tensor ids of the forward pass's h [T·B, H], the initial h [B, H] (for the batch),
 // the loss's gradient with respect to the layer's outputs [T·B, H] and U [H, H]; then the ISA path
-// and threads. Returns the id of a new float32 tensor [T·B, H]: the gradient with respect to the
-// pre-activations.
+// and threads. Returns the ids of two new float32 tensors: the gradient with respect to the
+// pre-activations [T·B, H], and to the bias [H].
 napi_value TFJSBackend::RnnBackward(napi_env env, napi_value h_value, napi_value h_initial_value, napi_value d_output_value,
                                     napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
@@ -304,19 +334,16 @@ napi_value TFJSBackend::RnnBackward(napi_env env, napi_value h_value, napi_value
   if (!backward) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(h_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  if (TFE_TensorHandleNumElements(h, status.status) != steps * batch * hidden) {
-    NAPI_THROW_ERROR(env, "h does not cover the output gradient's steps");
-    return nullptr;
-  }
+  if (!Covers(env, h, steps * batch * hidden, "h")) return nullptr;
   std::vector<Tensor> keep;
   const float *outputs = Values(h, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  Outputs out(1, steps * batch, hidden);
+  GateGradients out(steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
-  backward({steps, batch, hidden, weights, outputs, d_out, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
-  return RegisterOutput(this, env, out);
+  backward({steps, batch, hidden, weights, outputs, d_out, out.d_gates(), out.d_bias(), scratch.data()}, rnn::Team::ForThisThread(choice.threads));
+  return RegisterTensors(this, env, out.tensors);
 }
 
 // binding.recurrenceIsas(): the ISA paths of the recurrence this CPU can run, narrowest first.
@@ -355,11 +382,11 @@ static napi_value Call(napi_env env, napi_callback_info info, napi_value (TFJSBa
   return Apply(backend, method, env, args, std::index_sequence_for<Values...>{});
 }
 
-// The JavaScript entry points: binding.lstmForward(projected, hInitial, cInitial, recurrent, isa,
-// threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
-// binding.gruForward(projected, hInitial, recurrent, isa, threads),
+// The JavaScript entry points: binding.lstmForward(projected, bias, hInitial, cInitial, recurrent,
+// isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
+// binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
 // binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
-// binding.rnnForward(projected, hInitial, recurrent, isa, threads) and
+// binding.rnnForward(projected, bias, hInitial, recurrent, isa, threads) and
 // binding.rnnBackward(h, hInitial, dOutput, recurrent, isa, threads).
 napi_value LstmForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmForward); }
 napi_value LstmBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmBackward); }

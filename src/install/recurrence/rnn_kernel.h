@@ -1,9 +1,10 @@
-// The vanilla (Elman) RNN recurrence, rnn.ts's maths, h_t = tanh(p_t + h_{t-1}·U) with the input
-// projections p = x·W + b over the chunk, on vectors of L floats, written once for every ISA file
-// to instantiate. One product a step each way, so the team meets once a step: forward,
+// The vanilla (Elman) RNN recurrence, rnn.ts's maths, h_t = tanh(p_t + b + h_{t-1}·U) with the
+// input projections p = x·W over the chunk, on vectors of L floats, written once for every ISA
+// file to instantiate. One product a step each way, so the team meets once a step: forward,
 // h_{t-1}·U for a tile of units gives h_t; backward, ∂a_t·Uᵀ for a tile gives that tile's share
-// of ∂h_{t-1}, and with ∂output_{t-1} and 1 − h², its ∂a_{t-1}. U is packed once per call into
-// tiles whose k-th row holds the tile's units' weights side by side (Uᵀ's for the backward pass).
+// of ∂h_{t-1}, and with ∂output_{t-1} and 1 − h², its ∂a_{t-1}, added into ∂b. U is packed once
+// per call into tiles whose k-th row holds the tile's units' weights side by side (Uᵀ's for the
+// backward pass).
 #pragma once
 
 #include "recurrence.h"
@@ -60,15 +61,19 @@ struct RnnPath : Tiling<L> {
       Tiling<L>::template Product<M, 2>(acc, tile, Previous(a->h0, a->h, t, B * H) + first * H, H, H);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
-        Vectors(n, [&](int v, int w) { S::StorePart(a->h + at + v * L, S::Tanh(acc[r][v] + S::LoadPart(a->projected + at + v * L, w)), w); });
+        Vectors(n, [&](int v, int w) {
+          const V p = S::LoadPart(a->projected + at + v * L, w) + S::LoadPart(a->bias + unit + v * L, w);
+          S::StorePart(a->h + at + v * L, S::Tanh(acc[r][v] + p), w);
+        });
       }
     }
   };
 
-  // ∂a = ∂h ⊙ (1 − h²) at `at`, for one vector of w units.
-  static void PreActivation(const RnnBackwardArgs &a, int64_t at, V d_h, int w) {
-    const V h = S::LoadPart(a.h + at, w);
-    S::StorePart(a.d_gates + at, d_h * (S::Splat(1.0f) - h * h), w);
+  // ∂a = ∂h ⊙ (1 − h²) at `at`, unit `u`, for one vector of w units; and ∂b += ∂a.
+  static void PreActivation(const RnnBackwardArgs &a, int64_t at, int64_t u, V d_h, int w) {
+    const V h = S::LoadPart(a.h + at, w), d_a = d_h * (S::Splat(1.0f) - h * h);
+    S::StorePart(a.d_gates + at, d_a, w);
+    S::AddPart(a.d_bias + u, d_a, w);
   }
 
   // Backward, from step t's ∂a to step t − 1's, rows [row, row + M), for a tile's units.
@@ -85,7 +90,7 @@ struct RnnPath : Tiling<L> {
       Tiling<L>::template Product<M, 2>(acc, tile, a->d_gates + (t * B + first) * H, H, H);
       for (int r = 0; r < M; r++) {
         const int64_t at = ((t - 1) * B + first + r) * H + unit;
-        Vectors(n, [&](int v, int w) { PreActivation(*a, at + v * L, acc[r][v] + S::LoadPart(a->d_output + at + v * L, w), w); });
+        Vectors(n, [&](int v, int w) { PreActivation(*a, at + v * L, unit + v * L, acc[r][v] + S::LoadPart(a->d_output + at + v * L, w), w); });
       }
     }
   };
@@ -111,7 +116,9 @@ struct RnnPath : Tiling<L> {
     for (int64_t tile = first; tile < last; tile++) {
       for (int64_t b = 0; b < B; b++) {
         const int64_t at = ((T - 1) * B + b) * H + tile * kTile;
-        Vectors(Valid(H, tile * kTile, kTile), [&](int v, int w) { PreActivation(*a, at + v * L, S::LoadPart(a->d_output + at + v * L, w), w); });
+        Vectors(Valid(H, tile * kTile, kTile), [&](int v, int w) {
+          PreActivation(*a, at + v * L, tile * kTile + v * L, S::LoadPart(a->d_output + at + v * L, w), w);
+        });
       }
     }
     team->Barrier();
@@ -131,6 +138,7 @@ struct RnnPath : Tiling<L> {
 
   static void Backward(const RnnBackwardArgs &a, Team &team) {
     Pack(a.recurrent, a.hidden, true, a.scratch);
+    for (int64_t k = 0; k < a.hidden; k++) a.d_bias[k] = 0.0f;
     const Job<RnnBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -33,6 +33,8 @@ struct Simd {
     if (n == L) return Store(p, v);
     std::memcpy(p, &v, sizeof(float) * n);
   }
+  // The first n lanes of *p += v: a running sum, such as the bias gradient's.
+  static void AddPart(float *p, V v, int n) { StorePart(p, LoadPart(p, n) + v, n); }
 
   // e^x to about 1 ulp (Cephes' expf): 2^n · e^r with |r| ≤ ln2/2, r by a degree-6 polynomial.
   static V Exp(V x) {

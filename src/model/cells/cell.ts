@@ -87,15 +87,23 @@ export function previousOutputs(initial: tf.Tensor2D, outputs: tf.Tensor2D): tf.
 /** A matrix product with optional transposes, as tf.matMul takes them. */
 export type Product = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean) => tf.Tensor2D;
 
+/** How the native cells take inputGradients: with their own product, and the bias gradient their backward pass summed. */
+export interface NativeGradients {
+  product: Product;
+  bias: tf.Tensor1D;
+}
+
 /**
- * Given the pre-activation gradients of every step, time-major [seqLen·B, G·H], the input, kernel
- * and bias gradients are single large GEMMs over the whole chunk (as in torch-rnn); the native
- * cells take them from TensorFlow's MatMul directly (ops.ts's matMul).
+ * Given the pre-activation gradients of every step, time-major [seqLen·B, G·H], the input and
+ * kernel gradients are single large GEMMs over the whole chunk (as in torch-rnn), and the bias
+ * gradient dA's column sums; the native cells take the products from TensorFlow's MatMul directly
+ * (ops.ts's matMul) and the sums from their backward pass.
  */
-export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D, product: Product = tf.matMul): Omit<CellGradients, 'recurrentKernel'> {
+export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D, native?: NativeGradients): Omit<CellGradients, 'recurrentKernel'> {
+  const product = native?.product ?? tf.matMul;
   return {
     dx: product(dA, w.kernel, false, true),
     kernel: product(x, dA, true, false),
-    bias: columnSums(dA),
+    bias: native?.bias ?? columnSums(dA),
   };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { inputGradients, previousOutputs, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cell.js';
-import { matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
+import { gateGradients, matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
 
 /**
  * The GRU on rnn-train's own recurrence (the binding's gruForward and gruBackward,
@@ -20,19 +20,18 @@ export function gruSequenceNative(
   const rows = x.shape[0];
   const { binding } = backend;
   const { isa, threads } = options.plan;
-  const projected = tf.add(matMul(x, w.kernel), w.bias);
-  const [projectedId, hInitial, recurrent] = backend.getInputTensorIds([projected, state.h, w.recurrentKernel]);
+  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([matMul(x, w.kernel), w.bias, state.h, w.recurrentKernel]);
   const [z, r, candidate, rh, h] = kernels
-    .forward(projectedId, hInitial, recurrent, isa, threads)
+    .forward(projected, bias, hInitial, recurrent, isa, threads)
     .map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
   const backward = (dOutput: tf.Tensor2D): CellGradients => {
     const [dOutputId] = backend.getInputTensorIds([dOutput]);
-    const id = kernels.backward(backend.getInputTensorIds([z, r, candidate, h]), hInitial, dOutputId, recurrent, isa, threads);
-    const dA = backend.createOutputTensor({ id, shape: [rows, 3 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+    const ids = kernels.backward(backend.getInputTensorIds([z, r, candidate, h]), hInitial, dOutputId, recurrent, isa, threads);
+    const { dGates: dA, bias: dBias } = gateGradients(backend, ids, [rows, 3 * hidden]);
     const hPrev = previousOutputs(state.h, h);
     const [dAZr, dAH] = tf.split(dA, [2 * hidden, hidden], 1) as tf.Tensor2D[];
     return {
-      ...inputGradients(w, x, dA, matMul),
+      ...inputGradients(w, x, dA, { product: matMul, bias: dBias }),
       recurrentKernel: tf.concat([matMul(hPrev, dAZr, true, false), matMul(rh, dAH, true, false)], 1) as tf.Tensor2D,
     };
   };

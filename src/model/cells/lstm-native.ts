@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { previousOutputs, type CellGradients, type CellWeights, type LayerPass, type MatmulPrecision } from './cell.js';
 import type { LstmState } from './lstm.js';
 import {
-  columnSums,
   floatAttr,
+  gateGradients,
   matMul,
   matMulsBfloat16,
   type ProductTerms,
@@ -141,9 +141,8 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const [xW] = products(chunk, [{ a: x, b: w.kernel, transposeA: false, transposeB: false }]);
-  const projected = tf.add(xW, w.bias);
-  const [projectedId, h, c, recurrent] = backend.getInputTensorIds([projected, state.h, state.c, w.recurrentKernel]);
-  const ids = lstmForward(projectedId, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([xW, w.bias, state.h, state.c, w.recurrentKernel]);
+  const ids = lstmForward(projected, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map(
     (id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D,
   );
@@ -165,17 +164,16 @@ function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): t
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
   const { backend, w, x, state } = chunk;
   const hidden = state.h.shape[1];
-  const { binding } = backend;
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
-  const id = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
-  const dGates = backend.createOutputTensor({ id, shape: [x.shape[0], 4 * hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D;
+  const ids = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const { dGates, bias } = gateGradients(backend, ids, [x.shape[0], 4 * hidden]);
   const hPrev = previousOutputs(state.h, forward.output);
   const [dx, kernel, recurrentKernel] = products(chunk, [
     { a: dGates, b: w.kernel, transposeA: false, transposeB: true },
     { a: x, b: dGates, transposeA: true, transposeB: false },
     { a: hPrev, b: dGates, transposeA: true, transposeB: false },
   ]);
-  return { dx, kernel, recurrentKernel, bias: columnSums(dGates) };
+  return { dx, kernel, recurrentKernel, bias };
 }
 
 /** How lstmPacked runs a chunk: the recurrence's ISA path and threads, the products' precision, and whether to return a backward pass. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { inputGradients, previousOutputs, type CellGradients, type CellWeights, type LayerPass, type LayerState } from './cell.js';
-import { matMul, type RecurrencePlan, type RnnBackward, type RnnForward, type TensorflowBackend } from '../../native/ops.js';
+import { gateGradients, matMul, type RecurrencePlan, type RnnBackward, type RnnForward, type TensorflowBackend } from '../../native/ops.js';
 
 /**
  * The vanilla RNN on rnn-train's own recurrence (the binding's rnnForward and rnnBackward,
@@ -20,14 +20,13 @@ export function rnnSequenceNative(
   const rows = x.shape[0];
   const { isa, threads } = options.plan;
   const dtype = backend.binding.TF_FLOAT;
-  const projected = tf.add(matMul(x, w.kernel), w.bias);
-  const [projectedId, hInitial, recurrent] = backend.getInputTensorIds([projected, state.h, w.recurrentKernel]);
-  const h = backend.createOutputTensor({ id: kernels.forward(projectedId, hInitial, recurrent, isa, threads), shape: [rows, hidden], dtype }) as tf.Tensor2D;
+  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([matMul(x, w.kernel), w.bias, state.h, w.recurrentKernel]);
+  const hId = kernels.forward(projected, bias, hInitial, recurrent, isa, threads);
+  const h = backend.createOutputTensor({ id: hId, shape: [rows, hidden], dtype }) as tf.Tensor2D;
   const backward = (dOutput: tf.Tensor2D): CellGradients => {
-    const [hId, dOutputId] = backend.getInputTensorIds([h, dOutput]);
-    const id = kernels.backward(hId, hInitial, dOutputId, recurrent, isa, threads);
-    const dA = backend.createOutputTensor({ id, shape: [rows, hidden], dtype }) as tf.Tensor2D;
-    return { ...inputGradients(w, x, dA, matMul), recurrentKernel: matMul(previousOutputs(state.h, h), dA, true, false) };
+    const [dOutputId] = backend.getInputTensorIds([dOutput]);
+    const { dGates: dA, bias: dBias } = gateGradients(backend, kernels.backward(hId, hInitial, dOutputId, recurrent, isa, threads), [rows, hidden]);
+    return { ...inputGradients(w, x, dA, { product: matMul, bias: dBias }), recurrentKernel: matMul(previousOutputs(state.h, h), dA, true, false) };
   };
   return { output: h, state: { h: tf.slice(h, [rows - batch, 0], [batch, hidden]) }, backward: options.backward ? backward : undefined };
 }
