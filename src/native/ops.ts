@@ -323,19 +323,6 @@ export function matMulsBfloat16(backend: TensorflowBackend, products: ProductTer
 /** The update rules of the binding's optimizerUpdate, named as train/optimizer.ts names its optimizers. */
 export type UpdateRuleName = 'adam' | 'rmsprop' | 'sgd';
 
-/** What the binding's optimizerUpdate reads (src/install/recurrence/update_binding.cc says how). */
-interface NativeUpdateRequest {
-  rule: UpdateRuleName;
-  coefficients: number[];
-  params: number[];
-  keep: number[];
-  gradients: number[];
-  shares: number[];
-  slots: number[];
-  maxNorm: number;
-  clipEpsilon: number;
-}
-
 /** A training step's whole update: what train/engine.ts's update does in TensorFlow ops. */
 export interface UpdateRequest {
   /** The optimizer's rule and its coefficients for this step (update_kernel.h lists them). */
@@ -353,6 +340,9 @@ export interface UpdateRequest {
   maxNorm: number;
   clipEpsilon: number;
 }
+
+/** What the binding's optimizerUpdate reads (src/install/recurrence/update_binding.cc says how): the request, tensors as their ids. */
+type NativeUpdateRequest = Omit<UpdateRequest, 'params' | 'gradients' | 'slots'> & Record<'params' | 'gradients' | 'slots', number[]>;
 
 /**
  * A training step's update in one call to the binding's optimizerUpdate: new tensors for the

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend_call.h"
 #include "recurrence.h"
 #include "team.h"
 #include "tensors.h"
@@ -57,10 +58,7 @@ Kernel Present(napi_env env, const KernelChoice &choice, Kernel kernel, const ch
 // Whether every handle is float32, as the kernels read them; false, with a JavaScript exception pending, if not.
 bool AllFloat32(napi_env env, std::initializer_list<TFE_TensorHandle *> handles) {
   for (TFE_TensorHandle *handle : handles) {
-    if (TFE_TensorHandleDataType(handle) != TF_FLOAT) {
-      NAPI_THROW_ERROR(env, "the LSTM recurrence takes float32 tensors only");
-      return false;
-    }
+    if (TFE_TensorHandleDataType(handle) != TF_FLOAT) return Fail(env, "the recurrence takes float32 tensors only");
   }
   return true;
 }
@@ -91,24 +89,21 @@ struct GateGradients {
 // Whether the tensor `what` holds `elements` values; false, with a JavaScript exception pending, if not.
 bool Covers(napi_env env, TFE_TensorHandle *handle, int64_t elements, const char *what) {
   TF_AutoStatus status;
-  if (TFE_TensorHandleNumElements(handle, status.status) == elements) return true;
-  NAPI_THROW_ERROR(env, "%s does not have the layer's %lld values", what, static_cast<long long>(elements));
-  return false;
+  return TFE_TensorHandleNumElements(handle, status.status) == elements ||
+         Fail(env, "%s does not have the layer's %lld values", what, static_cast<long long>(elements));
 }
 
-// The float32 values of the tensors whose ids `list` (a JavaScript array) holds, each checked to
+// The values of the `count` tensors whose ids `list` (a JavaScript array) holds, each checked to
 // have `elements` values; false, with a JavaScript exception pending, if one is not so.
-bool ReadList(TFJSBackend *backend, napi_env env, napi_value list, uint32_t count, int64_t elements, std::vector<Tensor> &keep,
-              std::vector<const float *> &values) {
-  TF_AutoStatus status;
-  for (uint32_t k = 0; k < count; k++) {
-    napi_value id;
-    if (napi_get_element(env, list, k, &id) != napi_ok) return false;
-    TFE_TensorHandle *handle = backend->HandleOf(env, id);
-    if (!handle || !AllFloat32(env, {handle}) || !Covers(env, handle, elements, "a saved tensor")) return false;
-    values.push_back(Values(handle, keep, status.status));
-    if (TF_GetCode(status.status) != TF_OK) return false;
+bool ReadSaved(TFJSBackend *backend, napi_env env, napi_value list, uint32_t count, int64_t elements, std::vector<Tensor> &keep,
+               std::vector<const float *> &values) {
+  TensorList saved;
+  if (!ReadTensorList(backend, env, list, keep, saved)) return false;
+  if (saved.values.size() != count) return Fail(env, "expected %u saved tensors, not %zu", count, saved.values.size());
+  for (TFE_TensorHandle *handle : saved.handles) {
+    if (!Covers(env, handle, elements, "a saved tensor")) return false;
   }
+  values = saved.values;
   return true;
 }
 
@@ -214,7 +209,7 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   std::vector<Tensor> keep;
   std::vector<const float *> gate;
-  if (!ReadList(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
+  if (!ReadSaved(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
   const float *c_before = Values(c_initial, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
@@ -277,7 +272,7 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   std::vector<Tensor> keep;
   std::vector<const float *> saved;
-  if (!ReadList(this, env, saved_value, 4, steps * batch * hidden, keep, saved)) return nullptr;
+  if (!ReadSaved(this, env, saved_value, 4, steps * batch * hidden, keep, saved)) return nullptr;
   const float *h_before = Values(h_initial, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
@@ -357,29 +352,6 @@ napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
     ENSURE_NAPI_OK_RETVAL(env, napi_set_element(env, names, k, name), nullptr);
   }
   return names;
-}
-
-// Calls a method of the backend with the callback's arguments, as many as the method takes.
-template <typename... Values, size_t... Index>
-static napi_value Apply(TFJSBackend *backend, napi_value (TFJSBackend::*method)(napi_env, Values...), napi_env env, napi_value *args,
-                        std::index_sequence<Index...>) {
-  return (backend->*method)(env, args[Index]...);
-}
-
-template <typename... Values>
-static napi_value Call(napi_env env, napi_callback_info info, napi_value (TFJSBackend::*method)(napi_env, Values...)) {
-  constexpr size_t expected = sizeof...(Values);
-  size_t argc = expected;
-  napi_value args[expected];
-  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr), nullptr);
-  if (argc < expected) {
-    NAPI_THROW_ERROR(env, "expected %zu arguments, not %zu", expected, argc);
-    return nullptr;
-  }
-  TFJSBackend *backend = nullptr;
-  ENSURE_NAPI_OK_RETVAL(env, napi_get_instance_data(env, reinterpret_cast<void **>(&backend)), nullptr);
-  ENSURE_VALUE_IS_NOT_NULL_RETVAL(env, backend, nullptr);
-  return Apply(backend, method, env, args, std::index_sequence_for<Values...>{});
 }
 
 // The JavaScript entry points: binding.lstmForward(projected, bias, hInitial, cInitial, recurrent,

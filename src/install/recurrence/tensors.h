@@ -9,6 +9,7 @@
 
 #include "../tfjs_backend.h"
 #include "../utils.h"
+#include "js_errors.h"
 
 namespace tfnodejs {
 
@@ -25,6 +26,33 @@ using Handle = std::unique_ptr<TFE_TensorHandle, HandleDeleter>;
 inline float *Values(TFE_TensorHandle *handle, std::vector<Tensor> &keep, TF_Status *status) {
   keep.emplace_back(TFE_TensorHandleResolve(handle, status));
   return TF_GetCode(status) == TF_OK ? static_cast<float *>(TF_TensorData(keep.back().get())) : nullptr;
+}
+
+// The float32 tensors named by a JavaScript array of tensor ids, read in place.
+struct TensorList {
+  std::vector<TFE_TensorHandle *> handles;
+  std::vector<const float *> values;
+  std::vector<int64_t> sizes;
+};
+
+// Reads the tensors whose ids `array` holds into `list`, for as long as `keep` lives; false, with a
+// JavaScript exception pending, if one is not referenced, not float32 or cannot be read.
+inline bool ReadTensorList(TFJSBackend *backend, napi_env env, napi_value array, std::vector<Tensor> &keep, TensorList &list) {
+  uint32_t length = 0;
+  if (napi_get_array_length(env, array, &length) != napi_ok) return Fail(env, "expected an array of tensor ids");
+  TF_AutoStatus status;
+  for (uint32_t k = 0; k < length; k++) {
+    napi_value id;
+    ENSURE_NAPI_OK_RETVAL(env, napi_get_element(env, array, k, &id), false);
+    TFE_TensorHandle *handle = backend->HandleOf(env, id);
+    if (!handle) return false;
+    if (TFE_TensorHandleDataType(handle) != TF_FLOAT) return Fail(env, "expected float32 tensors only");
+    list.handles.push_back(handle);
+    list.sizes.push_back(TFE_TensorHandleNumElements(handle, status.status));
+    list.values.push_back(Values(handle, keep, status.status));
+    if (TF_GetCode(status.status) != TF_OK) return Fail(env, "a tensor could not be read: %s", TF_Message(status.status));
+  }
+  return true;
 }
 
 // A new float32 tensor of these dimensions.

@@ -17,7 +17,7 @@
 #include <cstring>
 #include <vector>
 
-#include "js_errors.h"
+#include "backend_call.h"
 #include "tensors.h"
 #include "update_kernel.h"
 
@@ -67,28 +67,10 @@ bool Rule(napi_env env, napi_value object, rnn::UpdateRule &rule) {
 }
 
 // The float32 tensors whose ids the property holds, read in place while `keep` lives.
-struct Operands {
-  std::vector<TFE_TensorHandle *> handles;
-  std::vector<const float *> values;
-  std::vector<int64_t> sizes;
-};
-
-bool Tensors(TFJSBackend *backend, napi_env env, napi_value object, const char *name, std::vector<Tensor> &keep, Operands &operands) {
-  napi_value array, id;
+bool Tensors(TFJSBackend *backend, napi_env env, napi_value object, const char *name, std::vector<Tensor> &keep, TensorList &operands) {
+  napi_value array;
   uint32_t length = 0;
-  if (!Array(env, object, name, &array, &length)) return false;
-  TF_AutoStatus status;
-  for (uint32_t k = 0; k < length; k++) {
-    if (napi_get_element(env, array, k, &id) != napi_ok) return false;
-    TFE_TensorHandle *handle = backend->HandleOf(env, id);
-    if (!handle) return false;
-    if (TFE_TensorHandleDataType(handle) != TF_FLOAT) return Fail(env, "the update takes float32 tensors only");
-    operands.handles.push_back(handle);
-    operands.sizes.push_back(TFE_TensorHandleNumElements(handle, status.status));
-    operands.values.push_back(Values(handle, keep, status.status));
-    if (TF_GetCode(status.status) != TF_OK) return Fail(env, "a tensor of the update could not be read: %s", TF_Message(status.status));
-  }
-  return true;
+  return Array(env, object, name, &array, &length) && ReadTensorList(backend, env, array, keep, operands);
 }
 
 std::vector<int64_t> Dims(TFE_TensorHandle *handle) {
@@ -103,7 +85,7 @@ struct Request {
   rnn::UpdateRule rule;
   std::vector<double> coefficients, keep, shares;
   double max_norm = 0, clip_epsilon = 0;
-  Operands params, gradients, slots;
+  TensorList params, gradients, slots;
   int64_t total = 0;
 };
 
@@ -123,7 +105,7 @@ bool Read(TFJSBackend *backend, napi_env env, napi_value object, std::vector<Ten
   if (request.keep.size() != request.params.values.size() || request.shares.size() != request.gradients.values.size() || request.gradients.values.empty()) {
     return Fail(env, "the update needs a weight-decay factor per parameter and a share per gradient");
   }
-  const auto flat = [&](const Operands &operands) {
+  const auto flat = [&](const TensorList &operands) {
     return std::all_of(operands.sizes.begin(), operands.sizes.end(), [&](int64_t size) { return size == request.total; });
   };
   if (!flat(request.gradients) || !flat(request.slots)) return Fail(env, "the gradients and slots must cover every parameter's values");
@@ -185,18 +167,6 @@ napi_value TFJSBackend::OptimizerUpdate(napi_env env, napi_value request_value) 
 }
 
 // binding.optimizerUpdate(request), as the comment at the top of this file describes it.
-napi_value OptimizerUpdateCallback(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value request;
-  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, &request, nullptr, nullptr), nullptr);
-  TFJSBackend *backend = nullptr;
-  ENSURE_NAPI_OK_RETVAL(env, napi_get_instance_data(env, reinterpret_cast<void **>(&backend)), nullptr);
-  ENSURE_VALUE_IS_NOT_NULL_RETVAL(env, backend, nullptr);
-  if (argc < 1) {
-    NAPI_THROW_ERROR(env, "expected an update request");
-    return nullptr;
-  }
-  return backend->OptimizerUpdate(env, request);
-}
+napi_value OptimizerUpdateCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::OptimizerUpdate); }
 
 }  // namespace tfnodejs
