@@ -28,6 +28,9 @@ import {
   type RecurrenceIsa,
   type SamplingRule,
   type RecurrencePlan,
+  type MatmulPrecision,
+  type SgemmIsa,
+  weightProductColumns,
 } from '../src/index.js';
 
 // rnn-train's own LSTM recurrence (src/install/recurrence/) on every ISA path this CPU can run,
@@ -142,8 +145,8 @@ function lstmOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
 
 const f32 = (values: Float64Array) => Float32Array.from(values);
 
-/** The layer on the packed recurrence with this plan: outputs, final state and gradients. */
-function packed(shape: Shape, d: LayerData, plan: RecurrencePlan) {
+/** The layer on the packed recurrence with this plan: outputs, final state and gradients; weightColumns as PackedOptions takes it. */
+function packed(shape: Shape, d: LayerData, plan: RecurrencePlan, weightColumns = 0) {
   const { steps, batch, input, hidden } = shape;
   return tf.tidy(() => {
     const w = {
@@ -154,7 +157,7 @@ function packed(shape: Shape, d: LayerData, plan: RecurrencePlan) {
     const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
     const state = { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32'), c: tf.tensor2d(f32(d.c0), [batch, hidden], 'float32') };
     const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
-    const pass = lstmPacked(backend!, { forward: forward!, backward }, w, x, state, { plan, precision: 'float32', backward: true });
+    const pass = lstmPacked(backend!, { forward: forward!, backward }, w, x, state, { plan, precision: 'float32', backward: true, weightColumns });
     const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
     const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
     return {
@@ -211,6 +214,18 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
       expect(relativeError(one.c, last(expected.c))).toBeLessThan(tolerance(isa));
       for (const name of ['dx', 'kernel', 'recurrentKernel', 'bias'] as const) {
         expect(relativeError(one[name], expected[name]), name).toBeLessThan(tolerance(isa));
+      }
+    });
+
+    it.each(isas)('gives the same weight gradients from one product over [x | h], exact or padded, on the %s path', (isa) => {
+      const two = packed(shape, data, { isa, threads: 1 });
+      for (const columns of [shape.input + hidden, shape.input + hidden + 5]) {
+        const one = packed(shape, data, { isa, threads: 1 }, columns);
+        expect({ ...one, kernel: undefined, recurrentKernel: undefined }).toEqual({ ...two, kernel: undefined, recurrentKernel: undefined });
+        for (const name of ['kernel', 'recurrentKernel'] as const) {
+          expect(one[name].length, name).toBe(two[name].length);
+          expect(relativeError(one[name], expected[name]), name).toBeLessThan(tolerance(isa));
+        }
       }
     });
   });
@@ -516,5 +531,46 @@ describe('recurrencePlan (model/policy.ts)', () => {
     expect(samplingIsa('auto', { ...capabilities, forcedIsa: 'generic' })).toBe('generic');
     expect(samplingIsa('auto', capabilities)).toBe('avx512');
     expect(samplingIsa('reference', capabilities)).toBeUndefined();
+  });
+});
+
+describe('weightProductColumns (model/policy.ts)', () => {
+  it("joins the weight gradients' products only where the AVX2 sgemm would run one unpacked on 4 KiB-strided rows", () => {
+    const columns = (inputSize: number, hidden: number, sgemm: SgemmIsa = 'avx2', precision: MatmulPrecision = 'float32') =>
+      weightProductColumns({ inputSize, hidden }, sgemm, precision);
+    // 4H = 1024: packed from 358 columns on, so [64 | 256] is padded to 360 and [256 | 256] joined as it is.
+    expect(columns(64, 256)).toBe(360);
+    expect(columns(256, 256)).toBe(512);
+    // 4H = 2048: hᵀ·dA is packed already (1/2048 + 1/512 < 0.0038).
+    expect(columns(64, 512)).toBe(0);
+    // 4H = 512 and 1000: rows 2 KiB or 4000 bytes apart do not alias.
+    expect(columns(64, 128)).toBe(0);
+    expect(columns(64, 250)).toBe(0);
+    expect(columns(64, 256, 'avx512')).toBe(0);
+    expect(columns(64, 256, 'other')).toBe(0);
+    expect(columns(64, 256, 'avx2', 'bfloat16')).toBe(0);
+  });
+
+  it.runIf(isas.includes('avx2'))("reads oneDNN's ISA from the CPU, ONEDNN_MAX_CPU_ISA and TF_ENABLE_ONEDNN_OPTS", () => {
+    const saved = { cap: process.env.ONEDNN_MAX_CPU_ISA, opts: process.env.TF_ENABLE_ONEDNN_OPTS };
+    const sgemm = (cap?: string, opts?: string) => {
+      for (const [name, value] of [
+        ['ONEDNN_MAX_CPU_ISA', cap],
+        ['TF_ENABLE_ONEDNN_OPTS', opts],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      return lstmCapabilities().sgemmIsa;
+    };
+    try {
+      expect(sgemm()).toBe(isas.includes('avx512') ? 'avx512' : 'avx2');
+      expect(sgemm('AVX2')).toBe('avx2');
+      expect(sgemm('avx2_vnni')).toBe('avx2');
+      expect(sgemm('AVX')).toBe('other');
+      expect(sgemm(undefined, '0')).toBe('other');
+    } finally {
+      sgemm(saved.cap, saved.opts);
+    }
   });
 });

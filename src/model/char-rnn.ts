@@ -10,7 +10,16 @@ import {
   type MatmulPrecision,
 } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
-import { recurrencePlan, samplingIsa, samplingThreads, selectCellKernel, selectLstmKernel, updatePath, type UpdatePath } from './policy.js';
+import {
+  recurrencePlan,
+  samplingIsa,
+  samplingThreads,
+  selectCellKernel,
+  selectLstmKernel,
+  updatePath,
+  weightProductColumns,
+  type UpdatePath,
+} from './policy.js';
 import { NativeStepModel } from '../native/step-model.js';
 import { gruForward } from './cells/gru.js';
 import { gruSequenceNative } from './cells/gru-native.js';
@@ -236,6 +245,7 @@ export class CharRnn {
           plan: recurrencePlan(capabilities, precision),
           precision,
           backward: record,
+          weightColumns: weightProductColumns({ inputSize: x.shape[1], hidden: lstmState.h.shape[1] }, capabilities.sgemmIsa, precision),
         });
       }
       case 'reference': {

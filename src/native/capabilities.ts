@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { UserError } from '../util/errors.js';
-import { RECURRENCE_ISAS, tensorflowBackend, type LstmCapabilities, type RecurrenceIsa } from './ops.js';
+import { RECURRENCE_ISAS, tensorflowBackend, type LstmCapabilities, type RecurrenceIsa, type SgemmIsa } from './ops.js';
 
 /**
  * What the machine and tfjs-node's addon can do, read from the binding, the environment and
@@ -38,7 +38,22 @@ export function lstmCapabilities(): LstmCapabilities {
     forcedIsa: forcedIsa(isas),
     threads: intraOpThreads(),
     cpuBfloat16: cpuHasBfloat16(),
+    sgemmIsa: binding ? sgemmIsa(isas) : 'other',
   };
+}
+
+/**
+ * The ISA of oneDNN's sgemm: the CPU's widest, which the recurrence's paths show (their avx2 and
+ * avx512 need the same features as oneDNN's), unless ONEDNN_MAX_CPU_ISA caps it (AVX2, AVX,
+ * SSE41…); `other` when TF_ENABLE_ONEDNN_OPTS=0 leaves MatMul to Eigen.
+ */
+function sgemmIsa(isas: RecurrenceIsa[]): SgemmIsa {
+  if (process.env.TF_ENABLE_ONEDNN_OPTS === '0') return 'other';
+  const cap = (process.env.ONEDNN_MAX_CPU_ISA ?? '').toUpperCase();
+  const allows = (isa: RegExp) => ['', 'ALL', 'DEFAULT'].includes(cap) || isa.test(cap);
+  if (isas.includes('avx512') && allows(/^(AVX512|AVX10)/)) return 'avx512';
+  if (isas.includes('avx2') && allows(/^(AVX2|AVX512|AVX10)/)) return 'avx2';
+  return 'other';
 }
 
 /** RNN_TRAIN_ISA, checked against the paths at hand: a name this CPU cannot run is the user's error, said in one line. */

@@ -58,7 +58,12 @@ export interface LstmCapabilities {
   threads: number;
   /** Whether the CPU multiplies bfloat16 natively; undefined where that cannot be asked. */
   cpuBfloat16: boolean | undefined;
+  /** The widest x86 vector ISA of oneDNN's sgemm, which runs TensorFlow's float32 MatMul; `other` for narrower ones, other CPUs, and no TensorFlow. */
+  sgemmIsa: SgemmIsa;
 }
+
+/** What model/policy.ts tells apart of oneDNN's sgemm: its AVX-512 kernels, its AVX2 ones, or anything else. */
+export type SgemmIsa = 'avx512' | 'avx2' | 'other';
 
 /** What any backend but tensorflow offers, the browser's included: no native kernel. */
 export const NO_NATIVE_KERNELS: LstmCapabilities = {
@@ -70,6 +75,7 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
   isas: [],
   threads: 1,
   cpuBfloat16: undefined,
+  sgemmIsa: 'other',
 };
 
 /**

@@ -122,6 +122,8 @@ interface NativeChunk {
   precision: MatmulPrecision;
   /** The recurrence's ISA path and threads. */
   plan: RecurrencePlan;
+  /** PackedOptions's weightColumns. */
+  weightColumns: number;
 }
 
 /** What the forward pass leaves for the backward pass: i, c, f, o, g and tanh(c) over the chunk, and the output h. */
@@ -168,12 +170,24 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   const ids = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
   const { dGates, bias } = gateGradients(backend, ids, [x.shape[0], 4 * hidden]);
   const hPrev = previousOutputs(state.h, forward.output);
-  const [dx, kernel, recurrentKernel] = products(chunk, [
-    { a: dGates, b: w.kernel, transposeA: false, transposeB: true },
-    { a: x, b: dGates, transposeA: true, transposeB: false },
-    { a: hPrev, b: dGates, transposeA: true, transposeB: false },
-  ]);
-  return { dx, kernel, recurrentKernel, bias };
+  const dx: ProductTerms = { a: dGates, b: w.kernel, transposeA: false, transposeB: true };
+  const weights = (a: tf.Tensor2D): ProductTerms => ({ a, b: dGates, transposeA: true, transposeB: false });
+  if (chunk.weightColumns === 0) {
+    const [dInput, kernel, recurrentKernel] = products(chunk, [dx, weights(x), weights(hPrev)]);
+    return { dx: dInput, kernel, recurrentKernel, bias };
+  }
+  const [dInput, joined] = products(chunk, [dx, weights(joinColumns([x, hPrev], chunk.weightColumns))]);
+  const inputSize = x.shape[1];
+  const kernel = tf.slice(joined, [0, 0], [inputSize, 4 * hidden]);
+  const recurrentKernel = tf.slice(joined, [inputSize, 0], [hidden, 4 * hidden]);
+  return { dx: dInput, kernel, recurrentKernel, bias };
+}
+
+/** The matrices side by side, [rows, Σ columns], with zero columns up to `columns`. */
+function joinColumns(parts: tf.Tensor2D[], columns: number): tf.Tensor2D {
+  const rows = parts[0].shape[0];
+  const pad = columns - parts.reduce((sum, part) => sum + part.shape[1], 0);
+  return tf.concat(pad > 0 ? [...parts, tf.zeros([rows, pad])] : parts, 1) as tf.Tensor2D;
 }
 
 /** How lstmPacked runs a chunk: the recurrence's ISA path and threads, the products' precision, and whether to return a backward pass. */
@@ -184,6 +198,8 @@ export interface PackedOptions {
   precision: MatmulPrecision;
   /** Whether to return a backward pass (training). */
   backward: boolean;
+  /** The weight gradients' product: 0 for two, else one over this many columns (policy.ts's weightProductColumns). */
+  weightColumns: number;
 }
 
 /**
@@ -200,7 +216,7 @@ export function lstmPacked(
   state: LstmState,
   options: PackedOptions,
 ): LayerPass {
-  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan };
+  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan, weightColumns: options.weightColumns };
   const { output, state: next, gates } = lstmForwardNative(chunk, kernels.forward);
   const { backward } = kernels;
   return {
