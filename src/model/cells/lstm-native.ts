@@ -169,18 +169,28 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
   const ids = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
   const { dGates, bias } = gateGradients(backend, ids, [x.shape[0], 4 * hidden]);
-  const hPrev = previousOutputs(state.h, forward.output);
+  return { ...gradientProducts(chunk, dGates, previousOutputs(state.h, forward.output)), bias };
+}
+
+/**
+ * The backward pass's chunk-wide products: ∂x = dA·Wᵀ, and ∂W = xᵀ·dA and ∂U = h_{t-1}ᵀ·dA as two
+ * products, or as the rows of one over [x | h_{t-1} | zeros] (NativeChunk's weightColumns).
+ */
+function gradientProducts(chunk: NativeChunk, dGates: tf.Tensor2D, hPrev: tf.Tensor2D): Omit<CellGradients, 'bias'> {
+  const { w, x, weightColumns } = chunk;
   const dx: ProductTerms = { a: dGates, b: w.kernel, transposeA: false, transposeB: true };
   const weights = (a: tf.Tensor2D): ProductTerms => ({ a, b: dGates, transposeA: true, transposeB: false });
-  if (chunk.weightColumns === 0) {
+  if (weightColumns === 0) {
     const [dInput, kernel, recurrentKernel] = products(chunk, [dx, weights(x), weights(hPrev)]);
-    return { dx: dInput, kernel, recurrentKernel, bias };
+    return { dx: dInput, kernel, recurrentKernel };
   }
-  const [dInput, joined] = products(chunk, [dx, weights(joinColumns([x, hPrev], chunk.weightColumns))]);
-  const inputSize = x.shape[1];
-  const kernel = tf.slice(joined, [0, 0], [inputSize, 4 * hidden]);
-  const recurrentKernel = tf.slice(joined, [inputSize, 0], [hidden, 4 * hidden]);
-  return { dx: dInput, kernel, recurrentKernel, bias };
+  const [dInput, joined] = products(chunk, [dx, weights(joinColumns([x, hPrev], weightColumns))]);
+  const [inputSize, gates] = [x.shape[1], dGates.shape[1]];
+  return {
+    dx: dInput,
+    kernel: tf.slice(joined, [0, 0], [inputSize, gates]),
+    recurrentKernel: tf.slice(joined, [inputSize, 0], [hPrev.shape[1], gates]),
+  };
 }
 
 /** The matrices side by side, [rows, Σ columns], with zero columns up to `columns`. */
