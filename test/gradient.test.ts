@@ -15,6 +15,7 @@ import {
   tensorflowBackend,
   Rng,
   lstmCapabilities,
+  firstLayerTable,
 } from '../src/index.js';
 
 // Tiny models in which every path matters: two layers, a non-zero carried state, dropout, input dropout, weight drop.
@@ -148,11 +149,10 @@ describe.runIf(kernelChoices.includes('auto'))('fused forward pass', () => {
 describe.runIf(kernelChoices.includes('auto'))('fused backward pass at odd sizes', () => {
   // 3 streams × 5 units: the backward pass's per-step views into its buffers are not 64-byte
   // aligned, which TensorFlow handles by copying them.
-  it('gives the reference gradients', () => {
-    const odd = { ...shape, cell: 'lstm' as const, hiddenSize: 5 };
-    const chunk = randomBatch(13, odd.vocabSize, 6, 3);
+  const chunk = randomBatch(13, shape.vocabSize, 6, 3);
+  const expectReferenceGradients = (config: ModelConfig) => {
     const gradientsOf = (kernels: LstmKernels) => {
-      const model = new CharRnn(odd, testWeights(odd), { kernels, capabilities: lstmCapabilities() });
+      const model = new CharRnn(config, testWeights(config), { kernels, capabilities: lstmCapabilities() });
       const result = tf.tidy(() => {
         const start = model.zeroState(3);
         const { gradients } = model.lossAndGradients(chunk, start, new Rng(DROPOUT_SEED));
@@ -165,6 +165,16 @@ describe.runIf(kernelChoices.includes('auto'))('fused backward pass at odd sizes
     for (const [name, values] of gradientsOf('reference')) {
       fused.get(name)!.forEach((v, i) => expect(Math.abs(v - values[i]), `${name}[${i}]`).toBeLessThan(1e-5 + 1e-4 * Math.abs(values[i])));
     }
+  };
+
+  it('gives the reference gradients', () => {
+    expectReferenceGradients({ ...shape, cell: 'lstm', hiddenSize: 5 });
+  });
+
+  it("gives them with the first layer's input read from the embedding table", () => {
+    const config = { ...shape, cell: 'lstm' as const, hiddenSize: 5, inputDropout: 0 };
+    expect(firstLayerTable({ vocabSize: config.vocabSize, rows: chunk.inputs.length, inputDropout: 0 })).toBe(true);
+    expectReferenceGradients(config);
   });
 });
 

@@ -145,8 +145,12 @@ function lstmOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
 
 const f32 = (values: Float64Array) => Float32Array.from(values);
 
-/** The layer on the packed recurrence with this plan: outputs, final state and gradients; weightColumns as PackedOptions takes it. */
-function packed(shape: Shape, d: LayerData, plan: RecurrencePlan, weightColumns = 0) {
+/**
+ * The layer on the packed recurrence with this plan: outputs, final state and gradients;
+ * weightColumns as PackedOptions takes it; with `tableRows`, x's first rows as a TableInput, row r
+ * reading table row r mod tableRows (withTableRows makes such data), and dx the table's gradient.
+ */
+function packed(shape: Shape, d: LayerData, plan: RecurrencePlan, { weightColumns = 0, tableRows = 0 } = {}) {
   const { steps, batch, input, hidden } = shape;
   return tf.tidy(() => {
     const w = {
@@ -154,7 +158,13 @@ function packed(shape: Shape, d: LayerData, plan: RecurrencePlan, weightColumns 
       recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, 4 * hidden], 'float32'),
       bias: tf.tensor1d(f32(d.bias), 'float32'),
     };
-    const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const rows = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const ids = () =>
+      tf.tensor1d(
+        Int32Array.from({ length: steps * batch }, (_, r) => r % tableRows),
+        'int32',
+      );
+    const x = tableRows > 0 ? { table: tf.slice(rows, [0, 0], [tableRows, input]), ids: ids() } : rows;
     const state = { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32'), c: tf.tensor2d(f32(d.c0), [batch, hidden], 'float32') };
     const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
     const pass = lstmPacked(backend!, { forward: forward!, backward }, w, x, state, { plan, precision: 'float32', backward: true, weightColumns });
@@ -219,8 +229,8 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
 
     it.each(isas)('gives the same weight gradients from one product over [x | h], exact or padded, on the %s path', (isa) => {
       const two = packed(shape, data, { isa, threads: 1 });
-      for (const columns of [shape.input + hidden, shape.input + hidden + 5]) {
-        const one = packed(shape, data, { isa, threads: 1 }, columns);
+      for (const weightColumns of [shape.input + hidden, shape.input + hidden + 5]) {
+        const one = packed(shape, data, { isa, threads: 1 }, { weightColumns });
         expect({ ...one, kernel: undefined, recurrentKernel: undefined }).toEqual({ ...two, kernel: undefined, recurrentKernel: undefined });
         for (const name of ['kernel', 'recurrentKernel'] as const) {
           expect(one[name].length, name).toBe(two[name].length);
@@ -228,8 +238,47 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
         }
       }
     });
+
+    it.each(isas)('reads the input as embedding-table rows, with h_{t-1} alone or padded, on the %s path', (isa) => {
+      const tableRows = 3;
+      const tabled = withTableRows(shape, data, tableRows);
+      const oracle = lstmOracle(shape, tabled);
+      // The table's gradient: the oracle's dx summed over the rows that read each table row.
+      const dTable = new Float64Array(tableRows * shape.input);
+      oracle.dx.forEach((value, k) => (dTable[(Math.floor(k / shape.input) % tableRows) * shape.input + (k % shape.input)] += value));
+      for (const weightColumns of [0, hidden + 3]) {
+        const result = packed(shape, tabled, { isa, threads: 1 }, { weightColumns, tableRows });
+        expect(relativeError(result.output, oracle.output)).toBeLessThan(tolerance(isa));
+        expect(relativeError(result.dx, dTable), 'dx').toBeLessThan(tolerance(isa));
+        for (const name of ['kernel', 'recurrentKernel', 'bias'] as const) {
+          expect(relativeError(result[name], oracle[name]), name).toBeLessThan(tolerance(isa));
+        }
+      }
+    });
   });
 });
+
+describe.runIf(isas.length > 0)("lstmForward's table rows", () => {
+  it('refuses row ids that are not int32 rows of the table, with a JavaScript error', () => {
+    const { binding } = backend!;
+    const ids = (t: tf.Tensor) => backend!.getInputTensorIds([t])[0];
+    tf.tidy(() => {
+      const [table, bias, h, c, recurrent] = [[3, 8], [8], [2, 2], [2, 2], [2, 8]].map((shape) => ids(tf.zeros(shape)));
+      const forward = (rows: number) => binding.lstmForward!(table, rows, bias, h, c, recurrent, 'generic', 1);
+      expect(() => forward(ids(tf.tensor1d([0, 1, 3, 2], 'int32')))).toThrow('row id 3 is not a row of the table');
+      expect(() => forward(ids(tf.tensor1d([0, -1, 2, 2], 'int32')))).toThrow('row id -1 is not a row of the table');
+      expect(() => forward(ids(tf.tensor1d([0, 1, 2, 2], 'float32')))).toThrow("the table's row ids must be int32");
+      const outputs = forward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')));
+      expect(outputs).toHaveLength(7);
+      for (const id of outputs) binding.deleteTensor(id);
+    });
+  });
+});
+
+/** The data with x's rows repeating its first `tableRows`, as a TableInput of them reads it. */
+function withTableRows({ steps, batch, input }: Shape, d: LayerData, tableRows: number): LayerData {
+  return { ...d, x: Float64Array.from({ length: steps * batch * input }, (_, k) => d.x[(Math.floor(k / input) % tableRows) * input + (k % input)]) };
+}
 
 /** The GRU (gru.ts's maths, gates z, r, h) over a chunk and its backpropagation, in float64. */
 function gruOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {

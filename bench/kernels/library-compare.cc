@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
   std::vector<float> o[7];
   for (auto &v : o) v.assign(T * B * H, 0);
   std::vector<float> scratch(k->scratch_floats(B, H, 1));
-  LstmForwardArgs fa{T, B, H, U.data(), P.data(), h.data(), c0.data(), o[0].data(), o[1].data(), o[2].data(), o[3].data(), o[4].data(), o[5].data(), o[6].data(), scratch.data()};
+  LstmForwardArgs fa{T, B, H, U.data(), P.data(), nullptr, bias.data(), h.data(), c0.data(), o[0].data(), o[1].data(), o[2].data(), o[3].data(), o[4].data(), o[5].data(), o[6].data(), scratch.data()};
   Team &team = Team::ForThisThread(1);
   k->forward(fa, team);
   auto t0 = Clock::now();

@@ -15,9 +15,11 @@ import {
   samplingIsa,
   samplingThreads,
   selectCellKernel,
+  firstLayerTable,
   selectLstmKernel,
   updatePath,
   weightProductColumns,
+  type LstmKernel,
   type UpdatePath,
 } from './policy.js';
 import { NativeStepModel } from '../native/step-model.js';
@@ -26,7 +28,7 @@ import { gruSequenceNative } from './cells/gru-native.js';
 import { rnnSequenceNative } from './cells/rnn-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
-import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights } from './cells/lstm-native.js';
+import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights, type TableInput } from './cells/lstm-native.js';
 import {
   columnSums,
   matMul,
@@ -133,9 +135,9 @@ interface SamplePass {
   prepared?: CellKernelWeights[];
 }
 
-/** What one recurrent layer runs over: its input chunk, its state, and a weight-drop mask while training. */
+/** What one recurrent layer runs over: its input chunk (for the first, perhaps as table rows), its state, and a weight-drop mask while training. */
 interface LayerInput {
-  x: tf.Tensor2D;
+  x: tf.Tensor2D | TableInput;
   state: LayerState;
   seqLen: number;
   recurrentMask?: tf.Tensor2D;
@@ -146,6 +148,9 @@ interface ForwardTape {
   backward: ((dOutput: tf.Tensor2D) => CellGradients)[];
   masks: (tf.Tensor2D | undefined)[];
   inputMask?: tf.Tensor2D;
+  /** Whether the first layer read the embedding table's rows (TableInput), so that its dx is the table's gradient. */
+  table: boolean;
+  /** The last layer's output, after dropout. */
   top: tf.Tensor2D;
 }
 
@@ -218,36 +223,32 @@ export class CharRnn {
     };
   }
 
+  /** The LSTM's code path for this pass (policy.ts's selectLstmKernel). */
+  private lstmKernel(pass: ForwardPass): LstmKernel {
+    return selectLstmKernel({
+      kernels: this.kernels,
+      capabilities: this.native(),
+      training: pass.mode === 'train',
+      stepwise: pass.mode === 'sample' && pass.prepared !== undefined,
+    });
+  }
+
   /** Runs recurrent layer `l` over a chunk, with the implementation that suits its cell and size. */
   private runLayer(l: number, { x, state, seqLen, recurrentMask }: LayerInput, pass: ForwardPass): LayerPass {
     const w = this.layer(l, recurrentMask);
     const record = pass.mode === 'train';
-    const capabilities = this.native();
-    if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record, capabilities);
+    if (!(x instanceof tf.Tensor)) return this.runPacked(w, x, state as LstmState, record);
+    if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record, this.native());
     const lstmState = state as LstmState;
-    const kernel = selectLstmKernel({
-      kernels: this.kernels,
-      capabilities,
-      training: record,
-      stepwise: pass.mode === 'sample' && pass.prepared !== undefined,
-    });
+    const kernel = this.lstmKernel(pass);
     const backend = tensorflowBackend();
     switch (kernel) {
       case 'cell':
         return lstmCell(backend!, (pass as SamplePass).prepared![l], x, lstmState, seqLen);
       case 'block':
         return lstmBlock(backend!, w, x, lstmState);
-      case 'packed': {
-        const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
-        // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
-        const precision = record ? this.precision : 'float32';
-        return lstmPacked(backend!, { forward: forward!, backward }, w, x, lstmState, {
-          plan: recurrencePlan(capabilities, precision),
-          precision,
-          backward: record,
-          weightColumns: weightProductColumns({ inputSize: x.shape[1], hidden: lstmState.h.shape[1] }, capabilities.sgemmIsa, precision),
-        });
-      }
+      case 'packed':
+        return this.runPacked(w, x, lstmState, record);
       case 'reference': {
         const { output, state: next, tape } = lstmReferenceForward(w, x, lstmState, seqLen, record);
         return { output, state: next, backward: record ? (dOutput) => lstmReferenceBackward(w, tape!, dOutput) : undefined };
@@ -256,8 +257,31 @@ export class CharRnn {
     throw new Error(`unknown LSTM kernel ${String(kernel)}`);
   }
 
+  /** An LSTM layer over a chunk on rnn-train's recurrence (lstm-native.ts's lstmPacked). */
+  private runPacked(w: CellWeights, input: tf.Tensor2D | TableInput, state: LstmState, record: boolean): LayerPass {
+    const capabilities = this.native();
+    const backend = tensorflowBackend()!;
+    const { lstmForward: forward, lstmBackward: backward } = backend.binding;
+    // Scoring runs in float32, and without a backward pass to free what training's forward keeps.
+    const precision = record ? this.precision : 'float32';
+    // A table input's x·W costs no product over the chunk's rows, so only h_{t-1}'s columns count.
+    const inputSize = input instanceof tf.Tensor ? input.shape[1] : 0;
+    return lstmPacked(backend, { forward: forward!, backward }, w, input, state, {
+      plan: recurrencePlan(capabilities, precision),
+      precision,
+      backward: record,
+      weightColumns: weightProductColumns({ inputSize, hidden: state.h.shape[1] }, capabilities.sgemmIsa, precision),
+    });
+  }
+
   /** A GRU or vanilla RNN layer over a chunk, on the path policy.ts's selectCellKernel chooses. */
-  private runCell(cell: 'gru' | 'rnn', w: CellWeights, input: Omit<LayerInput, 'recurrentMask'>, record: boolean, capabilities: LstmCapabilities): LayerPass {
+  private runCell(
+    cell: 'gru' | 'rnn',
+    w: CellWeights,
+    input: Omit<LayerInput, 'recurrentMask'> & { x: tf.Tensor2D },
+    record: boolean,
+    capabilities: LstmCapabilities,
+  ): LayerPass {
     const { x, state, seqLen } = input;
     const backend = tensorflowBackend();
     if (backend && selectCellKernel({ kernels: this.kernels, capabilities, cell }) === 'packed') {
@@ -282,14 +306,18 @@ export class CharRnn {
   ): { logits: tf.Tensor2D; state: ModelState; tape: ForwardTape } {
     const dropoutRng = pass.mode === 'train' ? pass.dropoutRng : undefined;
     const ids = tf.tensor1d(inputs, 'int32');
-    let x = tf.gather(this.params.get('embedding/embeddings')!, ids) as tf.Tensor2D;
-    const tape: ForwardTape = { backward: [], masks: [], top: x };
+    const embeddings = this.params.get('embedding/embeddings') as tf.Tensor2D;
+    const { hiddenSize: H, weightDrop, vocabSize } = this.config;
+    const inputDropout = dropoutRng ? this.config.inputDropout : 0;
+    const table = this.config.cell === 'lstm' && this.lstmKernel(pass) === 'packed' && firstLayerTable({ vocabSize, rows: inputs.length, inputDropout });
+    const tape: Omit<ForwardTape, 'top'> = { backward: [], masks: [], table };
+    if (dropoutRng && inputDropout > 0) tape.inputMask = dropoutMask([inputs.length, this.config.embeddingSize], inputDropout, dropoutRng);
+    const rows = (mask?: tf.Tensor2D): tf.Tensor2D => {
+      const gathered = tf.gather(embeddings, ids) as tf.Tensor2D;
+      return mask ? tf.mul(gathered, mask) : gathered;
+    };
+    let x: tf.Tensor2D | TableInput = table ? { table: embeddings, ids } : rows(tape.inputMask);
     const nextState: ModelState = [];
-    const { hiddenSize: H, weightDrop, inputDropout } = this.config;
-    if (dropoutRng && inputDropout > 0) {
-      tape.inputMask = dropoutMask(x.shape, inputDropout, dropoutRng);
-      x = tf.mul(x, tape.inputMask);
-    }
     for (let l = 0; l < this.config.layers; l++) {
       const recurrentMask = dropoutRng && weightDrop > 0 ? dropoutMask([H, GATE_BLOCKS[this.config.cell] * H], weightDrop, dropoutRng) : undefined;
       const result = this.runLayer(l, { x, state: state[l], seqLen, recurrentMask }, pass);
@@ -298,14 +326,14 @@ export class CharRnn {
       if (dropoutRng) {
         tape.backward.push(recurrentMask ? maskedRecurrentGradient(result.backward!, recurrentMask) : result.backward!);
         const mask = this.config.dropout > 0 ? dropoutMask(x.shape, this.config.dropout, dropoutRng) : undefined;
-        if (mask) x = tf.mul(x, mask);
+        if (mask) x = tf.mul(x, mask) as tf.Tensor2D;
         tape.masks.push(mask);
       }
     }
-    tape.top = x;
+    const top = x as tf.Tensor2D;
     // tf.matMul, not native/ops.ts's matMul: the gradient test differentiates this forward pass automatically.
-    const logits = tf.add(tf.matMul(x, this.params.get('dense/kernel')!), this.params.get('dense/bias')!) as tf.Tensor2D;
-    return { logits, state: nextState, tape };
+    const logits = tf.add(tf.matMul(top, this.params.get('dense/kernel')!), this.params.get('dense/bias')!) as tf.Tensor2D;
+    return { logits, state: nextState, tape: { ...tape, top } };
   }
 
   /**
@@ -335,8 +363,8 @@ export class CharRnn {
     }
     if (tape.inputMask) dx = tf.mul(dx, tape.inputMask);
     // Scatter-add of the rows of dx into the embedding rows they came from, as a matmul with the
-    // one-hot inputs (UnsortedSegmentSum has no wasm kernel).
-    gradients.set('embedding/embeddings', matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
+    // one-hot inputs (UnsortedSegmentSum has no wasm kernel); a table input's dx is summed already.
+    gradients.set('embedding/embeddings', tape.table ? dx : matMul(oneHotRows(batch.inputs, this.config.vocabSize), dx, true, false));
     return { loss, gradients, state: nextState };
   }
 

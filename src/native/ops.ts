@@ -90,14 +90,19 @@ export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, 
 /** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
 export type GateGradientIds = [dGates: number, dBias: number];
 
+/** LstmForward's `rows` when x·W is the chunk's own. */
+export const NO_TABLE = -1;
+
 /**
  * An LSTM layer's forward pass through a chunk, on tensor ids: the input projections x·W
- * [T·B, 4H]; the bias [4H], which the recurrence adds as it reads them; the initial h and c; the
- * float32 recurrent kernel [H, 4H]; the ISA path and threads. Returns the ids of i, c, f, o, g,
- * tanh(c) and h, each [T·B, H].
+ * [T·B, 4H], or a table of such rows [V, 4H] with `rows`, the int32 ids [T·B] of the row each
+ * chunk row reads (NO_TABLE for none); the bias [4H], which the recurrence adds as it reads them;
+ * the initial h and c; the float32 recurrent kernel [H, 4H]; the ISA path and threads. Returns the
+ * ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
  */
 export type LstmForward = (
   projected: number,
+  rows: number,
   bias: number,
   hInitial: number,
   cInitial: number,

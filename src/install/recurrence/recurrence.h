@@ -19,7 +19,8 @@ class Team;
 struct LstmForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, 4H]
-  const float *projected;  // x·W over the chunk [T·B, 4H]
+  const float *projected;  // x·W over the chunk [T·B, 4H], or a table of rows of it [V, 4H] that `rows` picks from
+  const int32_t *rows;     // null, or the row of the table each row of the chunk reads [T·B] (the first layer's input table)
   const float *bias;       // b [4H], added as each step reads x·W
   const float *h0, *c0;    // the carried state [B, H]
   // Each [T·B, H]: the gates (g the candidate), the cell state, tanh(c) and the output h.

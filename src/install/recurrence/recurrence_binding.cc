@@ -157,12 +157,40 @@ napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandl
 // The LSTM forward pass's outputs, in the order JavaScript receives them.
 enum LstmOutput { I, C, F, O, G, TANH_C, H, LSTM_OUTPUTS };
 
+// The rows of `projected` that the chunk's rows read: for a rows id of -1 none (projected is the
+// chunk's own [T·B, 4H], `rows` stays null); else int32 ids [T·B] of rows of a table [V, 4H], each
+// checked, and `steps` set from their count. False, with a JavaScript exception pending, if the ids
+// are not int32 or not all rows of the table.
+static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_value, TFE_TensorHandle *projected, int64_t batch, int64_t hidden,
+                          std::vector<Tensor> &keep, const int32_t *&rows, int64_t &steps) {
+  int32_t id = -1;
+  if (napi_get_value_int32(env, rows_value, &id) != napi_ok) return Fail(env, "expected a tensor id, or -1 for no table");
+  if (id < 0) return true;
+  TFE_TensorHandle *handle = backend->HandleOf(env, rows_value);
+  if (!handle) return false;
+  if (TFE_TensorHandleDataType(handle) != TF_INT32) return Fail(env, "the table's row ids must be int32");
+  TF_AutoStatus status;
+  const int64_t count = TFE_TensorHandleNumElements(handle, status.status);
+  const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden);
+  keep.emplace_back(TFE_TensorHandleResolve(handle, status.status));
+  if (TF_GetCode(status.status) != TF_OK) return Fail(env, "the table's row ids could not be read: %s", TF_Message(status.status));
+  const auto *ids = static_cast<const int32_t *>(TF_TensorData(keep.back().get()));
+  for (int64_t k = 0; k < count; k++) {
+    if (ids[k] < 0 || ids[k] >= table_rows) return Fail(env, "row id %d is not a row of the table's %lld", ids[k], static_cast<long long>(table_rows));
+  }
+  rows = ids;
+  steps = count / batch;
+  return true;
+}
+
 // Arguments: tensor ids of the chunk's input projections x·W [T·B, 4H], gates in i,f,c,o order,
-// the bias b [4H], the initial h and c [B, H] and the float32 recurrent kernel U [H, 4H]; then the
-// ISA path and threads. Returns the ids of seven new float32 tensors [T·B, H]: i, c, f, o, g (the
-// candidate), tanh(c) and h, the last six what LstmBackward takes.
-napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
-                                    napi_value c_initial_value, napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+// or of a table of such rows [V, 4H] and the int32 ids [T·B] of the row each chunk row reads (-1
+// for no table); the bias b [4H], the initial h and c [B, H] and the float32 recurrent kernel
+// U [H, 4H]; then the ISA path and threads. Returns the ids of seven new float32 tensors [T·B, H]:
+// i, c, f, o, g (the candidate), tanh(c) and h, the last six what LstmBackward takes.
+napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value rows_value, napi_value bias_value,
+                                    napi_value h_initial_value, napi_value c_initial_value, napi_value recurrent_value, napi_value isa_value,
+                                    napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *projected, *bias, *h_initial, *c_initial, *recurrent;
   if (!HandlesOf(env, {{projected_value, &projected},
@@ -174,10 +202,12 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   }
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
   if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, c_initial, recurrent})) return nullptr;
-  const auto [batch, hidden, steps] = ChunkShape(c_initial, projected, 4, status.status);
+  auto [batch, hidden, steps] = ChunkShape(c_initial, projected, 4, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   if (!Covers(env, bias, 4 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  if (!ReadTableRows(this, env, rows_value, projected, batch, hidden, keep, rows, steps)) return nullptr;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
@@ -186,9 +216,9 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(LSTM_OUTPUTS, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections, biases,           h_before,
-                                  c_before,    out.data[I], out.data[F], out.data[G], out.data[O], out.data[C],      out.data[TANH_C],
-                                  out.data[H], scratch.data()};
+  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections,      rows,
+                                  biases,      h_before,    c_before,    out.data[I], out.data[F],      out.data[G],
+                                  out.data[O], out.data[C], out.data[TANH_C], out.data[H], scratch.data()};
   choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
@@ -354,8 +384,8 @@ napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
   return names;
 }
 
-// The JavaScript entry points: binding.lstmForward(projected, bias, hInitial, cInitial, recurrent,
-// isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
+// The JavaScript entry points: binding.lstmForward(projected, rows, bias, hInitial, cInitial,
+// recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
 // binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
 // binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
 // binding.rnnForward(projected, bias, hInitial, recurrent, isa, threads) and

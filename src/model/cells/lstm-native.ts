@@ -6,6 +6,7 @@ import {
   gateGradients,
   matMul,
   matMulsBfloat16,
+  NO_TABLE,
   type ProductTerms,
   type LstmBackward,
   type LstmForward,
@@ -110,12 +111,31 @@ function int64Scalar(backend: TensorflowBackend, value: number): number {
 /** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
 type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
+/**
+ * The first layer's input as its characters' rows of the embedding table (policy.ts's
+ * firstLayerTable): x·W is then the table's product with W, V × 4H made once a chunk, whose rows
+ * the recurrence reads by character; backward, dA is summed by character before the products
+ * instead of multiplying the chunk's rows.
+ */
+export interface TableInput {
+  /** The embedding table, [V, in]. */
+  table: tf.Tensor2D;
+  /** The chunk's characters, time-major, int32 [T·B]. */
+  ids: tf.Tensor1D;
+}
+
+function isTable(input: tf.Tensor2D | TableInput): input is TableInput {
+  return 'table' in input;
+}
+
 /** One layer's chunk on the native kernels: what both of its passes read. */
 interface NativeChunk {
   backend: TensorflowBackend;
   w: CellWeights;
-  /** The layer's input, time-major [T·B, in]. */
-  x: tf.Tensor2D;
+  /** The layer's input, time-major [T·B, in], or the first layer's as table rows. */
+  input: tf.Tensor2D | TableInput;
+  /** T·B. */
+  rows: number;
   /** The state the chunk starts from. */
   state: LstmState;
   /** Of the chunk-wide matrix products of both passes. */
@@ -139,17 +159,22 @@ interface ForwardBuffers {
  * [T·B, H], as the backward pass takes them.
  */
 function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { state: LstmState } & ForwardBuffers {
-  const { backend, w, x, state } = chunk;
+  const { backend, w, input, state, rows } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
-  const [xW] = products(chunk, [{ a: x, b: w.kernel, transposeA: false, transposeB: false }]);
-  const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([xW, w.bias, state.h, state.c, w.recurrentKernel]);
-  const ids = lstmForward(projected, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
-  const [i, cs, f, o, g, tanhC, output] = ids.map(
-    (id) => backend.createOutputTensor({ id, shape: [x.shape[0], hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D,
-  );
-  const last = (t: tf.Tensor2D) => tf.slice(t, [x.shape[0] - batch, 0], [batch, hidden]);
+  const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
+  const tableRows = isTable(input) ? backend.getInputTensorIds([input.ids])[0] : NO_TABLE;
+  const ids = lstmForward(projected, tableRows, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
+}
+
+/** x·W over the chunk, or the table's product, whose rows the recurrence picks as it reads them. */
+function inputProjection(chunk: NativeChunk): tf.Tensor2D {
+  const { input, w } = chunk;
+  const [product] = products(chunk, [{ a: isTable(input) ? input.table : input, b: w.kernel, transposeA: false, transposeB: false }]);
+  return product;
 }
 
 /** Matrix products in the chunk's precision: float32, or with bfloat16 operands cast once each. */
@@ -164,20 +189,21 @@ function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): t
  * GEMMs. Gates stay in our i,f,c,o order throughout.
  */
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
-  const { backend, w, x, state } = chunk;
+  const { backend, w, state } = chunk;
   const hidden = state.h.shape[1];
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
   const ids = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
-  const { dGates, bias } = gateGradients(backend, ids, [x.shape[0], 4 * hidden]);
-  return { ...gradientProducts(chunk, dGates, previousOutputs(state.h, forward.output)), bias };
+  const { dGates, bias } = gateGradients(backend, ids, [chunk.rows, 4 * hidden]);
+  const hPrev = previousOutputs(state.h, forward.output);
+  return { ...(isTable(chunk.input) ? tableProducts(chunk, chunk.input, dGates, hPrev) : gradientProducts(chunk, chunk.input, dGates, hPrev)), bias };
 }
 
 /**
  * The backward pass's chunk-wide products: ∂x = dA·Wᵀ, and ∂W = xᵀ·dA and ∂U = h_{t-1}ᵀ·dA as two
  * products, or as the rows of one over [x | h_{t-1} | zeros] (NativeChunk's weightColumns).
  */
-function gradientProducts(chunk: NativeChunk, dGates: tf.Tensor2D, hPrev: tf.Tensor2D): Omit<CellGradients, 'bias'> {
-  const { w, x, weightColumns } = chunk;
+function gradientProducts(chunk: NativeChunk, x: tf.Tensor2D, dGates: tf.Tensor2D, hPrev: tf.Tensor2D): Omit<CellGradients, 'bias'> {
+  const { w, weightColumns } = chunk;
   const dx: ProductTerms = { a: dGates, b: w.kernel, transposeA: false, transposeB: true };
   const weights = (a: tf.Tensor2D): ProductTerms => ({ a, b: dGates, transposeA: true, transposeB: false });
   if (weightColumns === 0) {
@@ -191,6 +217,23 @@ function gradientProducts(chunk: NativeChunk, dGates: tf.Tensor2D, hPrev: tf.Ten
     kernel: tf.slice(joined, [0, 0], [inputSize, gates]),
     recurrentKernel: tf.slice(joined, [inputSize, 0], [hPrev.shape[1], gates]),
   };
+}
+
+/**
+ * The same products for a table input, on dA summed by character, ∂T = Σ dA [V, 4H]: the
+ * table's gradient ∂T·Wᵀ [V, in] (as CellGradients's dx), ∂W = tableᵀ·∂T, and ∂U = h_{t-1}ᵀ·dA,
+ * alone or over [h_{t-1} | zeros] (weightColumns).
+ */
+function tableProducts(chunk: NativeChunk, { table, ids }: TableInput, dGates: tf.Tensor2D, hPrev: tf.Tensor2D): Omit<CellGradients, 'bias'> {
+  const { w, weightColumns } = chunk;
+  const [vocabulary, gates] = [table.shape[0], dGates.shape[1]];
+  const dTable = tf.unsortedSegmentSum(dGates, ids, vocabulary);
+  const [dx, kernel, recurrent] = products(chunk, [
+    { a: dTable, b: w.kernel, transposeA: false, transposeB: true },
+    { a: table, b: dTable, transposeA: true, transposeB: false },
+    { a: weightColumns === 0 ? hPrev : joinColumns([hPrev], weightColumns), b: dGates, transposeA: true, transposeB: false },
+  ]);
+  return { dx, kernel, recurrentKernel: weightColumns === 0 ? recurrent : tf.slice(recurrent, [0, 0], [hPrev.shape[1], gates]) };
 }
 
 /** The matrices side by side, [rows, Σ columns], with zero columns up to `columns`. */
@@ -222,11 +265,12 @@ export function lstmPacked(
   backend: TensorflowBackend,
   kernels: { forward: LstmForward; backward?: LstmBackward },
   w: CellWeights,
-  x: tf.Tensor2D,
+  input: tf.Tensor2D | TableInput,
   state: LstmState,
   options: PackedOptions,
 ): LayerPass {
-  const chunk: NativeChunk = { backend, w, x, state, precision: options.precision, plan: options.plan, weightColumns: options.weightColumns };
+  const rows = isTable(input) ? input.ids.shape[0] : input.shape[0];
+  const chunk: NativeChunk = { backend, w, input, rows, state, precision: options.precision, plan: options.plan, weightColumns: options.weightColumns };
   const { output, state: next, gates } = lstmForwardNative(chunk, kernels.forward);
   const { backward } = kernels;
   return {
