@@ -11,11 +11,11 @@ import {
 } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 import {
+  firstLayerTable,
   recurrencePlan,
   samplingIsa,
   samplingThreads,
   selectCellKernel,
-  firstLayerTable,
   selectLstmKernel,
   updatePath,
   weightProductColumns,
