@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { precisionAdvice, cpuHasBfloat16, nestedBrackets } from '../src/index.js';
+import { precisionAdvice, cpuHasBfloat16, lstmCapabilities, nestedBrackets } from '../src/index.js';
 import { cli, tempDir } from './helpers.js';
 
 const work = tempDir();
@@ -51,32 +51,48 @@ describe('backend selection', () => {
     expect(first.equals(weights('seeded-c', ['--eval-every', '1']))).toBe(true);
   });
 
-  it('--precision bfloat16 trains the LSTM on tensorflow, keeps its precision on --resume, and is refused where it cannot apply', () => {
-    const out = path.join(work, 'bfloat16');
-    const trained = cli('rnn-train', [corpus, '--out', out, ...tiny, '--precision', 'bfloat16']);
-    expect(trained.status, trained.stderr).toBe(0);
-    expect(trained.stderr).toContain('mixed precision (bfloat16 matmuls)');
-    const float32 = cli('rnn-train', [corpus, '--out', path.join(work, 'float32'), ...tiny]);
-    // Same seed and data: only the rounding of the gradients differs.
-    expect(fs.readFileSync(path.join(out, 'latest', 'weights.bin')).equals(fs.readFileSync(path.join(work, 'float32', 'latest', 'weights.bin')))).toBe(false);
-    expect(float32.status, float32.stderr).toBe(0);
+  // TensorFlow's oneDNN multiplies bfloat16 on its AVX-512 kernels only (policy.ts's checkPrecision).
+  const bfloat16Products = lstmCapabilities().sgemmIsa === 'avx512';
 
-    const resumed = cli('rnn-train', ['--resume', out, '--steps', '4']);
-    expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('mixed precision (bfloat16 matmuls)');
-    const changed = cli('rnn-train', ['--resume', out, '--steps', '6', '--precision', 'float32']);
-    expect(changed.status).toBe(1);
-    expect(changed.stderr).toContain('these flags differ: --precision float32 (the run has bfloat16)');
+  it.runIf(bfloat16Products)(
+    '--precision bfloat16 trains the LSTM on tensorflow, keeps its precision on --resume, and is refused where it cannot apply',
+    () => {
+      const out = path.join(work, 'bfloat16');
+      const trained = cli('rnn-train', [corpus, '--out', out, ...tiny, '--precision', 'bfloat16']);
+      expect(trained.status, trained.stderr).toBe(0);
+      expect(trained.stderr).toContain('mixed precision (bfloat16 matmuls)');
+      const float32 = cli('rnn-train', [corpus, '--out', path.join(work, 'float32'), ...tiny]);
+      // Same seed and data: only the rounding of the gradients differs.
+      expect(fs.readFileSync(path.join(out, 'latest', 'weights.bin')).equals(fs.readFileSync(path.join(work, 'float32', 'latest', 'weights.bin')))).toBe(false);
+      expect(float32.status, float32.stderr).toBe(0);
 
-    for (const [extra, message] of [
-      [['--cell', 'gru'], "--precision bfloat16 applies to the LSTM's fused kernels, not to a GRU; use --precision float32"],
-      [['--backend', 'wasm'], '--precision bfloat16 needs the tensorflow backend (this run has wasm); use --precision float32'],
-    ] as const) {
-      const refused = cli('rnn-train', [corpus, '--out', path.join(work, `refused-${extra[1]}`), ...tiny, '--precision', 'bfloat16', ...extra]);
-      expect(refused.status).toBe(1);
-      expect(refused.stderr).toContain(`rnn-train: error: ${message}\n`);
-      expect(fs.existsSync(path.join(work, `refused-${extra[1]}`, 'latest'))).toBe(false);
-    }
+      const resumed = cli('rnn-train', ['--resume', out, '--steps', '4']);
+      expect(resumed.status, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toContain('mixed precision (bfloat16 matmuls)');
+      const changed = cli('rnn-train', ['--resume', out, '--steps', '6', '--precision', 'float32']);
+      expect(changed.status).toBe(1);
+      expect(changed.stderr).toContain('these flags differ: --precision float32 (the run has bfloat16)');
+
+      for (const [extra, message] of [
+        [['--cell', 'gru'], "--precision bfloat16 applies to the LSTM's fused kernels, not to a GRU; use --precision float32"],
+        [['--backend', 'wasm'], '--precision bfloat16 needs the tensorflow backend (this run has wasm); use --precision float32'],
+      ] as const) {
+        const refused = cli('rnn-train', [corpus, '--out', path.join(work, `refused-${extra[1]}`), ...tiny, '--precision', 'bfloat16', ...extra]);
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toContain(`rnn-train: error: ${message}\n`);
+        expect(fs.existsSync(path.join(work, `refused-${extra[1]}`, 'latest'))).toBe(false);
+      }
+    },
+  );
+
+  it.runIf(lstmCapabilities().isas.includes('avx2'))('--precision bfloat16 is refused in one line on the AVX2 sgemm, which has no bfloat16 product', () => {
+    const out = path.join(work, 'bfloat16-avx2');
+    const refused = cli('rnn-train', [corpus, '--out', out, ...tiny, '--precision', 'bfloat16'], { env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2' } });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      'rnn-train: error: --precision bfloat16 needs AVX-512: TensorFlow has no bfloat16 matrix product on AVX2 (this CPU, or ONEDNN_MAX_CPU_ISA); use --precision float32',
+    ]);
+    expect(fs.existsSync(path.join(out, 'latest'))).toBe(false);
   });
 
   it('suggests --precision bfloat16 for large LSTM steps on a CPU with bfloat16 instructions, unless a precision was chosen', () => {

@@ -197,7 +197,8 @@ describe.runIf(kernelChoices.includes('auto'))('an addon without lstmBackward (n
   });
 });
 
-describe.runIf(kernelChoices.includes('auto'))('bfloat16 matmuls (--precision bfloat16)', () => {
+// bfloat16 products need oneDNN's AVX-512 kernels (policy.ts's checkPrecision).
+describe.runIf(kernelChoices.includes('auto') && lstmCapabilities().sgemmIsa === 'avx512')('bfloat16 matmuls (--precision bfloat16)', () => {
   // bfloat16 operands in the chunk-wide products of both passes (the recurrence stays float32), with every kind of dropout.
   const big = { cell: 'lstm' as const, vocabSize: 5, embeddingSize: 64, hiddenSize: 512, layers: 2, dropout: 0.25, weightDrop: 0.3, inputDropout: 0.2 };
   const streams = 24;

@@ -242,7 +242,13 @@ export interface PrecisionVerdict {
   warning?: string;
 }
 
-/** Checks --precision bfloat16 against the cell, the backend and the addon; `setupCommand` rebuilds the addon. */
+/**
+ * Checks --precision bfloat16 against the cell, the backend, the addon and TensorFlow's oneDNN;
+ * `setupCommand` rebuilds the addon. oneDNN has no bfloat16 matrix product on its AVX2 kernels: a
+ * CPU without AVX-512, or one capped by ONEDNN_MAX_CPU_ISA=AVX2, aborted the process at the first
+ * bfloat16 MatMul ("could not create a primitive descriptor for the matmul primitive"), so that is
+ * refused before training starts.
+ */
 export function checkPrecision(run: {
   precision: MatmulPrecision;
   cell: CellType;
@@ -258,6 +264,11 @@ export function checkPrecision(run: {
   if (!run.capabilities.nativeBackward) {
     return {
       error: `--precision bfloat16 needs the native LSTM recurrence that rnn-train builds into tfjs-node's addon, and this one lacks it; rebuild it with \`${run.setupCommand}\`, or use --precision float32`,
+    };
+  }
+  if (run.capabilities.sgemmIsa === 'avx2') {
+    return {
+      error: '--precision bfloat16 needs AVX-512: TensorFlow has no bfloat16 matrix product on AVX2 (this CPU, or ONEDNN_MAX_CPU_ISA); use --precision float32',
     };
   }
   if (run.capabilities.cpuBfloat16 === false)
