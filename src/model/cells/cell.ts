@@ -52,6 +52,7 @@ export function stateParts(cell: CellType): StatePart[] {
 }
 
 export interface CellGradients {
+  /** Of the layer's input rows [T·B, in]; for the first layer's table input (lstm-native.ts's TableInput), of the table's rows [V, in]. */
   dx: tf.Tensor2D;
   kernel: tf.Tensor2D;
   recurrentKernel: tf.Tensor2D;
