@@ -172,9 +172,8 @@ static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_va
   TF_AutoStatus status;
   const int64_t count = TFE_TensorHandleNumElements(handle, status.status);
   const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden);
-  keep.emplace_back(TFE_TensorHandleResolve(handle, status.status));
-  if (TF_GetCode(status.status) != TF_OK) return Fail(env, "the table's row ids could not be read: %s", TF_Message(status.status));
-  const auto *ids = static_cast<const int32_t *>(TF_TensorData(keep.back().get()));
+  const int32_t *ids = Values<const int32_t>(handle, keep, status.status);
+  if (!ids) return Fail(env, "the table's row ids could not be read: %s", TF_Message(status.status));
   for (int64_t k = 0; k < count; k++) {
     if (ids[k] < 0 || ids[k] >= table_rows) return Fail(env, "row id %d is not a row of the table's %lld", ids[k], static_cast<long long>(table_rows));
   }

@@ -22,10 +22,12 @@ struct HandleDeleter {
 using Tensor = std::unique_ptr<TF_Tensor, TensorDeleter>;
 using Handle = std::unique_ptr<TFE_TensorHandle, HandleDeleter>;
 
-// A handle's float32 values, read in place for as long as `keep` (which owns the resolved tensor) lives.
-inline float *Values(TFE_TensorHandle *handle, std::vector<Tensor> &keep, TF_Status *status) {
+// A handle's values (float32 unless T names another type), read in place for as long as `keep`
+// (which owns the resolved tensor) lives; null if it cannot be resolved.
+template <typename T = float>
+T *Values(TFE_TensorHandle *handle, std::vector<Tensor> &keep, TF_Status *status) {
   keep.emplace_back(TFE_TensorHandleResolve(handle, status));
-  return TF_GetCode(status) == TF_OK ? static_cast<float *>(TF_TensorData(keep.back().get())) : nullptr;
+  return TF_GetCode(status) == TF_OK ? static_cast<T *>(TF_TensorData(keep.back().get())) : nullptr;
 }
 
 // The float32 tensors named by a JavaScript array of tensor ids, read in place.
