@@ -7,6 +7,7 @@ import {
   GATE_BLOCKS,
   cpuHasBfloat16,
   NO_NATIVE_KERNELS,
+  NO_TABLE,
   RECURRENCE_ISAS,
   CharRnn,
   gruSequenceNative,
@@ -258,7 +259,7 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
   });
 });
 
-describe.runIf(isas.length > 0)("lstmForward's table rows", () => {
+describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward', () => {
   it('refuses row ids that are not int32 rows of the table, with a JavaScript error', () => {
     const { binding } = backend!;
     const ids = (t: tf.Tensor) => backend!.getInputTensorIds([t])[0];
@@ -271,6 +272,29 @@ describe.runIf(isas.length > 0)("lstmForward's table rows", () => {
       const outputs = forward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')));
       expect(outputs).toHaveLength(7);
       for (const id of outputs) binding.deleteTensor(id);
+    });
+  });
+
+  it("has lstmBackward return the table's gradient [V, 4H] too, and refuses row ids that do not match the chunk's rows", () => {
+    const { binding } = backend!;
+    const ids = (t: tf.Tensor) => backend!.getInputTensorIds([t])[0];
+    tf.tidy(() => {
+      const gates = Array.from({ length: 6 }, () => ids(tf.zeros([4, 2])));
+      const [c, dOutput, recurrent] = [
+        [2, 2],
+        [4, 2],
+        [2, 8],
+      ].map((shape) => ids(tf.ones(shape)));
+      const backward = (rows: number, tableRows: number) => binding.lstmBackward!(gates, c, dOutput, recurrent, rows, tableRows, 'generic', 1);
+      expect(() => backward(ids(tf.tensor1d([0, 1, 2], 'int32')), 3)).toThrow("the table's row ids must be one for each of the chunk's 4 rows");
+      expect(() => backward(ids(tf.tensor1d([0, 1, 2, 3], 'int32')), 3)).toThrow('row id 3 is not a row of the table');
+      const untabled = binding.lstmBackward!(gates, c, dOutput, recurrent, NO_TABLE, 0, 'generic', 1);
+      expect(untabled).toHaveLength(2);
+      for (const id of untabled) binding.deleteTensor(id);
+      const outputs = backward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')), 3);
+      expect(outputs).toHaveLength(3);
+      expect(backend!.createOutputTensor({ id: outputs[2]!, shape: [3, 8], dtype: binding.TF_FLOAT }).shape).toEqual([3, 8]);
+      for (const id of outputs.slice(0, 2)) binding.deleteTensor(id);
     });
   });
 });

@@ -81,11 +81,22 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
 /**
  * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
  * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
- * gradient of the layer's output [T·B, H]; the float32 recurrent kernel [H, 4H]; the ISA path and
- * threads to run on. Returns the ids of the gates' pre-activation gradient [T·B, 4H], gates i,f,c,o, and of
- * its column sums, the bias gradient [4H].
+ * gradient of the layer's output [T·B, H]; the float32 recurrent kernel [H, 4H]; the table rows
+ * the forward pass read (LstmForward's `rows`, NO_TABLE for none) and the table's row count V; the
+ * ISA path and threads to run on. Returns the ids of the gates' pre-activation gradient [T·B, 4H],
+ * gates i,f,c,o, and of its column sums, the bias gradient [4H]; with a table, also of its rows
+ * summed by the table row each read, the table's gradient [V, 4H].
  */
-export type LstmBackward = (gates: number[], cInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
+export type LstmBackward = (
+  gates: number[],
+  cInitial: number,
+  dOutput: number,
+  recurrent: number,
+  rows: number,
+  tableRows: number,
+  isa: RecurrenceIsa,
+  threads: number,
+) => GateGradientIds | [...GateGradientIds, dTable: number];
 
 /** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
 export type GateGradientIds = [dGates: number, dBias: number];

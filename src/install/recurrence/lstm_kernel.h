@@ -8,7 +8,7 @@
 // accumulators, + (x·W + b), the non-linearities, the cell update and h. U is packed once per call
 // so that each k's 4L weights of a tile are contiguous. Backward, per step, from the last:
 // ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t, added
-// into ∂b as it is stored. The threads of a Team split the tiles and meet after each step. Only
+// into ∂b (and into its table row's gradient, with a table input) as it is stored. The threads of a Team split the tiles and meet after each step. Only
 // class templates here, each instantiated by one ISA file: see team.h on why.
 #pragma once
 
@@ -204,9 +204,11 @@ struct LstmPath : Tiling<L> {
         float *carried = d_c_carried + (row + r) * H + u;
         const V d_c = d_h * o * (one - tanh_c * tanh_c) + S::LoadPart(carried, nv);
         const V d_a[4] = {d_c * g * i * (one - i), d_c * c_prev * f * (one - f), d_c * i * (one - g * g), d_h * tanh_c * o * (one - o)};
+        float *d_table = a.rows ? a.d_table + a.rows[t * B + row + r] * G : nullptr;
         for (int q = 0; q < 4; q++) {
           S::StorePart(a.d_gates + (t * B + row + r) * G + q * H + u, d_a[q], nv);
           S::AddPart(a.d_bias + q * H + u, d_a[q], nv);
+          if (d_table) S::AddPart(d_table + q * H + u, d_a[q], nv);
         }
         S::StorePart(carried, d_c * f, nv);
       }
@@ -246,6 +248,7 @@ struct LstmPath : Tiling<L> {
     float *d_c = a.scratch + Tiles(a.hidden, kBackTile) * P::BackwardTile(a.hidden);
     for (int64_t k = 0; k < a.batch * a.hidden; k++) d_c[k] = 0.0f;
     for (int64_t k = 0; k < 4 * a.hidden; k++) a.d_bias[k] = 0.0f;
+    if (a.rows) for (int64_t k = 0; k < a.table_rows * 4 * a.hidden; k++) a.d_table[k] = 0.0f;
     const Job<LstmBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -3,9 +3,10 @@
 // the fast paths (isa_*.cc) implement and what the binding (recurrence_binding.cc) calls. The readable
 // mainline is src/model/cells/lstm.ts; these compute the same, with every time step's recurrent
 // product on weights packed once per call and the bias and gate maths fused into the product's
-// epilogue. The backward passes sum the bias gradient as they write each row of ∂a: each column
-// belongs to one thread's tiles and is summed in one order (steps from the last, rows in order),
-// whatever the thread count, and the chunk's ∂a is not read again to sum it.
+// epilogue. The backward passes sum the bias gradient as they write each row of ∂a (and the LSTM's,
+// with a table input, each row into its table row's gradient): each column belongs to one thread's
+// tiles and is summed in one order (steps from the last, rows in order), whatever the thread count,
+// and the chunk's ∂a is not read again to sum it.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,12 @@ struct LstmBackwardArgs {
   const float *d_output;                    // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;                           // out: ∂loss/∂(pre-activations) [T·B, 4H]
   float *d_bias;                            // out: ∂loss/∂b [4H], d_gates' column sums
-  float *scratch;                           // LstmKernels::scratch_floats of them
+  // With a table input (LstmForwardArgs's rows, null for none): out, d_gates' rows summed by the
+  // table row they read [table_rows, 4H], the gradient of the table of x·W.
+  const int32_t *rows;
+  int64_t table_rows;
+  float *d_table;
+  float *scratch;  // LstmKernels::scratch_floats of them
 };
 
 // The GRU as gru.ts has it (reset_after false), gates z, r, h; all arrays row-major.

@@ -157,12 +157,12 @@ napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandl
 // The LSTM forward pass's outputs, in the order JavaScript receives them.
 enum LstmOutput { I, C, F, O, G, TANH_C, H, LSTM_OUTPUTS };
 
-// The rows of `projected` that the chunk's rows read: for a rows id of -1 none (projected is the
-// chunk's own [T·B, 4H], `rows` stays null); else int32 ids [T·B] of rows of a table [V, 4H], each
-// checked, and `steps` set from their count. False, with a JavaScript exception pending, if the ids
-// are not int32 or not all rows of the table.
-static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_value, TFE_TensorHandle *projected, int64_t batch, int64_t hidden,
-                          std::vector<Tensor> &keep, const int32_t *&rows, int64_t &steps) {
+// The rows of a table of x·W [table_rows, 4H] that the chunk's rows read: for a rows id of -1 none
+// (x·W is the chunk's own, `rows` stays null); else int32 ids, each checked, and `count` set to
+// how many. False, with a JavaScript exception pending, if the ids are not int32 or not all rows
+// of the table.
+static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_value, int64_t table_rows, std::vector<Tensor> &keep,
+                          const int32_t *&rows, int64_t &count) {
   int32_t id = -1;
   if (napi_get_value_int32(env, rows_value, &id) != napi_ok) return Fail(env, "expected a tensor id, or -1 for no table");
   if (id < 0) return true;
@@ -170,15 +170,13 @@ static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_va
   if (!handle) return false;
   if (TFE_TensorHandleDataType(handle) != TF_INT32) return Fail(env, "the table's row ids must be int32");
   TF_AutoStatus status;
-  const int64_t count = TFE_TensorHandleNumElements(handle, status.status);
-  const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden);
+  count = TFE_TensorHandleNumElements(handle, status.status);
   const int32_t *ids = Values<const int32_t>(handle, keep, status.status);
   if (!ids) return Fail(env, "the table's row ids could not be read: %s", TF_Message(status.status));
   for (int64_t k = 0; k < count; k++) {
     if (ids[k] < 0 || ids[k] >= table_rows) return Fail(env, "row id %d is not a row of the table's %lld", ids[k], static_cast<long long>(table_rows));
   }
   rows = ids;
-  steps = count / batch;
   return true;
 }
 
@@ -206,7 +204,10 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   if (!Covers(env, bias, 4 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
   const int32_t *rows = nullptr;
-  if (!ReadTableRows(this, env, rows_value, projected, batch, hidden, keep, rows, steps)) return nullptr;
+  int64_t count = 0;
+  if (!ReadTableRows(this, env, rows_value, TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden), keep, rows, count)) return nullptr;
+  if (rows && count % batch != 0) return Throw(env, "the table's row ids must fill whole steps of the batch's %lld rows", static_cast<long long>(batch));
+  if (rows) steps = count / batch;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
@@ -224,11 +225,14 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
 
 // Arguments: tensor ids of i, c, f, o, g and tanh(c) of the forward pass over the chunk's T steps,
 // each [T·B, H] (or [T, B, H]), the chunk's initial cell state [B, H], the loss's gradient with
-// respect to the layer's outputs [T·B, H] and the float32 recurrent kernel U [H, 4H]; then the ISA
-// path and threads. Returns the ids of two new float32 tensors: the gradient with respect to the
-// gates' pre-activations [T·B, 4H], i,f,c,o order, and with respect to the bias [4H].
+// respect to the layer's outputs [T·B, H] and the float32 recurrent kernel U [H, 4H]; the int32
+// ids [T·B] of the table rows the forward pass read (-1 for no table) and the table's rows V;
+// then the ISA path and threads. Returns the ids of new float32 tensors: the gradient with respect
+// to the gates' pre-activations [T·B, 4H], i,f,c,o order, and with respect to the bias [4H]; with
+// a table, also the table's [V, 4H] (the first, summed by the row each chunk row read).
 napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value, napi_value d_output_value,
-                                     napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+                                     napi_value recurrent_value, napi_value rows_value, napi_value table_rows_value, napi_value isa_value,
+                                     napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *c_initial, *d_output, *recurrent;
   if (!HandlesOf(env, {{c_initial_value, &c_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
@@ -236,7 +240,13 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   if (!choice.kernels || !AllFloat32(env, {c_initial, d_output, recurrent})) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(c_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  int64_t table_rows = 0;
+  if (napi_get_value_int64(env, table_rows_value, &table_rows) != napi_ok || table_rows < 0) return Throw(env, "expected the table's row count");
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  int64_t count = 0;
+  if (!ReadTableRows(this, env, rows_value, table_rows, keep, rows, count)) return nullptr;
+  if (rows && count != steps * batch) return Throw(env, "the table's row ids must be one for each of the chunk's %lld rows", static_cast<long long>(steps * batch));
   std::vector<const float *> gate;
   if (!ReadSaved(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
   const float *c_before = Values(c_initial, keep, status.status);
@@ -244,9 +254,11 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   GateGradients out(steps * batch, 4 * hidden);
+  if (rows) out.tensors.push_back(Allocate({table_rows, 4 * hidden}));
+  float *d_table = rows ? Data(out.tensors.back()) : nullptr;
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],       gate[2],      gate[4],       gate[3],
-                                   gate[1], gate[5], c_before, d_out,   out.d_gates(), out.d_bias(), scratch.data()};
+  const rnn::LstmBackwardArgs args{steps,       batch,        hidden, weights,    gate[0], gate[2],       gate[4], gate[3], gate[1],
+                                   gate[5],     c_before,     d_out,  out.d_gates(), out.d_bias(), rows, table_rows, d_table, scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
@@ -384,7 +396,7 @@ napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
 }
 
 // The JavaScript entry points: binding.lstmForward(projected, rows, bias, hInitial, cInitial,
-// recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, isa, threads),
+// recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, rows, tableRows, isa, threads),
 // binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
 // binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
 // binding.rnnForward(projected, bias, hInitial, recurrent, isa, threads) and

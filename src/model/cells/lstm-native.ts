@@ -163,8 +163,8 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
-  const tableRows = isTable(input) ? backend.getInputTensorIds([input.ids])[0] : NO_TABLE;
-  const ids = lstmForward(projected, tableRows, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const rowIds = isTable(input) ? backend.getInputTensorIds([input.ids])[0] : NO_TABLE;
+  const ids = lstmForward(projected, rowIds, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
   const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
@@ -191,11 +191,24 @@ function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): t
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
   const { backend, w, state } = chunk;
   const hidden = state.h.shape[1];
+  const { input } = chunk;
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
-  const ids = lstmBackward(backend.getInputTensorIds(forward.gates), cInitial, dOutputId, recurrent, chunk.plan.isa, chunk.plan.threads);
-  const { dGates, bias } = gateGradients(backend, ids, [chunk.rows, 4 * hidden]);
+  const [rowIds, tableRows] = isTable(input) ? [backend.getInputTensorIds([input.ids])[0], input.table.shape[0]] : [NO_TABLE, 0];
+  const [dGatesId, dBiasId, dTableId] = lstmBackward(
+    backend.getInputTensorIds(forward.gates),
+    cInitial,
+    dOutputId,
+    recurrent,
+    rowIds,
+    tableRows,
+    chunk.plan.isa,
+    chunk.plan.threads,
+  );
+  const { dGates, bias } = gateGradients(backend, [dGatesId, dBiasId], [chunk.rows, 4 * hidden]);
   const hPrev = previousOutputs(state.h, forward.output);
-  return { ...(isTable(chunk.input) ? tableProducts(chunk, chunk.input, dGates, hPrev) : gradientProducts(chunk, chunk.input, dGates, hPrev)), bias };
+  if (!isTable(input)) return { ...gradientProducts(chunk, input, dGates, hPrev), bias };
+  const dTable = backend.createOutputTensor({ id: dTableId!, shape: [tableRows, 4 * hidden], dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
+  return { ...tableProducts(chunk, input.table, { dGates, dTable }, hPrev), bias };
 }
 
 /**
@@ -220,14 +233,19 @@ function gradientProducts(chunk: NativeChunk, x: tf.Tensor2D, dGates: tf.Tensor2
 }
 
 /**
- * The same products for a table input, on dA summed by character, ∂T = Σ dA [V, 4H]: the
- * table's gradient ∂T·Wᵀ [V, in] (as CellGradients's dx), ∂W = tableᵀ·∂T, and ∂U = h_{t-1}ᵀ·dA,
- * alone or over [h_{t-1} | zeros] (weightColumns).
+ * The same products for a table input, on dA summed by the table row each chunk row read,
+ * ∂T = Σ dA [V, 4H] (which lstmBackward sums as it writes dA): the table's gradient ∂T·Wᵀ [V, in]
+ * (as CellGradients's dx), ∂W = tableᵀ·∂T, and ∂U = h_{t-1}ᵀ·dA, alone or over [h_{t-1} | zeros]
+ * (weightColumns).
  */
-function tableProducts(chunk: NativeChunk, { table, ids }: TableInput, dGates: tf.Tensor2D, hPrev: tf.Tensor2D): Omit<CellGradients, 'bias'> {
+function tableProducts(
+  chunk: NativeChunk,
+  table: tf.Tensor2D,
+  { dGates, dTable }: { dGates: tf.Tensor2D; dTable: tf.Tensor2D },
+  hPrev: tf.Tensor2D,
+): Omit<CellGradients, 'bias'> {
   const { w, weightColumns } = chunk;
-  const [vocabulary, gates] = [table.shape[0], dGates.shape[1]];
-  const dTable = tf.unsortedSegmentSum(dGates, ids, vocabulary);
+  const gates = dGates.shape[1];
   const [dx, kernel, recurrent] = products(chunk, [
     { a: dTable, b: w.kernel, transposeA: false, transposeB: true },
     { a: table, b: dTable, transposeA: true, transposeB: false },
