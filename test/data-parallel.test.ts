@@ -14,6 +14,8 @@ import {
   type Optimizer,
   Rng,
   lstmCapabilities,
+  copyInto,
+  tensorflowBackend,
 } from '../src/index.js';
 
 const config: ModelConfig = { cell: 'lstm', vocabSize: 7, embeddingSize: 4, hiddenSize: 8, layers: 2, dropout: 0, weightDrop: 0, inputDropout: 0 };
@@ -84,6 +86,34 @@ describe(`data-parallel replicas (${tf.getBackend()})`, () => {
     expect(replicas({ ...model, hiddenSize: 1024 }, 64, 2, 2).tensorflow).toEqual({ replicas: 2, intraOpThreads: 1 });
     expect(replicas(model, batchSize, 2, 1).tensorflow.replicas).toBe(1);
     expect(replicas(model, batchSize, 2, 2).cpu.replicas).toBe(2);
+  });
+
+  it('exchange weights and gradients through shared memory, filled in place where the binding can', async () => {
+    const tensors = [
+      tf.tensor2d([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+      tf.tensor1d([7, 8]),
+    ];
+    cleanup.push(() => tf.dispose(tensors));
+    const shared = new Float32Array(new SharedArrayBuffer(8 * 4));
+    await copyInto(tensors, shared);
+    expect([...shared]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    await expect(copyInto(tensors, new Float32Array(7))).rejects.toThrow('the tensors hold 8 values, and the array to copy them into 7');
+    const backend = tensorflowBackend();
+    if (!backend) return;
+    expect(backend.binding.copyTensors).toBeTypeOf('function');
+    const { binding } = backend;
+    backend.binding = Object.create(binding, { copyTensors: { value: undefined } });
+    try {
+      shared.fill(0);
+      await copyInto(tensors, shared);
+      expect([...shared]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      await expect(copyInto(tensors, new Float32Array(9))).rejects.toThrow('the tensors hold 8 values, and the array to copy them into 9');
+    } finally {
+      backend.binding = binding;
+    }
   });
 
   it('leaves the number of live tensors unchanged across steps', async () => {

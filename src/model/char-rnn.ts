@@ -31,6 +31,7 @@ import { rnnForward } from './cells/rnn.js';
 import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights, type TableInput } from './cells/lstm-native.js';
 import {
   columnSums,
+  copyInto,
   matMul,
   NO_NATIVE_KERNELS,
   oneHotRows,
@@ -412,12 +413,9 @@ export class CharRnn {
     }
   }
 
-  /** Every weight in one vector, in the order of `params`: one read from the backend instead of one per parameter. */
-  async readFlatWeights(): Promise<Float32Array> {
-    const flat = tidy(() => flatten(this.params, this.params));
-    const values = (await flat.data()) as Float32Array;
-    flat.dispose();
-    return values;
+  /** Copies every weight into `into`, one after another in the order of params (as flatten lays them out). */
+  readFlatWeights(into: Float32Array): Promise<void> {
+    return copyInto([...this.params.values()], into);
   }
 
   /** Replaces every weight from one vector laid out as readFlatWeights gives it. */

@@ -190,6 +190,8 @@ export interface TensorflowBackend {
     stepModelDraw?: (model: StepModelHandle, inputs: Int32Array, generators: Uint32Array, rule: Float64Array, ids: Int32Array, logProbs: Float64Array) => void;
     stepModelHidden?: (model: StepModelHandle, layer: number, out: Float32Array) => void;
     optimizerUpdate?: (request: NativeUpdateRequest) => { params: number[]; slots: number[]; norm: number };
+    /** The float32 tensors' values, one after another, into `out` (src/install/recurrence/copy_binding.cc). */
+    copyTensors?: (ids: number[], out: Float32Array) => void;
   };
 }
 
@@ -200,6 +202,21 @@ export function tensorflowBackend(): TensorflowBackend | undefined {
   return typeof backend.executeMultipleOutputs === 'function' && typeof backend.createOutputTensor === 'function' && backend.binding
     ? (backend as TensorflowBackend)
     : undefined;
+}
+
+/**
+ * Copies the float32 tensors' values, one after another, into `into`, which must hold exactly as
+ * many: in place through the binding's copyTensors where it is there, so that no new ArrayBuffer
+ * of that size is made (data-parallel.ts's exchange, every step); else through one flat tensor.
+ */
+export async function copyInto(tensors: tf.Tensor[], into: Float32Array): Promise<void> {
+  const backend = tensorflowBackend();
+  if (backend?.binding.copyTensors) return backend.binding.copyTensors(backend.getInputTensorIds(tensors), into);
+  const flat = tf.tidy(() => tf.concat(tensors.map((tensor) => tf.reshape(tensor, [-1]))));
+  const values = await flat.data();
+  flat.dispose();
+  if (values.length !== into.length) throw new Error(`the tensors hold ${values.length} values, and the array to copy them into ${into.length}`);
+  into.set(values);
 }
 
 /** The float32 `T` attribute most kernels take. */

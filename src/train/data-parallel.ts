@@ -14,6 +14,20 @@ import type { Optimizer } from './optimizer.js';
 import type { Rng } from '../util/random.js';
 import { tidy } from '../util/tidy.js';
 
+/**
+ * What the main thread and a replica exchange every step, in memory both see (SharedArrayBuffers):
+ * no message copies megabytes, and no new ArrayBuffer of that size is made every step (their
+ * external memory set V8's full garbage collection off every few steps). Each side writes only
+ * between a step's request and its reply: the main thread the weights before the request, the
+ * replica its gradient before the reply.
+ */
+export interface Exchange {
+  /** Every weight, laid out as CharRnn.readFlatWeights writes them; every replica reads the same. */
+  weights: Float32Array;
+  /** This replica's gradient, flattened as chunkGradients returns it. */
+  gradient: Float32Array;
+}
+
 /** What a replica's worker thread is started with. */
 export interface ReplicaSetup {
   config: ModelConfig;
@@ -23,18 +37,24 @@ export interface ReplicaSetup {
   backend: BackendName;
   /** The number of streams it trains. */
   streams: number;
+  exchange: Exchange;
 }
 
 export type ReplicaRequest =
-  /** `weights` as CharRnn.readFlatWeights gives them. */
-  { kind: 'step'; weights: Float32Array; batch: Batch; seed: number } | { kind: 'read-carried' } | { kind: 'restore-carried'; arrays: NamedArrays };
+  /** Train on the batch with the exchange's weights. */
+  { kind: 'step'; batch: Batch; seed: number } | { kind: 'read-carried' } | { kind: 'restore-carried'; arrays: NamedArrays };
 
 export type ReplicaReply =
   | { kind: 'ready' }
-  /** The gradient flattened as chunkGradients returns it. */
-  | { kind: 'step'; loss: number; gradient: Float32Array }
+  /** The gradient is in the exchange. */
+  | { kind: 'step'; loss: number }
   | { kind: 'carried'; arrays: NamedArrays }
   | { kind: 'error'; message: string };
+
+/** A float32 array in shared memory. */
+function sharedFloats(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+}
 
 // The worker runs compiled JavaScript; tests that import these sources still find it in dist/.
 const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'train', 'replica-worker.js');
@@ -71,17 +91,14 @@ class Replica {
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
-  /**
-   * Sends a request; requests are handled in order, so one that has no reply needs no waiting.
-   * The buffers in `transfer` move to the worker instead of being copied (and leave this thread).
-   */
-  send(request: ReplicaRequest, transfer: ArrayBuffer[] = []): void {
-    this.worker.postMessage(request, transfer);
+  /** Sends a request; requests are handled in order, so one that has no reply needs no waiting. */
+  send(request: ReplicaRequest): void {
+    this.worker.postMessage(request);
   }
 
-  async request<K extends ReplicaReply['kind']>(request: ReplicaRequest, kind: K, transfer: ArrayBuffer[] = []): Promise<Extract<ReplicaReply, { kind: K }>> {
+  async request<K extends ReplicaReply['kind']>(request: ReplicaRequest, kind: K): Promise<Extract<ReplicaReply, { kind: K }>> {
     const reply = this.reply();
-    this.send(request, transfer);
+    this.send(request);
     const answer = await reply;
     if (answer.kind !== kind) throw new Error(`a data-parallel replica answered ${answer.kind} to ${request.kind}`);
     return answer as Extract<ReplicaReply, { kind: K }>;
@@ -111,6 +128,8 @@ export class ParallelEngine implements Engine {
     /** [from, to) of the streams of this thread, then of each replica. */
     private readonly groups: [number, number][],
     private readonly replicas: Replica[],
+    /** The weights every replica reads (one buffer), and each replica's gradient. */
+    private readonly exchange: { weights: Float32Array; gradients: Float32Array[] },
   ) {
     this.state = model.zeroState(groups[0][1] - groups[0][0]);
   }
@@ -127,20 +146,29 @@ export class ParallelEngine implements Engine {
       Math.round(((i + 1) * batchSize) / threads),
     ]);
     const weights = await model.readWeights();
+    const size = [...model.params.values()].reduce((sum, param) => sum + param.size, 0);
+    const exchange = { weights: sharedFloats(size), gradients: groups.slice(1).map(() => sharedFloats(size)) };
     const replicas = await Promise.all(
-      groups.slice(1).map(([from, to]) => Replica.start({ config: model.config, weights, kernels, precision, backend, streams: to - from })),
+      groups.slice(1).map(([from, to], i) =>
+        Replica.start({
+          config: model.config,
+          weights,
+          kernels,
+          precision,
+          backend,
+          streams: to - from,
+          exchange: { weights: exchange.weights, gradient: exchange.gradients[i] },
+        }),
+      ),
     );
-    return new ParallelEngine(model, optimizer, groups, replicas);
+    return new ParallelEngine(model, optimizer, groups, replicas, exchange);
   }
 
   async step(batch: Batch, dropoutRng: Rng, settings: StepSettings): Promise<{ loss: number; gradientNorm: number }> {
-    const weights = await this.model.readFlatWeights();
-    // Fresh megabytes are slow to come by (every new page faults), so the weights read for this
-    // step move to the last replica rather than being copied; the others get copies.
+    await this.model.readFlatWeights(this.exchange.weights);
     const pending = this.replicas.map((replica, i) => {
       const [from, to] = this.groups[i + 1];
-      const request: ReplicaRequest = { kind: 'step', weights, batch: streamSlice(batch, from, to), seed: dropoutRng.int() };
-      return replica.request(request, 'step', i === this.replicas.length - 1 ? [weights.buffer as ArrayBuffer] : []);
+      return replica.request({ kind: 'step', batch: streamSlice(batch, from, to), seed: dropoutRng.int() }, 'step');
     });
     const [from, to] = this.groups[0];
     const own = chunkGradients(this.model, streamSlice(batch, from, to), this.state, dropoutRng);
@@ -155,7 +183,8 @@ export class ParallelEngine implements Engine {
     const share = (group: number): number => (this.groups[group][1] - this.groups[group][0]) / batch.batchSize;
     const lossAndNorm = tidy(() => {
       const loss = tf.addN([tf.mul(own.loss, share(0)), ...replies.map((reply, i) => tf.scalar(reply.loss * share(i + 1)))]) as tf.Scalar;
-      const theirs = replies.map((reply, i) => ({ gradient: tf.tensor1d(reply.gradient), share: share(i + 1) }));
+      // Read from the exchange within this step, before the next request lets the replica write it again.
+      const theirs = replies.map((_, i) => ({ gradient: tf.tensor1d(this.exchange.gradients[i]), share: share(i + 1) }));
       return update(this.model, this.optimizer, loss, [{ gradient: own.gradient, share: share(0) }, ...theirs], settings);
     });
     tf.dispose([own.loss, own.gradient]);

@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../native/backend.js';
 import { lstmCapabilities } from '../native/capabilities.js';
+import { copyInto } from '../native/ops.js';
 import { carriedState, readCarried } from './carried.js';
 import type { ReplicaReply, ReplicaRequest, ReplicaSetup } from './data-parallel.js';
 import { chunkGradients } from './engine.js';
@@ -20,13 +21,15 @@ let state = model.zeroState(setup.streams);
 async function handle(request: ReplicaRequest): Promise<ReplicaReply | undefined> {
   switch (request.kind) {
     case 'step': {
-      model.assignFlatWeights(request.weights);
+      // tfjs-node copies the weights into TensorFlow as this step's ops first read them: before
+      // the reply that lets the main thread write the next step's.
+      model.assignFlatWeights(setup.exchange.weights);
       const result = chunkGradients(model, request.batch, state, new Rng(request.seed));
       state = result.state;
-      const gradient = (await result.gradient.data()) as Float32Array;
+      await copyInto([result.gradient], setup.exchange.gradient);
       const loss = (await result.loss.data())[0];
       tf.dispose([result.loss, result.gradient]);
-      return { kind: 'step', loss, gradient };
+      return { kind: 'step', loss };
     }
     case 'read-carried':
       return { kind: 'carried', arrays: await readCarried(state, model.config) };
@@ -42,8 +45,7 @@ let queue = Promise.resolve();
 port.on('message', (request: ReplicaRequest) => {
   queue = queue
     .then(() => handle(request))
-    // The gradient is moved, not copied: a fresh megabyte costs more than the copy itself.
-    .then((reply) => reply && port.postMessage(reply, reply.kind === 'step' ? [reply.gradient.buffer as ArrayBuffer] : []))
+    .then((reply) => reply && port.postMessage(reply))
     .catch((error: unknown) => port.postMessage({ kind: 'error', message: error instanceof Error ? error.message : String(error) } satisfies ReplicaReply));
 });
 port.postMessage({ kind: 'ready' } satisfies ReplicaReply);

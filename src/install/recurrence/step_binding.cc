@@ -30,6 +30,7 @@
 
 #include "../utils.h"
 #include "choose.h"
+#include "js_arrays.h"
 #include "js_errors.h"
 #include "recurrence.h"
 #include "team.h"
@@ -61,24 +62,6 @@ struct OwnedStepModel {
   int64_t streams = 0;
   std::vector<Part> parts;                 // one per thread
 };
-
-// A typed array's elements, or null (with a JavaScript exception pending) if `value` is not one of `type`.
-template <typename T>
-T *TypedData(napi_env env, napi_value value, napi_typedarray_type type, size_t *length) {
-  bool is_typed = false;
-  napi_typedarray_type actual;
-  void *data = nullptr;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, value, &actual, length, &data, nullptr, nullptr) != napi_ok || actual != type) {
-    const char *name = type == napi_float32_array   ? "Float32Array"
-                       : type == napi_float64_array ? "Float64Array"
-                       : type == napi_uint32_array  ? "Uint32Array"
-                                                    : "Int32Array";
-    Throw(env, "expected a %s", name);
-    return nullptr;
-  }
-  return static_cast<T *>(data);
-}
 
 OwnedStepModel *ModelOf(napi_env env, napi_value value) {
   void *model = nullptr;
