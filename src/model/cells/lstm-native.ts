@@ -189,9 +189,8 @@ function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): t
  * GEMMs. Gates stay in our i,f,c,o order throughout.
  */
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
-  const { backend, w, state } = chunk;
+  const { backend, w, state, input } = chunk;
   const hidden = state.h.shape[1];
-  const { input } = chunk;
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
   const [rowIds, tableRows] = isTable(input) ? [backend.getInputTensorIds([input.ids])[0], input.table.shape[0]] : [NO_TABLE, 0];
   const [dGatesId, dBiasId, dTableId] = lstmBackward(
