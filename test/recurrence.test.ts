@@ -269,6 +269,7 @@ describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward'
       expect(() => forward(ids(tf.tensor1d([0, 1, 3, 2], 'int32')))).toThrow('row id 3 is not a row of the table');
       expect(() => forward(ids(tf.tensor1d([0, -1, 2, 2], 'int32')))).toThrow('row id -1 is not a row of the table');
       expect(() => forward(ids(tf.tensor1d([0, 1, 2, 2], 'float32')))).toThrow("the table's row ids must be int32");
+      expect(() => forward(ids(tf.tensor1d([0, 1, 2], 'int32')))).toThrow("the table's row ids must fill whole steps of the batch's 2 rows");
       const outputs = forward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')));
       expect(outputs).toHaveLength(7);
       for (const id of outputs) binding.deleteTensor(id);

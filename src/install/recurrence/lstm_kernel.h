@@ -8,8 +8,9 @@
 // accumulators, + (x·W + b), the non-linearities, the cell update and h. U is packed once per call
 // so that each k's 4L weights of a tile are contiguous. Backward, per step, from the last:
 // ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t, added
-// into ∂b (and into its table row's gradient, with a table input) as it is stored. The threads of a Team split the tiles and meet after each step. Only
-// class templates here, each instantiated by one ISA file: see team.h on why.
+// into ∂b (and into its table row's gradient, with a table input) as it is stored. The threads
+// of a Team split the tiles and meet after each step. Only class templates here, each
+// instantiated by one ISA file: see team.h on why.
 #pragma once
 
 #include "recurrence.h"

@@ -205,8 +205,11 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   std::vector<Tensor> keep;
   const int32_t *rows = nullptr;
   int64_t count = 0;
-  if (!ReadTableRows(this, env, rows_value, TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden), keep, rows, count)) return nullptr;
-  if (rows && count % batch != 0) return Throw(env, "the table's row ids must fill whole steps of the batch's %lld rows", static_cast<long long>(batch));
+  const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden);
+  if (!ReadTableRows(this, env, rows_value, table_rows, keep, rows, count)) return nullptr;
+  if (rows && count % batch != 0) {
+    return Throw(env, "the table's row ids must fill whole steps of the batch's %lld rows", static_cast<long long>(batch));
+  }
   if (rows) steps = count / batch;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
@@ -246,7 +249,9 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   const int32_t *rows = nullptr;
   int64_t count = 0;
   if (!ReadTableRows(this, env, rows_value, table_rows, keep, rows, count)) return nullptr;
-  if (rows && count != steps * batch) return Throw(env, "the table's row ids must be one for each of the chunk's %lld rows", static_cast<long long>(steps * batch));
+  if (rows && count != steps * batch) {
+    return Throw(env, "the table's row ids must be one for each of the chunk's %lld rows", static_cast<long long>(steps * batch));
+  }
   std::vector<const float *> gate;
   if (!ReadSaved(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
   const float *c_before = Values(c_initial, keep, status.status);
@@ -257,8 +262,8 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   if (rows) out.tensors.push_back(Allocate({table_rows, 4 * hidden}));
   float *d_table = rows ? Data(out.tensors.back()) : nullptr;
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmBackwardArgs args{steps,       batch,        hidden, weights,    gate[0], gate[2],       gate[4], gate[3], gate[1],
-                                   gate[5],     c_before,     d_out,  out.d_gates(), out.d_bias(), rows, table_rows, d_table, scratch.data()};
+  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],       gate[2],      gate[4], gate[3],    gate[1],
+                                   gate[5], c_before, d_out,   out.d_gates(), out.d_bias(), rows,    table_rows, d_table, scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
@@ -396,8 +401,8 @@ napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
 }
 
 // The JavaScript entry points: binding.lstmForward(projected, rows, bias, hInitial, cInitial,
-// recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, rows, tableRows, isa, threads),
-// binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
+// recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, rows,
+// tableRows, isa, threads), binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
 // binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
 // binding.rnnForward(projected, bias, hInitial, recurrent, isa, threads) and
 // binding.rnnBackward(h, hInitial, dOutput, recurrent, isa, threads).
