@@ -159,15 +159,22 @@ interface ForwardBuffers {
  * [T·B, H], as the backward pass takes them.
  */
 function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { state: LstmState } & ForwardBuffers {
-  const { backend, w, input, state, rows } = chunk;
+  const { backend, w, state, rows } = chunk;
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
-  const rowIds = isTable(input) ? backend.getInputTensorIds([input.ids])[0] : NO_TABLE;
-  const ids = lstmForward(projected, rowIds, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const ids = lstmForward(projected, tableRows(chunk).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
   const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
+}
+
+/**
+ * The id of the table rows the chunk's rows read, and the table's row count, as lstmForward and
+ * lstmBackward take them; NO_TABLE and 0 for an input of its own.
+ */
+function tableRows({ backend, input }: NativeChunk): { ids: number; count: number } {
+  return isTable(input) ? { ids: backend.getInputTensorIds([input.ids])[0], count: input.table.shape[0] } : { ids: NO_TABLE, count: 0 };
 }
 
 /** x·W over the chunk, or the table's product, whose rows the recurrence picks as it reads them. */
@@ -192,21 +199,21 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   const { backend, w, state, input } = chunk;
   const hidden = state.h.shape[1];
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
-  const [rowIds, tableRows] = isTable(input) ? [backend.getInputTensorIds([input.ids])[0], input.table.shape[0]] : [NO_TABLE, 0];
+  const table = tableRows(chunk);
   const [dGatesId, dBiasId, dTableId] = lstmBackward(
     backend.getInputTensorIds(forward.gates),
     cInitial,
     dOutputId,
     recurrent,
-    rowIds,
-    tableRows,
+    table.ids,
+    table.count,
     chunk.plan.isa,
     chunk.plan.threads,
   );
   const { dGates, bias } = gateGradients(backend, [dGatesId, dBiasId], [chunk.rows, 4 * hidden]);
   const hPrev = previousOutputs(state.h, forward.output);
   if (!isTable(input)) return { ...gradientProducts(chunk, input, dGates, hPrev), bias };
-  const dTable = backend.createOutputTensor({ id: dTableId!, shape: [tableRows, 4 * hidden], dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
+  const dTable = backend.createOutputTensor({ id: dTableId!, shape: [table.count, 4 * hidden], dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
   return { ...tableProducts(chunk, input.table, { dGates, dTable }, hPrev), bias };
 }
 
