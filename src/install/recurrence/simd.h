@@ -13,7 +13,10 @@ struct Simd {
   typedef float V __attribute__((vector_size(L * sizeof(float))));
   typedef int32_t I __attribute__((vector_size(L * sizeof(float))));
 
-  static V Splat(float s) { return V{} + s; }
+  // s − 0 is s for every s, so GCC folds it to one broadcast, straight from memory where s is
+  // there; 0 + s is not s for s = −0, so `V{} + s` cost a scalar add and a register shuffle per
+  // row in the products' inner loops (3–8 % of the AVX-512 backward and AVX2 forward products).
+  static V Splat(float s) { return s - V{}; }
 
   static V Load(const float *p) {
     V v;
