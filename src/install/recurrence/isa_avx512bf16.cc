@@ -21,6 +21,7 @@ namespace {
 
 // Two bfloat16, k (low half) and k + 1 (high half): what vdpbf16ps multiplies in one lane.
 typedef uint32_t Pair __attribute__((may_alias));
+typedef uint16_t Half __attribute__((may_alias));
 
 struct Bfloat16Products : Tiling<16> {
   using S = Simd<16>;
@@ -43,14 +44,17 @@ struct Bfloat16Products : Tiling<16> {
   static int64_t Stride(int64_t columns) { return Pairs(columns); }
   static int64_t ConvertFloats(int64_t rows, int64_t columns) { return rows * Pairs(columns); }
 
-  // Each row's values as pairs (a zero after an odd last one); a member converts every row for itself.
+  // Each row's values as bfloat16 in order, which puts k and k + 1 in one Pair, and a zero after an
+  // odd last one; a member converts every row for itself. One value at a time, so that GCC
+  // vectorises the loop: converted pair by pair, it took 6 % of a bfloat16 training step at 2×512.
   static const Operand *Convert(const float *values, int64_t rows, int64_t columns, float *buffer) {
-    Pair *out = reinterpret_cast<Pair *>(buffer);
+    Half *out = reinterpret_cast<Half *>(buffer);
+    const int64_t stride = 2 * Pairs(columns);
     for (int64_t r = 0; r < rows; r++) {
-      const float *row = values + r * columns;
-      for (int64_t p = 0; p < Pairs(columns); p++) out[r * Pairs(columns) + p] = Join(row[2 * p], 2 * p + 1 < columns ? row[2 * p + 1] : 0.0f);
+      for (int64_t j = 0; j < columns; j++) out[r * stride + j] = static_cast<Half>(Round(values[r * columns + j]));
+      if (columns % 2 != 0) out[r * stride + columns] = 0;
     }
-    return out;
+    return reinterpret_cast<const Operand *>(buffer);
   }
 
   // Tile t, pair p: for gates q < 4 and units u < L, (U[2p, j], U[2p + 1, j]) with j = q·H + t·L + u.
