@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  CELL_TYPES,
   type Batch,
   stateParts,
   type CellType,
@@ -171,8 +172,8 @@ describe.runIf(kernelChoices.includes('auto'))('fused backward pass at odd sizes
     expectReferenceGradients({ ...shape, cell: 'lstm', hiddenSize: 5 });
   });
 
-  it("gives them with the first layer's input read from the embedding table", () => {
-    const config = { ...shape, cell: 'lstm' as const, hiddenSize: 5, inputDropout: 0 };
+  it.each(CELL_TYPES)("gives them with the first layer's input read from the embedding table, %s", (cell) => {
+    const config = { ...shape, cell, hiddenSize: 5, inputDropout: 0 };
     expect(firstLayerTable({ vocabSize: config.vocabSize, rows: chunk.inputs.length, inputDropout: 0 })).toBe(true);
     expectReferenceGradients(config);
   });

@@ -15,6 +15,7 @@ import {
   type CellWeights,
   type LayerPass,
   type LayerState,
+  type TableInput,
   initialWeights,
   ISA_ENV,
   lstmCapabilities,
@@ -160,12 +161,7 @@ function packed(shape: Shape, d: LayerData, plan: RecurrencePlan, { weightColumn
       bias: tf.tensor1d(f32(d.bias), 'float32'),
     };
     const rows = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
-    const ids = () =>
-      tf.tensor1d(
-        Int32Array.from({ length: steps * batch }, (_, r) => r % tableRows),
-        'int32',
-      );
-    const x = tableRows > 0 ? { table: tf.slice(rows, [0, 0], [tableRows, input]), ids: ids() } : rows;
+    const x = tableRows > 0 ? tableInput(rows, steps * batch, tableRows) : rows;
     const state = { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32'), c: tf.tensor2d(f32(d.c0), [batch, hidden], 'float32') };
     const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
     const pass = lstmPacked(backend!, { forward: forward!, backward }, w, x, state, { plan, precision: 'float32', backward: true, weightColumns });
@@ -244,9 +240,7 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
       const tableRows = 3;
       const tabled = withTableRows(shape, data, tableRows);
       const oracle = lstmOracle(shape, tabled);
-      // The table's gradient: the oracle's dx summed over the rows that read each table row.
-      const dTable = new Float64Array(tableRows * shape.input);
-      oracle.dx.forEach((value, k) => (dTable[(Math.floor(k / shape.input) % tableRows) * shape.input + (k % shape.input)] += value));
+      const dTable = summedByTableRow(shape, oracle.dx, tableRows);
       for (const weightColumns of [0, hidden + 3]) {
         const result = packed(shape, tabled, { isa, threads: 1 }, { weightColumns, tableRows });
         expect(relativeError(result.output, oracle.output)).toBeLessThan(tolerance(isa));
@@ -299,6 +293,22 @@ describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward'
     });
   });
 });
+
+/** The table's gradient: the oracle's dx summed over the chunk rows that read each table row (row r reads r mod tableRows). */
+function summedByTableRow({ input }: Shape, dx: Float64Array, tableRows: number): Float64Array {
+  const dTable = new Float64Array(tableRows * input);
+  dx.forEach((value, k) => (dTable[(Math.floor(k / input) % tableRows) * input + (k % input)] += value));
+  return dTable;
+}
+
+/** The chunk's first `tableRows` rows of x as a TableInput, row r reading table row r mod tableRows. */
+function tableInput(x: tf.Tensor2D, rows: number, tableRows: number): TableInput {
+  const ids = tf.tensor1d(
+    Int32Array.from({ length: rows }, (_, r) => r % tableRows),
+    'int32',
+  );
+  return { table: tf.slice(x, [0, 0], [tableRows, x.shape[1]]), ids };
+}
 
 /** The data with x's rows repeating its first `tableRows`, as a TableInput of them reads it. */
 function withTableRows({ steps, batch, input }: Shape, d: LayerData, tableRows: number): LayerData {
@@ -378,8 +388,14 @@ function rnnOracle({ steps, batch, input, hidden: H }: Shape, d: LayerData) {
   };
 }
 
-/** A GRU or vanilla RNN layer (`gates` blocks of H) on its native recurrence: outputs and gradients. */
-function nativeLayer(shape: Shape, d: LayerData, gates: number, run: (w: CellWeights, x: tf.Tensor2D, state: LayerState) => LayerPass) {
+/** A layer's run on its native recurrence, on the chunk's input rows or a table of them. */
+type NativeRun = (w: CellWeights, x: tf.Tensor2D | TableInput, state: LayerState) => LayerPass;
+
+/**
+ * A GRU or vanilla RNN layer (`gates` blocks of H) on its native recurrence: outputs and
+ * gradients; with `tableRows`, as packed's, x's first rows as a TableInput and dx the table's gradient.
+ */
+function nativeLayer(shape: Shape, d: LayerData, gates: number, run: NativeRun, tableRows = 0) {
   const { steps, batch, input, hidden } = shape;
   return tf.tidy(() => {
     const w = {
@@ -387,7 +403,8 @@ function nativeLayer(shape: Shape, d: LayerData, gates: number, run: (w: CellWei
       recurrentKernel: tf.tensor2d(f32(d.recurrent), [hidden, gates * hidden], 'float32'),
       bias: tf.tensor1d(f32(d.bias), 'float32'),
     };
-    const x = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const rows = tf.tensor2d(f32(d.x), [steps * batch, input], 'float32');
+    const x = tableRows > 0 ? tableInput(rows, steps * batch, tableRows) : rows;
     const pass = run(w, x, { h: tf.tensor2d(f32(d.h0), [batch, hidden], 'float32') });
     const gradients = pass.backward!(tf.tensor2d(f32(d.dOutput), [steps * batch, hidden], 'float32'));
     const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
@@ -405,18 +422,22 @@ const NATIVE_CELLS = {
   gru: {
     gates: 3,
     oracle: gruOracle,
-    run: (plan: RecurrencePlan) => (w: CellWeights, x: tf.Tensor2D, state: LayerState) => {
-      const { gruForward: forward, gruBackward: backward } = backend!.binding;
-      return gruSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
-    },
+    run:
+      (plan: RecurrencePlan): NativeRun =>
+      (w, x, state) => {
+        const { gruForward: forward, gruBackward: backward } = backend!.binding;
+        return gruSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
+      },
   },
   rnn: {
     gates: 1,
     oracle: rnnOracle,
-    run: (plan: RecurrencePlan) => (w: CellWeights, x: tf.Tensor2D, state: LayerState) => {
-      const { rnnForward: forward, rnnBackward: backward } = backend!.binding;
-      return rnnSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
-    },
+    run:
+      (plan: RecurrencePlan): NativeRun =>
+      (w, x, state) => {
+        const { rnnForward: forward, rnnBackward: backward } = backend!.binding;
+        return rnnSequenceNative(backend!, { forward: forward!, backward: backward! }, w, x, state, { plan, backward: true });
+      },
   },
 };
 
@@ -446,6 +467,40 @@ describe.runIf(isas.length > 0).each(['gru', 'rnn'] as const)('the packed %s rec
         }
       },
     );
+
+    it.each(isas.filter((isa) => isa !== BFLOAT16_ISA))('reads the input as embedding-table rows on the %s path, with 1 and 2 threads bit for bit', (isa) => {
+      const tableRows = 3;
+      const tabled = withTableRows(shape, data, tableRows);
+      const oracleResult = oracle(shape, tabled);
+      const one = nativeLayer(shape, tabled, gates, run({ isa, threads: 1 }), tableRows);
+      expect(nativeLayer(shape, tabled, gates, run({ isa, threads: 2 }), tableRows)).toEqual(one);
+      expect(relativeError(one.dx, summedByTableRow(shape, oracleResult.dx, tableRows)), 'dx').toBeLessThan(1e-5);
+      for (const name of ['output', 'kernel', 'recurrentKernel', 'bias'] as const) {
+        expect(relativeError(one[name], oracleResult[name]), name).toBeLessThan(1e-5);
+      }
+    });
+  });
+
+  it(`refuses table row ids that are not rows of the table, forward and backward`, () => {
+    const { binding } = backend!;
+    const ids = (t: tf.Tensor) => backend!.getInputTensorIds([t])[0];
+    tf.tidy(() => {
+      const G = gates * 2;
+      const [table, bias, h, recurrent, dOutput] = [[3, G], [G], [2, 2], [2, G], [4, 2]].map((shape) => ids(tf.zeros(shape)));
+      const rows = ids(tf.tensor1d([0, 1, 3, 2], 'int32'));
+      const forward = cell === 'gru' ? binding.gruForward! : binding.rnnForward!;
+      expect(() => forward(table, rows, bias, h, recurrent, 'generic', 1)).toThrow('row id 3 is not a row of the table');
+      const saved = cell === 'gru' ? Array.from({ length: 4 }, () => ids(tf.zeros([4, 2]))) : ids(tf.zeros([4, 2]));
+      const backward = (tableRows: number) =>
+        cell === 'gru'
+          ? binding.gruBackward!(saved as number[], h, dOutput, recurrent, rows, tableRows, 'generic', 1)
+          : binding.rnnBackward!(saved as number, h, dOutput, recurrent, rows, tableRows, 'generic', 1);
+      expect(() => backward(3)).toThrow('row id 3 is not a row of the table');
+      const outputs = backward(4);
+      expect(outputs).toHaveLength(3);
+      expect(backend!.createOutputTensor({ id: outputs[2]!, shape: [4, G], dtype: binding.TF_FLOAT }).shape).toEqual([4, G]);
+      for (const id of outputs.slice(0, 2)) binding.deleteTensor(id);
+    });
   });
 });
 

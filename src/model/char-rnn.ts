@@ -8,6 +8,7 @@ import {
   type LayerPass,
   type LayerState,
   type MatmulPrecision,
+  type TableInput,
 } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
 import {
@@ -28,7 +29,7 @@ import { gruSequenceNative } from './cells/gru-native.js';
 import { rnnSequenceNative } from './cells/rnn-native.js';
 import { lstmReferenceBackward, lstmReferenceForward, type LstmState } from './cells/lstm.js';
 import { rnnForward } from './cells/rnn.js';
-import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights, type TableInput } from './cells/lstm-native.js';
+import { cellKernelWeights, lstmBlock, lstmCell, lstmPacked, type CellKernelWeights } from './cells/lstm-native.js';
 import {
   columnSums,
   copyInto,
@@ -238,8 +239,8 @@ export class CharRnn {
   private runLayer(l: number, { x, state, seqLen, recurrentMask }: LayerInput, pass: ForwardPass): LayerPass {
     const w = this.layer(l, recurrentMask);
     const record = pass.mode === 'train';
+    if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record);
     if (!(x instanceof tf.Tensor)) return this.runPacked(w, x, state as LstmState, record);
-    if (this.config.cell !== 'lstm') return this.runCell(this.config.cell, w, { x, state, seqLen }, record, this.native());
     const lstmState = state as LstmState;
     const kernel = this.lstmKernel(pass);
     const backend = tensorflowBackend();
@@ -275,27 +276,32 @@ export class CharRnn {
     });
   }
 
-  /** A GRU or vanilla RNN layer over a chunk, on the path policy.ts's selectCellKernel chooses. */
-  private runCell(
-    cell: 'gru' | 'rnn',
-    w: CellWeights,
-    input: Omit<LayerInput, 'recurrentMask'> & { x: tf.Tensor2D },
-    record: boolean,
-    capabilities: LstmCapabilities,
-  ): LayerPass {
+  /** Whether the GRU's or the vanilla RNN's layers run on rnn-train's recurrence: policy.ts's selectCellKernel, where the binding has it. */
+  private cellPacked(cell: 'gru' | 'rnn'): boolean {
+    const binding = tensorflowBackend()?.binding;
+    if (!binding || selectCellKernel({ kernels: this.kernels, capabilities: this.native(), cell }) !== 'packed') return false;
+    return cell === 'gru' ? Boolean(binding.gruForward && binding.gruBackward) : Boolean(binding.rnnForward && binding.rnnBackward);
+  }
+
+  /** A GRU or vanilla RNN layer over a chunk, on the path cellPacked chooses; only that path reads a table input. */
+  private runCell(cell: 'gru' | 'rnn', w: CellWeights, input: Omit<LayerInput, 'recurrentMask'>, record: boolean): LayerPass {
     const { x, state, seqLen } = input;
-    const backend = tensorflowBackend();
-    if (backend && selectCellKernel({ kernels: this.kernels, capabilities, cell }) === 'packed') {
+    if (this.cellPacked(cell)) {
+      const backend = tensorflowBackend()!;
       const { binding } = backend;
-      const options = { plan: recurrencePlan(capabilities), backward: record };
-      if (cell === 'gru' && binding.gruForward && binding.gruBackward) {
-        return gruSequenceNative(backend, { forward: binding.gruForward, backward: binding.gruBackward }, w, x, state, options);
-      }
-      if (cell === 'rnn' && binding.rnnForward && binding.rnnBackward) {
-        return rnnSequenceNative(backend, { forward: binding.rnnForward, backward: binding.rnnBackward }, w, x, state, options);
-      }
+      const options = { plan: recurrencePlan(this.native()), backward: record };
+      return cell === 'gru'
+        ? gruSequenceNative(backend, { forward: binding.gruForward!, backward: binding.gruBackward! }, w, x, state, options)
+        : rnnSequenceNative(backend, { forward: binding.rnnForward!, backward: binding.rnnBackward! }, w, x, state, options);
     }
+    if (!(x instanceof tf.Tensor)) throw new Error(`the ${cell} reference cell cannot read a table input`);
     return (cell === 'gru' ? gruForward : rnnForward)(w, x, state, seqLen, record);
+  }
+
+  /** Whether this pass's layers run on rnn-train's own recurrence, which can read the first layer's input as table rows. */
+  private packed(pass: ForwardPass): boolean {
+    const { cell } = this.config;
+    return cell === 'lstm' ? this.lstmKernel(pass) === 'packed' : this.cellPacked(cell);
   }
 
   /** Logits [seqLen·B, V] for a time-major chunk; a training pass draws dropout and keeps the tape. */
@@ -310,7 +316,7 @@ export class CharRnn {
     const embeddings = this.params.get('embedding/embeddings') as tf.Tensor2D;
     const { hiddenSize: H, weightDrop, vocabSize } = this.config;
     const inputDropout = dropoutRng ? this.config.inputDropout : 0;
-    const table = this.config.cell === 'lstm' && this.lstmKernel(pass) === 'packed' && firstLayerTable({ vocabSize, rows: inputs.length, inputDropout });
+    const table = this.packed(pass) && firstLayerTable({ vocabSize, rows: inputs.length, inputDropout });
     const tape: Omit<ForwardTape, 'top'> = { backward: [], masks: [], table };
     if (dropoutRng && inputDropout > 0) tape.inputMask = dropoutMask([inputs.length, this.config.embeddingSize], inputDropout, dropoutRng);
     const rows = (mask?: tf.Tensor2D): tf.Tensor2D => {

@@ -175,13 +175,15 @@ export function weightProductColumns(layer: { inputSize: number; hidden: number 
 }
 
 /**
- * Whether the packed LSTM's first layer reads its input as its characters' rows of the embedding
- * table (lstm-native.ts's TableInput) instead of the chunk's gathered embeddings: where no input
- * dropout gives each character's embedding a mask of its own, and the vocabulary has no more rows
- * than the chunk, so that the products over the table are the smaller. A chunk's loss and
- * gradients on one core, embedding 64, with the table against without, in one process, 40 pairs:
- * 2×256 with 24 streams of 64 1.04× as fast on the AVX2 path and 1.08× on AVX-512; 2×128 with
- * 25 streams of 50, 1.11× and 1.09×.
+ * Whether the first layer on rnn-train's own recurrence (the packed LSTM, the native GRU and
+ * vanilla RNN) reads its input as its characters' rows of the embedding table (cell.ts's
+ * TableInput) instead of the chunk's gathered embeddings: where no input dropout gives each
+ * character's embedding a mask of its own, and the vocabulary has no more rows than the chunk, so
+ * that the products over the table are the smaller. The LSTM, a chunk's loss and gradients on one
+ * core, embedding 64, with the table against without, in one process, 40 pairs: 2×256 with 24
+ * streams of 64 1.04× as fast on the AVX2 path and 1.08× on AVX-512; 2×128 with 25 streams of 50,
+ * 1.11× and 1.09×. Whole training with two replicas on AVX-512, 6 alternating pairs: the GRU at
+ * 2×256, batch 48, 1.09×, and at 2×128, batch 50, 1.08×; the vanilla RNN at 2×256 1.09×.
  */
 export function firstLayerTable(chunk: { vocabSize: number; rows: number; inputDropout: number }): boolean {
   return chunk.inputDropout === 0 && chunk.vocabSize <= chunk.rows;

@@ -101,7 +101,7 @@ export type LstmBackward = (
 /** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
 export type GateGradientIds = [dGates: number, dBias: number];
 
-/** LstmForward's `rows` when x·W is the chunk's own. */
+/** The recurrences' `rows` when x·W is the chunk's own. */
 export const NO_TABLE = -1;
 
 /**
@@ -129,31 +129,54 @@ export interface StepModelHandle {
 
 /**
  * A GRU layer's forward pass through a chunk, on tensor ids: the input projections x·W [T·B, 3H],
- * gates z, r, h; the bias [3H]; the initial h; the float32 recurrent kernel [H, 3H]. Returns the
- * ids of z, r, the candidate, r ⊙ h_{t-1} and h, each [T·B, H].
+ * gates z, r, h, or a table of such rows [V, 3H] with the ids of the row each chunk row reads, as
+ * LstmForward takes them; the bias [3H]; the initial h; the float32 recurrent kernel [H, 3H].
+ * Returns the ids of z, r, the candidate, r ⊙ h_{t-1} and h, each [T·B, H].
  */
-export type GruForward = (projected: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
+export type GruForward = (projected: number, rows: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
 
 /**
  * A GRU layer's backpropagation through a chunk, on tensor ids: the forward pass's z, r, candidate
- * and h; the initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns
- * the gates' pre-activation gradient [T·B, 3H], gates z, r, h, and the bias gradient.
+ * and h; the initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel; the
+ * table rows and the table's row count, as LstmBackward takes them. Returns the gates'
+ * pre-activation gradient [T·B, 3H], gates z, r, h, and the bias gradient; with a table, also the
+ * table's gradient [V, 3H].
  */
-export type GruBackward = (saved: number[], hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
+export type GruBackward = (
+  saved: number[],
+  hInitial: number,
+  dOutput: number,
+  recurrent: number,
+  rows: number,
+  tableRows: number,
+  isa: RecurrenceIsa,
+  threads: number,
+) => GateGradientIds | [...GateGradientIds, dTable: number];
 
 /**
  * A vanilla RNN layer's forward pass through a chunk, on tensor ids: the input projections x·W
- * [T·B, H]; the bias [H]; the initial h; the float32 recurrent kernel [H, H]. Returns the id of h
- * [T·B, H].
+ * [T·B, H], or a table of such rows [V, H] with the ids of the row each chunk row reads, as
+ * LstmForward takes them; the bias [H]; the initial h; the float32 recurrent kernel [H, H].
+ * Returns the id of h [T·B, H].
  */
-export type RnnForward = (projected: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
+export type RnnForward = (projected: number, rows: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
 
 /**
  * A vanilla RNN layer's backpropagation through a chunk, on tensor ids: the forward pass's h; the
- * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel. Returns the
- * pre-activation gradient [T·B, H] and the bias gradient.
+ * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel; the table rows and
+ * the table's row count, as LstmBackward takes them. Returns the pre-activation gradient [T·B, H]
+ * and the bias gradient; with a table, also the table's gradient [V, H].
  */
-export type RnnBackward = (h: number, hInitial: number, dOutput: number, recurrent: number, isa: RecurrenceIsa, threads: number) => GateGradientIds;
+export type RnnBackward = (
+  h: number,
+  hInitial: number,
+  dOutput: number,
+  recurrent: number,
+  rows: number,
+  tableRows: number,
+  isa: RecurrenceIsa,
+  threads: number,
+) => GateGradientIds | [...GateGradientIds, dTable: number];
 
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {

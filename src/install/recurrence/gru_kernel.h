@@ -3,7 +3,7 @@
 // dependent products, so the team meets twice per step: forward, h_{t-1}·U_zr gives z, r and
 // r ⊙ h_{t-1} for a tile of units, then (r ⊙ h_{t-1})·U_h the candidate and h; backward, ∂a_h
 // for a tile, then ∂a_h·U_hᵀ gives ∂(r ⊙ h) and so ∂a_z, ∂a_r, then ∂a_zr·U_zrᵀ the rest of ∂h_{t-1}.
-// Each ∂a is added into ∂b as it is stored.
+// Each ∂a is added into ∂b as it is stored, and with a table input into its table row's gradient.
 // U is packed once per call into tiles whose k-th row holds the tile's units' weights side by side.
 #pragma once
 
@@ -22,6 +22,7 @@ struct GruPath : Tiling<L> {
   using Tiling<L>::Tiles;
   using Tiling<L>::Valid;
   using Tiling<L>::Previous;
+  using Tiling<L>::InputRow;
   template <typename Args>
   using Job = typename Tiling<L>::template Job<Args>;
   template <int M, int NV>
@@ -87,7 +88,7 @@ struct GruPath : Tiling<L> {
       const V b_z = S::LoadPart(a->bias + unit, n), b_r = S::LoadPart(a->bias + H + unit, n);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
-        const float *x = a->projected + (t * B + first + r) * 3 * H + unit;
+        const float *x = a->projected + InputRow(a->rows, t * B + first + r) * 3 * H + unit;
         const V z = S::Sigmoid(acc[r][0] + (S::LoadPart(x, n) + b_z)), reset = S::Sigmoid(acc[r][1] + (S::LoadPart(x + H, n) + b_r));
         S::StorePart(a->z + at, z, n);
         S::StorePart(a->r + at, reset, n);
@@ -112,7 +113,7 @@ struct GruPath : Tiling<L> {
       const V b_h = S::LoadPart(a->bias + 2 * H + unit, n);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
-        const V candidate = S::Tanh(acc[r][0] + (S::LoadPart(a->projected + (t * B + first + r) * 3 * H + 2 * H + unit, n) + b_h));
+        const V candidate = S::Tanh(acc[r][0] + (S::LoadPart(a->projected + InputRow(a->rows, t * B + first + r) * 3 * H + 2 * H + unit, n) + b_h));
         const V z = S::LoadPart(a->z + at, n);
         S::StorePart(a->hh + at, candidate, n);
         S::StorePart(a->h + at, candidate + z * (S::LoadPart(h_prev + r * H + unit, n) - candidate), n);
@@ -164,6 +165,7 @@ struct GruPath : Tiling<L> {
         S::StorePart(c.d_h + b * H + u, d_h, w);
         S::StorePart(a.d_gates + (t * B + b) * 3 * H + 2 * H + u, d_a, w);
         S::AddPart(a.d_bias + 2 * H + u, d_a, w);
+        if (a.rows) S::AddPart(a.d_table + a.rows[t * B + b] * 3 * H + 2 * H + u, d_a, w);
       }
     }
   }
@@ -194,6 +196,11 @@ struct GruPath : Tiling<L> {
           S::StorePart(d + H, d_r, w);
           S::AddPart(a->d_bias + u, d_z, w);
           S::AddPart(a->d_bias + H + u, d_r, w);
+          if (a->rows) {
+            float *d_table = a->d_table + a->rows[t * B + first + r] * G + u;
+            S::AddPart(d_table, d_z, w);
+            S::AddPart(d_table + H, d_r, w);
+          }
           S::StorePart(c->d_next + s, d_h * z + d_rh * reset, w);
         }
       }
@@ -253,6 +260,7 @@ struct GruPath : Tiling<L> {
     float *carried = a.scratch + BackwardPacked(a.hidden);
     for (int64_t k = 0; k < 2 * a.batch * a.hidden; k++) carried[k] = 0.0f;
     for (int64_t k = 0; k < 3 * a.hidden; k++) a.d_bias[k] = 0.0f;
+    if (a.rows) for (int64_t k = 0; k < a.table_rows * 3 * a.hidden; k++) a.d_table[k] = 0.0f;
     const Job<GruBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -110,6 +110,7 @@ struct LstmPath : Tiling<L> {
   static constexpr int kBackTile = 2 * L;
   using Tiling<L>::Tiles;
   using Tiling<L>::Valid;
+  using Tiling<L>::InputRow;
   template <typename Args>
   using Job = typename Tiling<L>::template Job<Args>;
 
@@ -136,7 +137,7 @@ struct LstmPath : Tiling<L> {
     for (int r = 0; r < M; r++) {
       const int64_t at = (t * B + row + r) * H + unit;
       const int64_t chunk_row = t * B + row + r;
-      const float *x = a.projected + (a.rows ? a.rows[chunk_row] : chunk_row) * 4 * H + unit;
+      const float *x = a.projected + InputRow(a.rows, chunk_row) * 4 * H + unit;
       const V i = S::Sigmoid(acc[r][0] + (S::LoadPart(x, n) + bias[0]));
       const V f = S::Sigmoid(acc[r][1] + (S::LoadPart(x + H, n) + bias[1]));
       const V g = S::Tanh(acc[r][2] + (S::LoadPart(x + 2 * H, n) + bias[2]));

@@ -49,7 +49,8 @@ struct LstmBackwardArgs {
 struct GruForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, 3H]
-  const float *projected;  // x·W over the chunk [T·B, 3H]
+  const float *projected;  // x·W over the chunk [T·B, 3H], or a table of rows of it [V, 3H] that `rows` picks from
+  const int32_t *rows;     // null, or the row of the table each row of the chunk reads [T·B], as the LSTM's
   const float *bias;       // b [3H]
   const float *h0;         // [B, H]
   // Each [T·B, H]: the update and reset gates, the candidate, r ⊙ h_{t-1} and the output h.
@@ -64,6 +65,9 @@ struct GruBackwardArgs {
   const float *d_output;                // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;                       // out: ∂loss/∂(pre-activations) [T·B, 3H]
   float *d_bias;                        // out: ∂loss/∂b [3H]
+  const int32_t *rows;                  // as LstmBackwardArgs's: with a table input, d_gates' rows
+  int64_t table_rows;                   // summed by the table row they read into d_table
+  float *d_table;                       // [table_rows, 3H]
   float *scratch;
 };
 
@@ -71,7 +75,8 @@ struct GruBackwardArgs {
 struct RnnForwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, H]
-  const float *projected;  // x·W over the chunk [T·B, H]
+  const float *projected;  // x·W over the chunk [T·B, H], or a table of rows of it [V, H] that `rows` picks from
+  const int32_t *rows;     // null, or the row of the table each row of the chunk reads [T·B], as the LSTM's
   const float *bias;       // b [H]
   const float *h0;         // [B, H]
   float *h;                // out: [T·B, H]
@@ -85,6 +90,9 @@ struct RnnBackwardArgs {
   const float *d_output;   // ∂loss/∂h over the chunk [T·B, H]
   float *d_gates;          // out: ∂loss/∂(pre-activation) [T·B, H]
   float *d_bias;           // out: ∂loss/∂b [H]
+  const int32_t *rows;     // as LstmBackwardArgs's: with a table input, d_gates' rows summed by
+  int64_t table_rows;      // the table row they read into d_table [table_rows, H]
+  float *d_table;
   float *scratch;
 };
 

@@ -78,12 +78,20 @@ struct Outputs {
 // The backward passes' outputs: ∂a over the chunk [T·B, G·H] and its column sums ∂b [G·H].
 struct GateGradients {
   std::vector<Tensor> tensors;
-  GateGradients(int64_t rows, int64_t columns) {
+  int64_t columns;
+  GateGradients(int64_t rows, int64_t columns) : columns(columns) {
     tensors.push_back(Allocate({rows, columns}));
     tensors.push_back(Allocate({columns}));
   }
   float *d_gates() const { return Data(tensors[0]); }
   float *d_bias() const { return Data(tensors[1]); }
+  // With a table input (row ids, not null), a third output, ∂a summed by table row [table_rows,
+  // G·H], and its buffer; else null.
+  float *AddTable(const int32_t *rows, int64_t table_rows) {
+    if (!rows) return nullptr;
+    tensors.push_back(Allocate({table_rows, columns}));
+    return Data(tensors.back());
+  }
 };
 
 // Whether the tensor `what` holds `elements` values; false, with a JavaScript exception pending, if not.
@@ -180,6 +188,33 @@ static bool ReadTableRows(TFJSBackend *backend, napi_env env, napi_value rows_va
   return true;
 }
 
+// A forward pass's input: x·W over the chunk, or, with row ids (a rows id other than -1), a table
+// of its rows [V, gates·H] and the ids, which must fill whole steps of the batch; `steps` is then
+// theirs. False, with a JavaScript exception pending, if they are not so.
+static bool ReadForwardTable(TFJSBackend *backend, napi_env env, napi_value rows_value, TFE_TensorHandle *projected, int64_t gates, int64_t batch,
+                             int64_t hidden, std::vector<Tensor> &keep, const int32_t *&rows, int64_t &steps) {
+  TF_AutoStatus status;
+  const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (gates * hidden);
+  int64_t count = 0;
+  if (!ReadTableRows(backend, env, rows_value, table_rows, keep, rows, count)) return false;
+  if (!rows) return true;
+  if (count % batch != 0) return Fail(env, "the table's row ids must fill whole steps of the batch's %lld rows", static_cast<long long>(batch));
+  steps = count / batch;
+  return true;
+}
+
+// A backward pass's table: the row ids its forward pass read (-1 for none), one for each of the
+// chunk's `chunk_rows`, and the table's row count. False, with a JavaScript exception pending, if
+// they are not so.
+static bool ReadBackwardTable(TFJSBackend *backend, napi_env env, napi_value rows_value, napi_value table_rows_value, int64_t chunk_rows,
+                              std::vector<Tensor> &keep, const int32_t *&rows, int64_t &table_rows) {
+  if (napi_get_value_int64(env, table_rows_value, &table_rows) != napi_ok || table_rows < 0) return Fail(env, "expected the table's row count");
+  int64_t count = 0;
+  if (!ReadTableRows(backend, env, rows_value, table_rows, keep, rows, count)) return false;
+  return !rows || count == chunk_rows ||
+         Fail(env, "the table's row ids must be one for each of the chunk's %lld rows", static_cast<long long>(chunk_rows));
+}
+
 // Arguments: tensor ids of the chunk's input projections x·W [T·B, 4H], gates in i,f,c,o order,
 // or of a table of such rows [V, 4H] and the int32 ids [T·B] of the row each chunk row reads (-1
 // for no table); the bias b [4H], the initial h and c [B, H] and the float32 recurrent kernel
@@ -204,13 +239,7 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   if (!Covers(env, bias, 4 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
   const int32_t *rows = nullptr;
-  int64_t count = 0;
-  const int64_t table_rows = TFE_TensorHandleNumElements(projected, status.status) / (4 * hidden);
-  if (!ReadTableRows(this, env, rows_value, table_rows, keep, rows, count)) return nullptr;
-  if (rows && count % batch != 0) {
-    return Throw(env, "the table's row ids must fill whole steps of the batch's %lld rows", static_cast<long long>(batch));
-  }
-  if (rows) steps = count / batch;
+  if (!ReadForwardTable(this, env, rows_value, projected, 4, batch, hidden, keep, rows, steps)) return nullptr;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
@@ -243,15 +272,10 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   if (!choice.kernels || !AllFloat32(env, {c_initial, d_output, recurrent})) return nullptr;
   const auto [batch, hidden, steps] = ChunkShape(c_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  int64_t table_rows = 0;
-  if (napi_get_value_int64(env, table_rows_value, &table_rows) != napi_ok || table_rows < 0) return Throw(env, "expected the table's row count");
   std::vector<Tensor> keep;
   const int32_t *rows = nullptr;
-  int64_t count = 0;
-  if (!ReadTableRows(this, env, rows_value, table_rows, keep, rows, count)) return nullptr;
-  if (rows && count != steps * batch) {
-    return Throw(env, "the table's row ids must be one for each of the chunk's %lld rows", static_cast<long long>(steps * batch));
-  }
+  int64_t table_rows = 0;
+  if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
   std::vector<const float *> gate;
   if (!ReadSaved(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
   const float *c_before = Values(c_initial, keep, status.status);
@@ -259,8 +283,7 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   GateGradients out(steps * batch, 4 * hidden);
-  if (rows) out.tensors.push_back(Allocate({table_rows, 4 * hidden}));
-  float *d_table = rows ? Data(out.tensors.back()) : nullptr;
+  float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
   const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],       gate[2],      gate[4], gate[3],    gate[1],
                                    gate[5], c_before, d_out,   out.d_gates(), out.d_bias(), rows,    table_rows, d_table, scratch.data()};
@@ -271,12 +294,13 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
 // The GRU forward pass's outputs, in the order JavaScript receives them.
 enum GruOutput { Z, R, HH, RH, GRU_H, GRU_OUTPUTS };
 
-// Arguments: tensor ids of the chunk's input projections x·W [T·B, 3H], gates in z,r,h order, the
-// bias b [3H], the initial h [B, H] and the float32 recurrent kernel U [H, 3H]; then the ISA path
-// and threads. Returns the ids of five new float32 tensors [T·B, H]: z, r, the candidate,
-// r ⊙ h_{t-1} and h.
-napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
-                                   napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+// Arguments: tensor ids of the chunk's input projections x·W [T·B, 3H], gates in z,r,h order, or
+// of a table of such rows [V, 3H] and the int32 ids [T·B] of the row each chunk row reads (-1 for
+// no table), as LstmForward takes them; the bias b [3H], the initial h [B, H] and the float32
+// recurrent kernel U [H, 3H]; then the ISA path and threads. Returns the ids of five new float32
+// tensors [T·B, H]: z, r, the candidate, r ⊙ h_{t-1} and h.
+napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, napi_value rows_value, napi_value bias_value,
+                                   napi_value h_initial_value, napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *projected, *bias, *h_initial, *recurrent;
   if (!HandlesOf(env, {{projected_value, &projected}, {bias_value, &bias}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) {
@@ -285,10 +309,12 @@ napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, nap
   const KernelChoice choice = ChooseKernels(env, isa_value, threads_value);
   if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, recurrent})) return nullptr;
   if (!Present(env, choice, choice.kernels->gru_forward, "GRU")) return nullptr;
-  const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 3, status.status);
+  auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 3, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   if (!Covers(env, bias, 3 * hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  if (!ReadForwardTable(this, env, rows_value, projected, 3, batch, hidden, keep, rows, steps)) return nullptr;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
@@ -296,18 +322,21 @@ napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, nap
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(GRU_OUTPUTS, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruForwardArgs args{steps,       batch,       hidden,       weights,      projections,     biases,        h_before,
-                                 out.data[Z], out.data[R], out.data[HH], out.data[RH], out.data[GRU_H], scratch.data()};
+  const rnn::GruForwardArgs args{steps,       batch,        hidden,       weights,         projections,    rows,        biases,
+                                 h_before,    out.data[Z],  out.data[R],  out.data[HH],    out.data[RH],   out.data[GRU_H], scratch.data()};
   choice.kernels->gru_forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
 
 // Arguments: tensor ids of z, r, the candidate and h of the forward pass, each [T·B, H], the
 // initial h [B, H], the loss's gradient with respect to the layer's outputs [T·B, H] and U
-// [H, 3H]; then the ISA path and threads. Returns the ids of two new float32 tensors: the gradient
-// with respect to the gates' pre-activations [T·B, 3H], z,r,h order, and to the bias [3H].
+// [H, 3H]; the table rows the forward pass read and the table's row count, as LstmBackward takes
+// them; then the ISA path and threads. Returns the ids of new float32 tensors: the gradient with
+// respect to the gates' pre-activations [T·B, 3H], z,r,h order, and to the bias [3H]; with a
+// table, also the table's [V, 3H].
 napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_value h_initial_value, napi_value d_output_value,
-                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+                                    napi_value recurrent_value, napi_value rows_value, napi_value table_rows_value, napi_value isa_value,
+                                    napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *h_initial, *d_output, *recurrent;
   if (!HandlesOf(env, {{h_initial_value, &h_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
@@ -317,6 +346,9 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   const auto [batch, hidden, steps] = ChunkShape(h_initial, d_output, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  int64_t table_rows = 0;
+  if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
   std::vector<const float *> saved;
   if (!ReadSaved(this, env, saved_value, 4, steps * batch * hidden, keep, saved)) return nullptr;
   const float *h_before = Values(h_initial, keep, status.status);
@@ -324,18 +356,20 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   GateGradients out(steps * batch, 3 * hidden);
+  float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruBackwardArgs args{steps, batch,         hidden,       weights,       saved[0], saved[1], saved[2], saved[3], h_before,
-                                  d_out, out.d_gates(), out.d_bias(), scratch.data()};
+  const rnn::GruBackwardArgs args{steps,    batch,    hidden,        weights,      saved[0], saved[1],   saved[2], saved[3],
+                                  h_before, d_out,    out.d_gates(), out.d_bias(), rows,     table_rows, d_table,  scratch.data()};
   choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
 
-// Arguments: tensor ids of the chunk's input projections x·W [T·B, H], the bias b [H], the initial
-// h [B, H] and the float32 recurrent kernel U [H, H]; then the ISA path and threads. Returns the id
-// of a new float32 tensor [T·B, H]: h.
-napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, napi_value bias_value, napi_value h_initial_value,
-                                   napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+// Arguments: tensor ids of the chunk's input projections x·W [T·B, H], or of a table of such rows
+// [V, H] and the ids of the row each chunk row reads (-1 for no table), as LstmForward takes them;
+// the bias b [H], the initial h [B, H] and the float32 recurrent kernel U [H, H]; then the ISA
+// path and threads. Returns the id of a new float32 tensor [T·B, H]: h.
+napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, napi_value rows_value, napi_value bias_value,
+                                   napi_value h_initial_value, napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *projected, *bias, *h_initial, *recurrent;
   if (!HandlesOf(env, {{projected_value, &projected}, {bias_value, &bias}, {h_initial_value, &h_initial}, {recurrent_value, &recurrent}})) {
@@ -345,10 +379,12 @@ napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, nap
   if (!choice.kernels || !AllFloat32(env, {projected, bias, h_initial, recurrent})) return nullptr;
   const auto forward = Present(env, choice, choice.kernels->rnn_forward, "RNN");
   if (!forward) return nullptr;
-  const auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 1, status.status);
+  auto [batch, hidden, steps] = ChunkShape(h_initial, projected, 1, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   if (!Covers(env, bias, hidden, "the bias")) return nullptr;
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  if (!ReadForwardTable(this, env, rows_value, projected, 1, batch, hidden, keep, rows, steps)) return nullptr;
   const float *projections = Values(projected, keep, status.status);
   const float *biases = Values(bias, keep, status.status);
   const float *h_before = Values(h_initial, keep, status.status);
@@ -356,16 +392,18 @@ napi_value TFJSBackend::RnnForward(napi_env env, napi_value projected_value, nap
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(1, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
-  forward({steps, batch, hidden, weights, projections, biases, h_before, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
+  forward({steps, batch, hidden, weights, projections, rows, biases, h_before, out.data[0], scratch.data()}, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutput(this, env, out);
 }
 
 // Arguments: tensor ids of the forward pass's h [T·B, H], the initial h [B, H] (for the batch),
-// the loss's gradient with respect to the layer's outputs [T·B, H] and U [H, H]; then the ISA path
-// and threads. Returns the ids of two new float32 tensors: the gradient with respect to the
-// pre-activations [T·B, H], and to the bias [H].
+// the loss's gradient with respect to the layer's outputs [T·B, H] and U [H, H]; the table rows
+// the forward pass read and the table's row count, as LstmBackward takes them; then the ISA path
+// and threads. Returns the ids of new float32 tensors: the gradient with respect to the
+// pre-activations [T·B, H], and to the bias [H]; with a table, also the table's [V, H].
 napi_value TFJSBackend::RnnBackward(napi_env env, napi_value h_value, napi_value h_initial_value, napi_value d_output_value,
-                                    napi_value recurrent_value, napi_value isa_value, napi_value threads_value) {
+                                    napi_value recurrent_value, napi_value rows_value, napi_value table_rows_value, napi_value isa_value,
+                                    napi_value threads_value) {
   TF_AutoStatus status;
   TFE_TensorHandle *h, *h_initial, *d_output, *recurrent;
   if (!HandlesOf(env, {{h_value, &h}, {h_initial_value, &h_initial}, {d_output_value, &d_output}, {recurrent_value, &recurrent}})) return nullptr;
@@ -377,13 +415,18 @@ napi_value TFJSBackend::RnnBackward(napi_env env, napi_value h_value, napi_value
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   if (!Covers(env, h, steps * batch * hidden, "h")) return nullptr;
   std::vector<Tensor> keep;
+  const int32_t *rows = nullptr;
+  int64_t table_rows = 0;
+  if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
   const float *outputs = Values(h, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   GateGradients out(steps * batch, hidden);
+  float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->rnn_scratch_floats(batch, hidden, choice.threads));
-  backward({steps, batch, hidden, weights, outputs, d_out, out.d_gates(), out.d_bias(), scratch.data()}, rnn::Team::ForThisThread(choice.threads));
+  backward({steps, batch, hidden, weights, outputs, d_out, out.d_gates(), out.d_bias(), rows, table_rows, d_table, scratch.data()},
+           rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
 
@@ -402,10 +445,10 @@ napi_value RecurrenceIsasCallback(napi_env env, napi_callback_info) {
 
 // The JavaScript entry points: binding.lstmForward(projected, rows, bias, hInitial, cInitial,
 // recurrent, isa, threads), binding.lstmBackward(gates, cInitial, dOutput, recurrent, rows,
-// tableRows, isa, threads), binding.gruForward(projected, bias, hInitial, recurrent, isa, threads),
-// binding.gruBackward(saved, hInitial, dOutput, recurrent, isa, threads),
-// binding.rnnForward(projected, bias, hInitial, recurrent, isa, threads) and
-// binding.rnnBackward(h, hInitial, dOutput, recurrent, isa, threads).
+// tableRows, isa, threads), binding.gruForward(projected, rows, bias, hInitial, recurrent, isa,
+// threads), binding.gruBackward(saved, hInitial, dOutput, recurrent, rows, tableRows, isa, threads),
+// binding.rnnForward(projected, rows, bias, hInitial, recurrent, isa, threads) and
+// binding.rnnBackward(h, hInitial, dOutput, recurrent, rows, tableRows, isa, threads).
 napi_value LstmForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmForward); }
 napi_value LstmBackwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::LstmBackward); }
 napi_value GruForwardCallback(napi_env env, napi_callback_info info) { return Call(env, info, &TFJSBackend::GruForward); }

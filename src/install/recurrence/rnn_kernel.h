@@ -21,6 +21,7 @@ struct RnnPath : Tiling<L> {
   using Tiling<L>::Tiles;
   using Tiling<L>::Valid;
   using Tiling<L>::Previous;
+  using Tiling<L>::InputRow;
   template <typename Args>
   using Job = typename Tiling<L>::template Job<Args>;
   static constexpr int kTile = 2 * L;
@@ -61,19 +62,23 @@ struct RnnPath : Tiling<L> {
       Tiling<L>::template Product<M, 2>(acc, tile, Previous(a->h0, a->h, t, B * H) + first * H, H, H);
       for (int r = 0; r < M; r++) {
         const int64_t at = (t * B + first + r) * H + unit;
+        const float *x = a->projected + InputRow(a->rows, t * B + first + r) * H + unit;
         Vectors(n, [&](int v, int w) {
-          const V p = S::LoadPart(a->projected + at + v * L, w) + S::LoadPart(a->bias + unit + v * L, w);
+          const V p = S::LoadPart(x + v * L, w) + S::LoadPart(a->bias + unit + v * L, w);
           S::StorePart(a->h + at + v * L, S::Tanh(acc[r][v] + p), w);
         });
       }
     }
   };
 
-  // ∂a = ∂h ⊙ (1 − h²) at `at`, unit `u`, for one vector of w units; and ∂b += ∂a.
-  static void PreActivation(const RnnBackwardArgs &a, int64_t at, int64_t u, V d_h, int w) {
+  // ∂a = ∂h ⊙ (1 − h²) in the chunk's row `row` at unit `u`, for one vector of w units; and
+  // ∂b += ∂a, and with a table input the same into the gradient of the table row it read.
+  static void PreActivation(const RnnBackwardArgs &a, int64_t row, int64_t u, V d_h, int w) {
+    const int64_t at = row * a.hidden + u;
     const V h = S::LoadPart(a.h + at, w), d_a = d_h * (S::Splat(1.0f) - h * h);
     S::StorePart(a.d_gates + at, d_a, w);
     S::AddPart(a.d_bias + u, d_a, w);
+    if (a.rows) S::AddPart(a.d_table + a.rows[row] * a.hidden + u, d_a, w);
   }
 
   // Backward, from step t's ∂a to step t − 1's, rows [row, row + M), for a tile's units.
@@ -89,8 +94,8 @@ struct RnnPath : Tiling<L> {
       V acc[M][2] = {};
       Tiling<L>::template Product<M, 2>(acc, tile, a->d_gates + (t * B + first) * H, H, H);
       for (int r = 0; r < M; r++) {
-        const int64_t at = ((t - 1) * B + first + r) * H + unit;
-        Vectors(n, [&](int v, int w) { PreActivation(*a, at + v * L, unit + v * L, acc[r][v] + S::LoadPart(a->d_output + at + v * L, w), w); });
+        const int64_t row = (t - 1) * B + first + r, at = row * H + unit;
+        Vectors(n, [&](int v, int w) { PreActivation(*a, row, unit + v * L, acc[r][v] + S::LoadPart(a->d_output + at + v * L, w), w); });
       }
     }
   };
@@ -115,9 +120,9 @@ struct RnnPath : Tiling<L> {
     team->Share(Tiles(H, kTile), member, &first, &last);
     for (int64_t tile = first; tile < last; tile++) {
       for (int64_t b = 0; b < B; b++) {
-        const int64_t at = ((T - 1) * B + b) * H + tile * kTile;
+        const int64_t row = (T - 1) * B + b, at = row * H + tile * kTile;
         Vectors(Valid(H, tile * kTile, kTile), [&](int v, int w) {
-          PreActivation(*a, at + v * L, tile * kTile + v * L, S::LoadPart(a->d_output + at + v * L, w), w);
+          PreActivation(*a, row, tile * kTile + v * L, S::LoadPart(a->d_output + at + v * L, w), w);
         });
       }
     }
@@ -139,6 +144,7 @@ struct RnnPath : Tiling<L> {
   static void Backward(const RnnBackwardArgs &a, Team &team) {
     Pack(a.recurrent, a.hidden, true, a.scratch);
     for (int64_t k = 0; k < a.hidden; k++) a.d_bias[k] = 0.0f;
+    if (a.rows) for (int64_t k = 0; k < a.table_rows * a.hidden; k++) a.d_table[k] = 0.0f;
     const Job<RnnBackwardArgs> context{&a, &team};
     team.Run(BackwardMember, &context);
   }

@@ -45,6 +45,9 @@ struct Tiling {
     }
   }
 
+  // The row of x·W that the chunk's row `row` reads: its own, or the one of the table `rows` names.
+  static int64_t InputRow(const int32_t *rows, int64_t row) { return rows ? rows[row] : row; }
+
   // h_{t-1}'s rows: the initial state at t = 0, else the previous step's outputs.
   static const float *Previous(const float *initial, const float *outputs, int64_t t, int64_t state) {
     return t == 0 ? initial : outputs + (t - 1) * state;

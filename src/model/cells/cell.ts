@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { columnSums } from '../../native/ops.js';
+import { columnSums, NO_TABLE, type TensorflowBackend } from '../../native/ops.js';
 
 /** The recurrent cells a model can stack: LSTM, GRU and the vanilla (Elman) tanh RNN. */
 export const CELL_TYPES = ['lstm', 'gru', 'rnn'] as const;
@@ -52,7 +52,7 @@ export function stateParts(cell: CellType): StatePart[] {
 }
 
 export interface CellGradients {
-  /** Of the layer's input rows [T·B, in]; for the first layer's table input (lstm-native.ts's TableInput), of the table's rows [V, in]. */
+  /** Of the layer's input rows [T·B, in]; for the first layer's table input (TableInput), of the table's rows [V, in]. */
   dx: tf.Tensor2D;
   kernel: tf.Tensor2D;
   recurrentKernel: tf.Tensor2D;
@@ -107,4 +107,57 @@ export function inputGradients(w: CellWeights, x: tf.Tensor2D, dA: tf.Tensor2D, 
     kernel: product(x, dA, true, false),
     bias: native?.bias ?? columnSums(dA),
   };
+}
+
+/**
+ * The first layer's input as its characters' rows of the embedding table (policy.ts's
+ * firstLayerTable), which rnn-train's own recurrences read: x·W is then the table's product with
+ * W, V × G·H made once a chunk, whose rows the recurrence reads by character; backward, the
+ * recurrence sums dA by character, and the input gradients are products over V rows instead of
+ * the chunk's T·B.
+ */
+export interface TableInput {
+  /** The embedding table, [V, in]. */
+  table: tf.Tensor2D;
+  /** The chunk's characters, time-major, int32 [T·B]. */
+  ids: tf.Tensor1D;
+}
+
+export function isTable(input: tf.Tensor2D | TableInput): input is TableInput {
+  return 'table' in input;
+}
+
+/** The chunk's rows, T·B, whichever the input. */
+export function inputRows(input: tf.Tensor2D | TableInput): number {
+  return isTable(input) ? input.ids.shape[0] : input.shape[0];
+}
+
+/** The matrix whose product with W the recurrence reads: the chunk's input rows, or the table. */
+export function projectedRows(input: tf.Tensor2D | TableInput): tf.Tensor2D {
+  return isTable(input) ? input.table : input;
+}
+
+/**
+ * The native recurrences' `rows` and `tableRows`: the id of the table rows the chunk's rows read,
+ * and the table's row count; NO_TABLE and 0 for an input of its own.
+ */
+export function tableArguments(backend: TensorflowBackend, input: tf.Tensor2D | TableInput): { ids: number; count: number } {
+  return isTable(input) ? { ids: backend.getInputTensorIds([input.ids])[0], count: input.table.shape[0] } : { ids: NO_TABLE, count: 0 };
+}
+
+/**
+ * inputGradients on a native backward pass's outputs: over the chunk's rows and dA, or for a table
+ * input over the table and dA summed by the table row each chunk row read (the pass's third
+ * output, `dTable`, [V, G·H]), whose product with Wᵀ is then the table's gradient.
+ */
+export function nativeInputGradients(
+  backend: TensorflowBackend,
+  w: CellWeights,
+  input: tf.Tensor2D | TableInput,
+  { dGates, dTable }: { dGates: tf.Tensor2D; dTable?: number },
+  native: NativeGradients,
+): Omit<CellGradients, 'recurrentKernel'> {
+  if (!isTable(input)) return inputGradients(w, input, dGates, native);
+  const summed = backend.createOutputTensor({ id: dTable!, shape: [input.table.shape[0], dGates.shape[1]], dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
+  return inputGradients(w, input.table, summed, native);
 }

@@ -1,12 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { previousOutputs, type CellGradients, type CellWeights, type LayerPass, type MatmulPrecision } from './cell.js';
+import {
+  inputRows,
+  isTable,
+  previousOutputs,
+  projectedRows,
+  tableArguments,
+  type CellGradients,
+  type CellWeights,
+  type LayerPass,
+  type MatmulPrecision,
+  type TableInput,
+} from './cell.js';
 import type { LstmState } from './lstm.js';
 import {
   floatAttr,
   gateGradients,
   matMul,
   matMulsBfloat16,
-  NO_TABLE,
   type ProductTerms,
   type LstmBackward,
   type LstmForward,
@@ -111,23 +121,6 @@ function int64Scalar(backend: TensorflowBackend, value: number): number {
 /** What BlockLSTMV2 returns, each time-major [seqLen, B, H]: gates i, c (cell state), f, o, g (candidate), tanh(c), h. */
 type BlockOutputs = [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
 
-/**
- * The first layer's input as its characters' rows of the embedding table (policy.ts's
- * firstLayerTable): x·W is then the table's product with W, V × 4H made once a chunk, whose rows
- * the recurrence reads by character; backward, dA is summed by character before the products
- * instead of multiplying the chunk's rows.
- */
-export interface TableInput {
-  /** The embedding table, [V, in]. */
-  table: tf.Tensor2D;
-  /** The chunk's characters, time-major, int32 [T·B]. */
-  ids: tf.Tensor1D;
-}
-
-function isTable(input: tf.Tensor2D | TableInput): input is TableInput {
-  return 'table' in input;
-}
-
 /** One layer's chunk on the native kernels: what both of its passes read. */
 interface NativeChunk {
   backend: TensorflowBackend;
@@ -163,24 +156,16 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
-  const ids = lstmForward(projected, tableRows(chunk).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const ids = lstmForward(projected, tableArguments(chunk.backend, chunk.input).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
   const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
 }
 
-/**
- * The id of the table rows the chunk's rows read, and the table's row count, as lstmForward and
- * lstmBackward take them; NO_TABLE and 0 for an input of its own.
- */
-function tableRows({ backend, input }: NativeChunk): { ids: number; count: number } {
-  return isTable(input) ? { ids: backend.getInputTensorIds([input.ids])[0], count: input.table.shape[0] } : { ids: NO_TABLE, count: 0 };
-}
-
 /** x·W over the chunk, or the table's product, whose rows the recurrence picks as it reads them. */
 function inputProjection(chunk: NativeChunk): tf.Tensor2D {
   const { input, w } = chunk;
-  const [product] = products(chunk, [{ a: isTable(input) ? input.table : input, b: w.kernel, transposeA: false, transposeB: false }]);
+  const [product] = products(chunk, [{ a: projectedRows(input), b: w.kernel, transposeA: false, transposeB: false }]);
   return product;
 }
 
@@ -199,7 +184,7 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   const { backend, w, state, input } = chunk;
   const hidden = state.h.shape[1];
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
-  const table = tableRows(chunk);
+  const table = tableArguments(backend, input);
   const [dGatesId, dBiasId, dTableId] = lstmBackward(
     backend.getInputTensorIds(forward.gates),
     cInitial,
@@ -293,7 +278,7 @@ export function lstmPacked(
   state: LstmState,
   options: PackedOptions,
 ): LayerPass {
-  const rows = isTable(input) ? input.ids.shape[0] : input.shape[0];
+  const rows = inputRows(input);
   const chunk: NativeChunk = { backend, w, input, rows, state, precision: options.precision, plan: options.plan, weightColumns: options.weightColumns };
   const { output, state: next, gates } = lstmForwardNative(chunk, kernels.forward);
   const { backward } = kernels;
