@@ -322,8 +322,8 @@ napi_value TFJSBackend::GruForward(napi_env env, napi_value projected_value, nap
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(GRU_OUTPUTS, steps * batch, hidden);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruForwardArgs args{steps,       batch,        hidden,       weights,         projections,    rows,        biases,
-                                 h_before,    out.data[Z],  out.data[R],  out.data[HH],    out.data[RH],   out.data[GRU_H], scratch.data()};
+  const rnn::GruForwardArgs args{steps,    batch,       hidden,      weights,      projections,  rows,            biases,
+                                 h_before, out.data[Z], out.data[R], out.data[HH], out.data[RH], out.data[GRU_H], scratch.data()};
   choice.kernels->gru_forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
@@ -358,8 +358,8 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   GateGradients out(steps * batch, 3 * hidden);
   float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruBackwardArgs args{steps,    batch,    hidden,        weights,      saved[0], saved[1],   saved[2], saved[3],
-                                  h_before, d_out,    out.d_gates(), out.d_bias(), rows,     table_rows, d_table,  scratch.data()};
+  const rnn::GruBackwardArgs args{steps,    batch, hidden,        weights,      saved[0], saved[1],   saved[2], saved[3],
+                                  h_before, d_out, out.d_gates(), out.d_bias(), rows,     table_rows, d_table,  scratch.data()};
   choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
