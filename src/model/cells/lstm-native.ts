@@ -156,7 +156,7 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const [batch, hidden] = state.h.shape;
   const { binding } = backend;
   const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
-  const ids = lstmForward(projected, tableArguments(chunk.backend, chunk.input).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
+  const ids = lstmForward(projected, tableArguments(backend, chunk.input).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
   const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
   const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
   return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
