@@ -79,17 +79,17 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
 };
 
 /**
- * An LSTM layer's backpropagation through a chunk, on tensor ids: the forward pass's i, c, f, o, g
- * and tanh(c) over the chunk, each [T·B, H] or [T, B, H]; the initial cell state; the
- * gradient of the layer's output [T·B, H]; the float32 recurrent kernel [H, 4H]; the table rows
- * the forward pass read (LstmForward's `rows`, NO_TABLE for none) and the table's row count V; the
- * ISA path and threads to run on. Returns the ids of the gates' pre-activation gradient [T·B, 4H],
- * gates i,f,c,o, and of its column sums, the bias gradient [4H]; with a table, also of its rows
- * summed by the table row each read, the table's gradient [V, 4H].
+ * A layer's backpropagation through a chunk on rnn-train's recurrence, on tensor ids: what its
+ * forward pass saved (`Saved`); the chunk's initial state (c for the LSTM, h for the others); the
+ * gradient of the layer's output [T·B, H]; the float32 recurrent kernel [H, G·H]; the table rows
+ * the forward pass read (its `rows`, NO_TABLE for none) and the table's row count V; the ISA path
+ * and threads to run on. Returns the ids of the gates' pre-activation gradient [T·B, G·H] and of
+ * its column sums, the bias gradient [G·H]; with a table, also of its rows summed by the table row
+ * each read, the table's gradient [V, G·H].
  */
-export type LstmBackward = (
-  gates: number[],
-  cInitial: number,
+type RecurrenceBackward<Saved> = (
+  saved: Saved,
+  initial: number,
   dOutput: number,
   recurrent: number,
   rows: number,
@@ -97,6 +97,9 @@ export type LstmBackward = (
   isa: RecurrenceIsa,
   threads: number,
 ) => GateGradientIds | [...GateGradientIds, dTable: number];
+
+/** RecurrenceBackward for the LSTM: i, c, f, o, g and tanh(c) saved, each [T·B, H] or [T, B, H]; gates i,f,c,o; the initial c. */
+export type LstmBackward = RecurrenceBackward<number[]>;
 
 /** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
 export type GateGradientIds = [dGates: number, dBias: number];
@@ -135,23 +138,8 @@ export interface StepModelHandle {
  */
 export type GruForward = (projected: number, rows: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number[];
 
-/**
- * A GRU layer's backpropagation through a chunk, on tensor ids: the forward pass's z, r, candidate
- * and h; the initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel; the
- * table rows and the table's row count, as LstmBackward takes them. Returns the gates'
- * pre-activation gradient [T·B, 3H], gates z, r, h, and the bias gradient; with a table, also the
- * table's gradient [V, 3H].
- */
-export type GruBackward = (
-  saved: number[],
-  hInitial: number,
-  dOutput: number,
-  recurrent: number,
-  rows: number,
-  tableRows: number,
-  isa: RecurrenceIsa,
-  threads: number,
-) => GateGradientIds | [...GateGradientIds, dTable: number];
+/** RecurrenceBackward for the GRU: z, r, the candidate and h saved; gates z, r, h; the initial h. */
+export type GruBackward = RecurrenceBackward<number[]>;
 
 /**
  * A vanilla RNN layer's forward pass through a chunk, on tensor ids: the input projections x·W
@@ -161,22 +149,8 @@ export type GruBackward = (
  */
 export type RnnForward = (projected: number, rows: number, bias: number, hInitial: number, recurrent: number, isa: RecurrenceIsa, threads: number) => number;
 
-/**
- * A vanilla RNN layer's backpropagation through a chunk, on tensor ids: the forward pass's h; the
- * initial h; the gradient of the layer's output [T·B, H]; the recurrent kernel; the table rows and
- * the table's row count, as LstmBackward takes them. Returns the pre-activation gradient [T·B, H]
- * and the bias gradient; with a table, also the table's gradient [V, H].
- */
-export type RnnBackward = (
-  h: number,
-  hInitial: number,
-  dOutput: number,
-  recurrent: number,
-  rows: number,
-  tableRows: number,
-  isa: RecurrenceIsa,
-  threads: number,
-) => GateGradientIds | [...GateGradientIds, dTable: number];
+/** RecurrenceBackward for the vanilla RNN: h saved; the initial h. */
+export type RnnBackward = RecurrenceBackward<number>;
 
 /** The part of tfjs-node's backend used here: running any TensorFlow op by name. */
 export interface TensorflowBackend {

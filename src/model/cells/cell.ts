@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { columnSums, NO_TABLE, type TensorflowBackend } from '../../native/ops.js';
+import { columnSums, matMul, NO_TABLE, type TensorflowBackend } from '../../native/ops.js';
 
 /** The recurrent cells a model can stack: LSTM, GRU and the vanilla (Elman) tanh RNN. */
 export const CELL_TYPES = ['lstm', 'gru', 'rnn'] as const;
@@ -143,6 +143,18 @@ export function projectedRows(input: tf.Tensor2D | TableInput): tf.Tensor2D {
  */
 export function tableArguments(backend: TensorflowBackend, input: tf.Tensor2D | TableInput): { ids: number; count: number } {
   return isTable(input) ? { ids: backend.getInputTensorIds([input.ids])[0], count: input.table.shape[0] } : { ids: NO_TABLE, count: 0 };
+}
+
+/**
+ * What a float32 native recurrence's forward call reads of its input: the chunk's rows T·B, the
+ * table arguments, and the product whose rows it reads (x·W, or the table's E·W).
+ */
+export function nativeInput(
+  backend: TensorflowBackend,
+  w: CellWeights,
+  input: tf.Tensor2D | TableInput,
+): { rows: number; table: { ids: number; count: number }; projection: tf.Tensor2D } {
+  return { rows: inputRows(input), table: tableArguments(backend, input), projection: matMul(projectedRows(input), w.kernel) };
 }
 
 /**

@@ -1,16 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  inputRows,
-  nativeInputGradients,
-  previousOutputs,
-  projectedRows,
-  tableArguments,
-  type CellGradients,
-  type CellWeights,
-  type LayerPass,
-  type LayerState,
-  type TableInput,
-} from './cell.js';
+import { nativeInput, nativeInputGradients, previousOutputs, type CellWeights, type LayerPass, type LayerState, type TableInput } from './cell.js';
 import { gateGradients, matMul, type GruBackward, type GruForward, type RecurrencePlan, type TensorflowBackend } from '../../native/ops.js';
 
 /**
@@ -29,15 +18,14 @@ export function gruSequenceNative(
   options: { plan: RecurrencePlan; backward: boolean },
 ): LayerPass {
   const [batch, hidden] = state.h.shape;
-  const rows = inputRows(input);
   const { binding } = backend;
   const { isa, threads } = options.plan;
-  const table = tableArguments(backend, input);
-  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([matMul(projectedRows(input), w.kernel), w.bias, state.h, w.recurrentKernel]);
+  const { rows, table, projection } = nativeInput(backend, w, input);
+  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([projection, w.bias, state.h, w.recurrentKernel]);
   const [z, r, candidate, rh, h] = kernels
     .forward(projected, table.ids, bias, hInitial, recurrent, isa, threads)
     .map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
-  const backward = (dOutput: tf.Tensor2D): CellGradients => {
+  const backward = (dOutput: tf.Tensor2D) => {
     const [dOutputId] = backend.getInputTensorIds([dOutput]);
     const saved = backend.getInputTensorIds([z, r, candidate, h]);
     const [dGatesId, dBiasId, dTable] = kernels.backward(saved, hInitial, dOutputId, recurrent, table.ids, table.count, isa, threads);

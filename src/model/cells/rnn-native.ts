@@ -1,16 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  inputRows,
-  nativeInputGradients,
-  previousOutputs,
-  projectedRows,
-  tableArguments,
-  type CellGradients,
-  type CellWeights,
-  type LayerPass,
-  type LayerState,
-  type TableInput,
-} from './cell.js';
+import { nativeInput, nativeInputGradients, previousOutputs, type CellWeights, type LayerPass, type LayerState, type TableInput } from './cell.js';
 import { gateGradients, matMul, type RecurrencePlan, type RnnBackward, type RnnForward, type TensorflowBackend } from '../../native/ops.js';
 
 /**
@@ -29,14 +18,13 @@ export function rnnSequenceNative(
   options: { plan: RecurrencePlan; backward: boolean },
 ): LayerPass {
   const [batch, hidden] = state.h.shape;
-  const rows = inputRows(input);
   const { isa, threads } = options.plan;
   const dtype = backend.binding.TF_FLOAT;
-  const table = tableArguments(backend, input);
-  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([matMul(projectedRows(input), w.kernel), w.bias, state.h, w.recurrentKernel]);
+  const { rows, table, projection } = nativeInput(backend, w, input);
+  const [projected, bias, hInitial, recurrent] = backend.getInputTensorIds([projection, w.bias, state.h, w.recurrentKernel]);
   const hId = kernels.forward(projected, table.ids, bias, hInitial, recurrent, isa, threads);
   const h = backend.createOutputTensor({ id: hId, shape: [rows, hidden], dtype }) as tf.Tensor2D;
-  const backward = (dOutput: tf.Tensor2D): CellGradients => {
+  const backward = (dOutput: tf.Tensor2D) => {
     const [dOutputId] = backend.getInputTensorIds([dOutput]);
     const [dGatesId, dBiasId, dTable] = kernels.backward(hId, hInitial, dOutputId, recurrent, table.ids, table.count, isa, threads);
     const { dGates: dA, bias: dBias } = gateGradients(backend, [dGatesId, dBiasId], [rows, hidden]);
