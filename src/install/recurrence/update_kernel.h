@@ -85,10 +85,20 @@ inline void Update(UpdateRule rule, const ParameterUpdate &p, const float *coeff
   }
 }
 
-// Σ x², accumulated in double: the global norm that clipping reads.
+// Σ x², accumulated in double: the global norm that clipping reads. In eight running sums, not
+// one, with which every addition waited on the last: the update call of a 2×128 model in training
+// took 0.46 ms with one, 0.37 ms with eight. The order moves the double sum by far less than a
+// float's last bit, so the float norm changes only for a sum that close to a rounding boundary.
 inline double SumOfSquares(const float *x, int64_t n) {
+  constexpr int kSums = 8;
+  double sums[kSums] = {};
+  int64_t i = 0;
+  for (; i + kSums <= n; i += kSums) {
+    for (int s = 0; s < kSums; s++) sums[s] += double{x[i + s]} * x[i + s];
+  }
   double sum = 0;
-  for (int64_t i = 0; i < n; i++) sum += double{x[i]} * x[i];
+  for (; i < n; i++) sum += double{x[i]} * x[i];
+  for (double part : sums) sum += part;
   return sum;
 }
 
