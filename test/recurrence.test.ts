@@ -253,6 +253,33 @@ describe.runIf(isas.length > 0)('the packed LSTM recurrence', () => {
   });
 });
 
+describe.runIf(isas.length > 0)("the packed LSTM's backward pass", () => {
+  it("runs once, as it writes dA over its forward pass's gates", () => {
+    const shape = SHAPES[0];
+    const { steps, batch, input, hidden } = shape;
+    const data = layerData(shape, hidden);
+    tf.tidy(() => {
+      const w = {
+        kernel: tf.tensor2d(f32(data.kernel), [input, 4 * hidden]),
+        recurrentKernel: tf.tensor2d(f32(data.recurrent), [hidden, 4 * hidden]),
+        bias: tf.tensor1d(f32(data.bias)),
+      };
+      const state = { h: tf.tensor2d(f32(data.h0), [batch, hidden]), c: tf.tensor2d(f32(data.c0), [batch, hidden]) };
+      const { lstmForward: forward, lstmBackward: backward } = backend!.binding;
+      const plan = { isa: isas[0], threads: 1 };
+      const pass = lstmPacked(backend!, { forward: forward!, backward }, w, tf.tensor2d(f32(data.x), [steps * batch, input]), state, {
+        plan,
+        precision: 'float32',
+        backward: true,
+        weightColumns: 0,
+      });
+      const dOutput = tf.tensor2d(f32(data.dOutput), [steps * batch, hidden]);
+      pass.backward!(dOutput);
+      expect(() => pass.backward!(dOutput)).toThrow("a packed LSTM layer's backward pass runs once");
+    });
+  });
+});
+
 describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward', () => {
   it('refuses row ids that are not int32 rows of the table, with a JavaScript error', () => {
     const { binding } = backend!;
@@ -265,7 +292,7 @@ describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward'
       expect(() => forward(ids(tf.tensor1d([0, 1, 2, 2], 'float32')))).toThrow("the table's row ids must be int32");
       expect(() => forward(ids(tf.tensor1d([0, 1, 2], 'int32')))).toThrow("the table's row ids must fill whole steps of the batch's 2 rows");
       const outputs = forward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')));
-      expect(outputs).toHaveLength(7);
+      expect(outputs).toHaveLength(4);
       for (const id of outputs) binding.deleteTensor(id);
     });
   });
@@ -274,7 +301,7 @@ describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward'
     const { binding } = backend!;
     const ids = (t: tf.Tensor) => backend!.getInputTensorIds([t])[0];
     tf.tidy(() => {
-      const gates = Array.from({ length: 6 }, () => ids(tf.zeros([4, 2])));
+      const gates = [ids(tf.zeros([4, 8])), ids(tf.zeros([4, 2])), ids(tf.zeros([4, 2]))];
       const [c, dOutput, recurrent] = [
         [2, 2],
         [4, 2],
@@ -284,6 +311,12 @@ describe.runIf(isas.length > 0)('the table rows of lstmForward and lstmBackward'
       expect(() => backward(ids(tf.tensor1d([0, 1, 2], 'int32')), 3)).toThrow("the table's row ids must be one for each of the chunk's 4 rows");
       expect(() => backward(ids(tf.tensor1d([0, 1, 2, 3], 'int32')), 3)).toThrow('row id 3 is not a row of the table');
       const untabled = binding.lstmBackward!(gates, c, dOutput, recurrent, NO_TABLE, 0, 'generic', 1);
+      expect(() => binding.lstmBackward!(gates.slice(1), c, dOutput, recurrent, NO_TABLE, 0, 'generic', 1)).toThrow(
+        "expected the forward pass's gates, c and tanh(c), not 2 tensors",
+      );
+      expect(() => binding.lstmBackward!([gates[1], gates[1], gates[2]], c, dOutput, recurrent, NO_TABLE, 0, 'generic', 1)).toThrow(
+        "the gates' tensor does not have the layer's 32 values",
+      );
       expect(untabled).toHaveLength(2);
       for (const id of untabled) binding.deleteTensor(id);
       const outputs = backward(ids(tf.tensor1d([0, 1, 2, 2], 'int32')), 3);

@@ -98,7 +98,11 @@ type RecurrenceBackward<Saved> = (
   threads: number,
 ) => GateGradientIds | [...GateGradientIds, dTable: number];
 
-/** RecurrenceBackward for the LSTM: i, c, f, o, g and tanh(c) saved, each [T·B, H] or [T, B, H]; gates i,f,c,o; the initial c. */
+/**
+ * RecurrenceBackward for the LSTM: the gates [T·B, 4H] (i,f,c,o), c and tanh(c) saved, as
+ * LstmForward returns them; the initial c. It writes dA over the gates' buffer and returns it as
+ * dGates, so the gates' tensor must not be read after.
+ */
 export type LstmBackward = RecurrenceBackward<number[]>;
 
 /** What the backward passes return: the ids of the pre-activation gradient [T·B, G·H] and the bias gradient [G·H]. */
@@ -112,7 +116,7 @@ export const NO_TABLE = -1;
  * [T·B, 4H], or a table of such rows [V, 4H] with `rows`, the int32 ids [T·B] of the row each
  * chunk row reads (NO_TABLE for none); the bias [4H], which the recurrence adds as it reads them;
  * the initial h and c; the float32 recurrent kernel [H, 4H]; the ISA path and threads. Returns the
- * ids of i, c, f, o, g, tanh(c) and h, each [T·B, H].
+ * ids of the gates [T·B, 4H] (i, f, the candidate, o), then c, tanh(c) and h, each [T·B, H].
  */
 export type LstmForward = (
   projected: number,

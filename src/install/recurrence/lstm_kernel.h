@@ -8,7 +8,8 @@
 // accumulators, + (x·W + b), the non-linearities, the cell update and h. U is packed once per call
 // so that each k's 4L weights of a tile are contiguous. Backward, per step, from the last:
 // ∂h = ∂output + dA_{t+1}·Uᵀ for a tile of 2L units and BR rows, then that tile's dA_t, added
-// into ∂b (and into its table row's gradient, with a table input) as it is stored. The threads
+// into ∂b (and into its table row's gradient, with a table input) as it is stored over the
+// forward's gates, which the step no longer needs (see LstmBackwardArgs on why). The threads
 // of a Team split the tiles and meet after each step. Only class templates here, each
 // instantiated by one ISA file: see team.h on why.
 #pragma once
@@ -144,10 +145,11 @@ struct LstmPath : Tiling<L> {
       const V o = S::Sigmoid(acc[r][3] + (S::LoadPart(x + 3 * H, n) + bias[3]));
       const V c = f * S::LoadPart(c_prev + r * H + unit, n) + i * g;
       const V tanh_c = S::Tanh(c);
-      S::StorePart(a.i + at, i, n);
-      S::StorePart(a.f + at, f, n);
-      S::StorePart(a.g + at, g, n);
-      S::StorePart(a.o + at, o, n);
+      float *gates = a.gates + chunk_row * 4 * H + unit;
+      S::StorePart(gates, i, n);
+      S::StorePart(gates + H, f, n);
+      S::StorePart(gates + 2 * H, g, n);
+      S::StorePart(gates + 3 * H, o, n);
       S::StorePart(a.c + at, c, n);
       S::StorePart(a.tanh_c + at, tanh_c, n);
       S::StorePart(a.h + at, o * tanh_c, n);
@@ -200,15 +202,16 @@ struct LstmPath : Tiling<L> {
         const int64_t u = unit + v * L, at = (t * B + row + r) * H + u;
         const V one = S::Splat(1.0f);
         const V d_h = acc[r][v] + S::LoadPart(a.d_output + at, nv);
-        const V i = S::LoadPart(a.i + at, nv), f = S::LoadPart(a.f + at, nv), g = S::LoadPart(a.g + at, nv);
-        const V o = S::LoadPart(a.o + at, nv), tanh_c = S::LoadPart(a.tanh_c + at, nv);
+        float *gates = a.gates + (t * B + row + r) * G + u;
+        const V i = S::LoadPart(gates, nv), f = S::LoadPart(gates + H, nv), g = S::LoadPart(gates + 2 * H, nv);
+        const V o = S::LoadPart(gates + 3 * H, nv), tanh_c = S::LoadPart(a.tanh_c + at, nv);
         const V c_prev = S::LoadPart(t == 0 ? a.c0 + (row + r) * H + u : a.c + at - B * H, nv);
         float *carried = d_c_carried + (row + r) * H + u;
         const V d_c = d_h * o * (one - tanh_c * tanh_c) + S::LoadPart(carried, nv);
         const V d_a[4] = {d_c * g * i * (one - i), d_c * c_prev * f * (one - f), d_c * i * (one - g * g), d_h * tanh_c * o * (one - o)};
         float *d_table = a.rows ? a.d_table + a.rows[t * B + row + r] * G : nullptr;
         for (int q = 0; q < 4; q++) {
-          S::StorePart(a.d_gates + (t * B + row + r) * G + q * H + u, d_a[q], nv);
+          S::StorePart(gates + q * H, d_a[q], nv);
           S::AddPart(a.d_bias + q * H + u, d_a[q], nv);
           if (d_table) S::AddPart(d_table + q * H + u, d_a[q], nv);
         }
@@ -233,7 +236,7 @@ struct LstmPath : Tiling<L> {
     int64_t first, last;
     team->Share(Tiles(H, kBackTile), member, &first, &last);
     for (int64_t t = a->steps - 1; t >= 0; t--) {
-      const Operand *rows = t + 1 < a->steps ? P::Convert(a->d_gates + (t + 1) * B * G, B, G, buffer) : nullptr;
+      const Operand *rows = t + 1 < a->steps ? P::Convert(a->gates + (t + 1) * B * G, B, G, buffer) : nullptr;
       for (int64_t tile = first; tile < last; tile++) {
         const float *weights = a->scratch + tile * P::BackwardTile(H);
         const int n = Valid(H, tile * kBackTile, kBackTile);

@@ -24,20 +24,24 @@ struct LstmForwardArgs {
   const int32_t *rows;     // null, or the row of the table each row of the chunk reads [T·B] (the first layer's input table)
   const float *bias;       // b [4H], added as each step reads x·W
   const float *h0, *c0;    // the carried state [B, H]
-  // Each [T·B, H]: the gates (g the candidate), the cell state, tanh(c) and the output h.
-  float *i, *f, *g, *o, *c, *tanh_c, *h;
+  // The gates over the chunk [T·B, 4H], i, f, g (the candidate), o, which the backward pass
+  // overwrites with ∂a; then, each [T·B, H], the cell state, tanh(c) and the output h.
+  float *gates, *c, *tanh_c, *h;
   float *scratch;  // LstmKernels::scratch_floats of them, for the packed weights
 };
 
 struct LstmBackwardArgs {
   int64_t steps, batch, hidden;
   const float *recurrent;  // U [H, 4H]
-  const float *i, *f, *g, *o, *c, *tanh_c;  // the forward pass's, [T·B, H]
-  const float *c0;                          // [B, H]
-  const float *d_output;                    // ∂loss/∂h over the chunk [T·B, H]
-  float *d_gates;                           // out: ∂loss/∂(pre-activations) [T·B, 4H]
-  float *d_bias;                            // out: ∂loss/∂b [4H], d_gates' column sums
-  // With a table input (LstmForwardArgs's rows, null for none): out, d_gates' rows summed by the
+  // In, the forward pass's gates [T·B, 4H]; out, ∂loss/∂(pre-activations) in their place, each
+  // step's written over the gates it has just read: no new [T·B, 4H] buffer, and the lines it
+  // writes are in cache already.
+  float *gates;
+  const float *c, *tanh_c;  // the forward pass's, [T·B, H]
+  const float *c0;          // [B, H]
+  const float *d_output;    // ∂loss/∂h over the chunk [T·B, H]
+  float *d_bias;            // out: ∂loss/∂b [4H], ∂a's column sums
+  // With a table input (LstmForwardArgs's rows, null for none): out, ∂a's rows summed by the
   // table row they read [table_rows, 4H], the gradient of the table of x·W.
   const int32_t *rows;
   int64_t table_rows;

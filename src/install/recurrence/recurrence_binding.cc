@@ -63,15 +63,21 @@ bool AllFloat32(napi_env env, std::initializer_list<TFE_TensorHandle *> handles)
   return true;
 }
 
-// `count` new float32 tensors [rows, columns] and their buffers.
+// New float32 tensors [rows, columns], `count` of them or one for each of `widths`, and their buffers.
 struct Outputs {
   std::vector<Tensor> tensors;
   std::vector<float *> data;
   Outputs(int count, int64_t rows, int64_t columns) {
-    for (int k = 0; k < count; k++) {
-      tensors.push_back(Allocate({rows, columns}));
-      data.push_back(Data(tensors.back()));
-    }
+    for (int k = 0; k < count; k++) Add(rows, columns);
+  }
+  Outputs(int64_t rows, std::initializer_list<int64_t> widths) {
+    for (int64_t columns : widths) Add(rows, columns);
+  }
+
+ private:
+  void Add(int64_t rows, int64_t columns) {
+    tensors.push_back(Allocate({rows, columns}));
+    data.push_back(Data(tensors.back()));
   }
 };
 
@@ -79,8 +85,10 @@ struct Outputs {
 struct GateGradients {
   std::vector<Tensor> tensors;
   int64_t columns;
-  GateGradients(int64_t rows, int64_t columns) : columns(columns) {
-    tensors.push_back(Allocate({rows, columns}));
+  GateGradients(int64_t rows, int64_t columns) : GateGradients(Allocate({rows, columns}), columns) {}
+  // ∂a written in place of `gates` (the LSTM's), whose tensor becomes the output.
+  GateGradients(Tensor gates, int64_t columns) : columns(columns) {
+    tensors.push_back(std::move(gates));
     tensors.push_back(Allocate({columns}));
   }
   float *d_gates() const { return Data(tensors[0]); }
@@ -113,6 +121,16 @@ bool ReadSaved(TFJSBackend *backend, napi_env env, napi_value list, uint32_t cou
   }
   values = saved.values;
   return true;
+}
+
+// The LSTM forward pass's gates [rows, 4H], c and tanh(c) [rows, H], whose ids `list` (a
+// JavaScript array) holds, in LstmOutput's order; false, with a JavaScript exception pending, if
+// they are not so.
+bool ReadSavedGates(TFJSBackend *backend, napi_env env, napi_value list, int64_t rows, int64_t hidden, std::vector<Tensor> &keep, TensorList &saved) {
+  if (!ReadTensorList(backend, env, list, keep, saved)) return false;
+  if (saved.values.size() != 3) return Fail(env, "expected the forward pass's gates, c and tanh(c), not %zu tensors", saved.values.size());
+  return Covers(env, saved.handles[0], rows * 4 * hidden, "the gates' tensor") && Covers(env, saved.handles[1], rows * hidden, "c") &&
+         Covers(env, saved.handles[2], rows * hidden, "tanh(c)");
 }
 
 }  // namespace
@@ -163,7 +181,7 @@ napi_value TFJSBackend::Register(napi_env env, const std::vector<TFE_TensorHandl
 }
 
 // The LSTM forward pass's outputs, in the order JavaScript receives them.
-enum LstmOutput { I, C, F, O, G, TANH_C, H, LSTM_OUTPUTS };
+enum LstmOutput { GATES, C, TANH_C, H };
 
 // The rows of a table of x·W [table_rows, 4H] that the chunk's rows read: for a rows id of -1 none
 // (x·W is the chunk's own, `rows` stays null); else int32 ids, each checked, and `count` set to
@@ -218,8 +236,9 @@ static bool ReadBackwardTable(TFJSBackend *backend, napi_env env, napi_value row
 // Arguments: tensor ids of the chunk's input projections x·W [T·B, 4H], gates in i,f,c,o order,
 // or of a table of such rows [V, 4H] and the int32 ids [T·B] of the row each chunk row reads (-1
 // for no table); the bias b [4H], the initial h and c [B, H] and the float32 recurrent kernel
-// U [H, 4H]; then the ISA path and threads. Returns the ids of seven new float32 tensors [T·B, H]:
-// i, c, f, o, g (the candidate), tanh(c) and h, the last six what LstmBackward takes.
+// U [H, 4H]; then the ISA path and threads. Returns the ids of four new float32 tensors: the gates
+// [T·B, 4H], i, f, g (the candidate), o; then, each [T·B, H], c, tanh(c) and h. The first three
+// are what LstmBackward takes.
 napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, napi_value rows_value, napi_value bias_value,
                                     napi_value h_initial_value, napi_value c_initial_value, napi_value recurrent_value, napi_value isa_value,
                                     napi_value threads_value) {
@@ -246,22 +265,22 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   const float *c_before = Values(c_initial, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  Outputs out(LSTM_OUTPUTS, steps * batch, hidden);
+  Outputs out(steps * batch, {4 * hidden, hidden, hidden, hidden});
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmForwardArgs args{steps,       batch,       hidden,      weights,     projections,      rows,
-                                  biases,      h_before,    c_before,    out.data[I], out.data[F],      out.data[G],
-                                  out.data[O], out.data[C], out.data[TANH_C], out.data[H], scratch.data()};
+  const rnn::LstmForwardArgs args{steps,    batch,    hidden,          weights,     projections, rows, biases, h_before, c_before, out.data[GATES],
+                                  out.data[C], out.data[TANH_C], out.data[H], scratch.data()};
   choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
 
-// Arguments: tensor ids of i, c, f, o, g and tanh(c) of the forward pass over the chunk's T steps,
-// each [T·B, H] (or [T, B, H]), the chunk's initial cell state [B, H], the loss's gradient with
+// Arguments: tensor ids of the forward pass's gates [T·B, 4H], c and tanh(c) [T·B, H], as
+// LstmForward returns them, the chunk's initial cell state [B, H], the loss's gradient with
 // respect to the layer's outputs [T·B, H] and the float32 recurrent kernel U [H, 4H]; the int32
 // ids [T·B] of the table rows the forward pass read (-1 for no table) and the table's rows V;
-// then the ISA path and threads. Returns the ids of new float32 tensors: the gradient with respect
-// to the gates' pre-activations [T·B, 4H], i,f,c,o order, and with respect to the bias [4H]; with
-// a table, also the table's [V, 4H] (the first, summed by the row each chunk row read).
+// then the ISA path and threads. Returns the ids of float32 tensors: the gradient with respect to
+// the gates' pre-activations [T·B, 4H], i,f,c,o order, written over the gates' buffer (so the
+// gates' tensor must not be read again), and with respect to the bias [4H]; with a table, also
+// the table's [V, 4H] (the first, summed by the row each chunk row read).
 napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_value c_initial_value, napi_value d_output_value,
                                      napi_value recurrent_value, napi_value rows_value, napi_value table_rows_value, napi_value isa_value,
                                      napi_value threads_value) {
@@ -276,17 +295,20 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   const int32_t *rows = nullptr;
   int64_t table_rows = 0;
   if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
-  std::vector<const float *> gate;
-  if (!ReadSaved(this, env, gates_value, 6, steps * batch * hidden, keep, gate)) return nullptr;
+  TensorList saved;
+  if (!ReadSavedGates(this, env, gates_value, steps * batch, hidden, keep, saved)) return nullptr;
   const float *c_before = Values(c_initial, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
-  GateGradients out(steps * batch, 4 * hidden);
+  // The gates' tensor, resolved on its own: it becomes the ∂a output, on the same buffer.
+  Tensor gates(TFE_TensorHandleResolve(saved.handles[GATES], status.status));
+  ENSURE_TF_OK_RETVAL(env, status, nullptr);
+  GateGradients out(std::move(gates), 4 * hidden);
   float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmBackwardArgs args{steps,   batch,   hidden,   weights, gate[0],       gate[2],      gate[4], gate[3],    gate[1],
-                                   gate[5], c_before, d_out,   out.d_gates(), out.d_bias(), rows,    table_rows, d_table, scratch.data()};
+  const rnn::LstmBackwardArgs args{steps,         batch,    hidden, weights,      out.d_gates(), saved.values[C], saved.values[TANH_C],
+                                   c_before,      d_out,    out.d_bias(), rows, table_rows,    d_table,         scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }

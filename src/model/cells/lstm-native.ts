@@ -139,17 +139,19 @@ interface NativeChunk {
   weightColumns: number;
 }
 
-/** What the forward pass leaves for the backward pass: i, c, f, o, g and tanh(c) over the chunk, and the output h. */
+/**
+ * What the forward pass leaves for the backward pass: the gates [T·B, 4H], c and tanh(c) over the
+ * chunk, as lstmBackward takes them (it writes dA over the gates), and the output h.
+ */
 interface ForwardBuffers {
-  gates: tf.Tensor[];
+  saved: [gates: tf.Tensor2D, c: tf.Tensor2D, tanhC: tf.Tensor2D];
   output: tf.Tensor2D;
 }
 
 /**
  * Forward through the binding's lstmForward (rnn-train's addition, src/install/recurrence/): one
  * product for the input projections of the whole chunk, in the chunk's precision, then the float32
- * recurrence. Returns the layer's outputs and the forward pass's i, c, f, o, g and tanh(c), each
- * [T·B, H], as the backward pass takes them.
+ * recurrence. Returns the layer's outputs and what the backward pass takes (ForwardBuffers).
  */
 function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { state: LstmState } & ForwardBuffers {
   const { backend, w, state, rows } = chunk;
@@ -157,9 +159,11 @@ function lstmForwardNative(chunk: NativeChunk, lstmForward: LstmForward): { stat
   const { binding } = backend;
   const [projected, bias, h, c, recurrent] = backend.getInputTensorIds([inputProjection(chunk), w.bias, state.h, state.c, w.recurrentKernel]);
   const ids = lstmForward(projected, tableArguments(backend, chunk.input).ids, bias, h, c, recurrent, chunk.plan.isa, chunk.plan.threads);
-  const [i, cs, f, o, g, tanhC, output] = ids.map((id) => backend.createOutputTensor({ id, shape: [rows, hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D);
+  const [gates, cs, tanhC, output] = ids.map(
+    (id, k) => backend.createOutputTensor({ id, shape: [rows, k === 0 ? 4 * hidden : hidden], dtype: binding.TF_FLOAT }) as tf.Tensor2D,
+  );
   const last = (t: tf.Tensor2D) => tf.slice(t, [rows - batch, 0], [batch, hidden]);
-  return { output, state: { h: last(output), c: last(cs) }, gates: [i, cs, f, o, g, tanhC] };
+  return { output, state: { h: last(output), c: last(cs) }, saved: [gates, cs, tanhC] };
 }
 
 /** x·W over the chunk, or the table's product, whose rows the recurrence picks as it reads them. */
@@ -177,8 +181,9 @@ function products({ backend, precision }: NativeChunk, terms: ProductTerms[]): t
 
 /**
  * Backpropagation through time in one call to the binding's lstmBackward (rnn-train's addition,
- * src/install/recurrence/), which reads the forward pass's buffers in place; then the chunk-wide
- * GEMMs. Gates stay in our i,f,c,o order throughout.
+ * src/install/recurrence/), which reads the forward pass's buffers in place and writes dA over the
+ * gates, whose tensor is then freed; then the chunk-wide GEMMs. Gates stay in our i,f,c,o order
+ * throughout.
  */
 function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forward: ForwardBuffers, dOutput: tf.Tensor2D): CellGradients {
   const { backend, w, state, input } = chunk;
@@ -186,7 +191,7 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
   const [cInitial, dOutputId, recurrent] = backend.getInputTensorIds([state.c, dOutput, w.recurrentKernel]);
   const table = tableArguments(backend, input);
   const [dGatesId, dBiasId, dTableId] = lstmBackward(
-    backend.getInputTensorIds(forward.gates),
+    backend.getInputTensorIds(forward.saved),
     cInitial,
     dOutputId,
     recurrent,
@@ -196,6 +201,7 @@ function lstmBackwardNative(chunk: NativeChunk, lstmBackward: LstmBackward, forw
     chunk.plan.threads,
   );
   const { dGates, bias } = gateGradients(backend, [dGatesId, dBiasId], [chunk.rows, 4 * hidden]);
+  forward.saved[0].dispose();
   const hPrev = previousOutputs(state.h, forward.output);
   if (!isTable(input)) return { ...gradientProducts(chunk, input, dGates, hPrev), bias };
   const dTable = backend.createOutputTensor({ id: dTableId!, shape: [table.count, 4 * hidden], dtype: backend.binding.TF_FLOAT }) as tf.Tensor2D;
@@ -280,12 +286,22 @@ export function lstmPacked(
 ): LayerPass {
   const rows = inputRows(input);
   const chunk: NativeChunk = { backend, w, input, rows, state, precision: options.precision, plan: options.plan, weightColumns: options.weightColumns };
-  const { output, state: next, gates } = lstmForwardNative(chunk, kernels.forward);
+  const { output, state: next, saved } = lstmForwardNative(chunk, kernels.forward);
   const { backward } = kernels;
   return {
     output,
     state: next,
-    backward: options.backward && backward ? (dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, backward, { gates, output }, dOutput) : undefined,
+    backward: options.backward && backward ? once((dOutput: tf.Tensor2D) => lstmBackwardNative(chunk, backward, { saved, output }, dOutput)) : undefined,
+  };
+}
+
+/** The backward pass, which may run once: it writes dA over the forward pass's gates. */
+function once(backward: (dOutput: tf.Tensor2D) => CellGradients): (dOutput: tf.Tensor2D) => CellGradients {
+  let ran = false;
+  return (dOutput) => {
+    if (ran) throw new Error("a packed LSTM layer's backward pass runs once: it has written over its forward pass's gates");
+    ran = true;
+    return backward(dOutput);
   };
 }
 
