@@ -123,9 +123,9 @@ bool ReadSaved(TFJSBackend *backend, napi_env env, napi_value list, uint32_t cou
   return true;
 }
 
-// The LSTM forward pass's gates [rows, 4H], c and tanh(c) [rows, H], whose ids `list` (a
-// JavaScript array) holds, in LstmOutput's order; false, with a JavaScript exception pending, if
-// they are not so.
+// The LSTM forward pass's gates [rows, 4H], c and tanh(c) [rows, H], in the order LstmForward
+// returns them, whose ids `list` (a JavaScript array) holds; false, with a JavaScript exception
+// pending, if they are not so.
 bool ReadSavedGates(TFJSBackend *backend, napi_env env, napi_value list, int64_t rows, int64_t hidden, std::vector<Tensor> &keep, TensorList &saved) {
   if (!ReadTensorList(backend, env, list, keep, saved)) return false;
   if (saved.values.size() != 3) return Fail(env, "expected the forward pass's gates, c and tanh(c), not %zu tensors", saved.values.size());
@@ -267,8 +267,8 @@ napi_value TFJSBackend::LstmForward(napi_env env, napi_value projected_value, na
   ENSURE_TF_OK_RETVAL(env, status, nullptr);
   Outputs out(steps * batch, {4 * hidden, hidden, hidden, hidden});
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmForwardArgs args{steps,    batch,    hidden,          weights,     projections, rows, biases, h_before, c_before, out.data[GATES],
-                                  out.data[C], out.data[TANH_C], out.data[H], scratch.data()};
+  const rnn::LstmForwardArgs args{steps,    batch,    hidden,          weights,     projections, rows,          biases,
+                                  h_before, c_before, out.data[GATES], out.data[C], out.data[TANH_C], out.data[H], scratch.data()};
   choice.kernels->forward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterOutputs(this, env, out);
 }
@@ -307,8 +307,8 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   GateGradients out(std::move(gates), 4 * hidden);
   float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->scratch_floats(batch, hidden, choice.threads));
-  const rnn::LstmBackwardArgs args{steps,         batch,    hidden, weights,      out.d_gates(), saved.values[C], saved.values[TANH_C],
-                                   c_before,      d_out,    out.d_bias(), rows, table_rows,    d_table,         scratch.data()};
+  const rnn::LstmBackwardArgs args{steps,    batch, hidden,       weights, out.d_gates(), saved.values[C], saved.values[TANH_C],
+                                   c_before, d_out, out.d_bias(), rows,    table_rows,    d_table,         scratch.data()};
   choice.kernels->backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
