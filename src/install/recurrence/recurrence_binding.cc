@@ -109,28 +109,24 @@ bool Covers(napi_env env, TFE_TensorHandle *handle, int64_t elements, const char
          Fail(env, "%s does not have the layer's %lld values", what, static_cast<long long>(elements));
 }
 
-// The values of the `count` tensors whose ids `list` (a JavaScript array) holds, each checked to
-// have `elements` values; false, with a JavaScript exception pending, if one is not so.
-bool ReadSaved(TFJSBackend *backend, napi_env env, napi_value list, uint32_t count, int64_t elements, std::vector<Tensor> &keep,
-               std::vector<const float *> &values) {
-  TensorList saved;
-  if (!ReadTensorList(backend, env, list, keep, saved)) return false;
-  if (saved.values.size() != count) return Fail(env, "expected %u saved tensors, not %zu", count, saved.values.size());
-  for (TFE_TensorHandle *handle : saved.handles) {
-    if (!Covers(env, handle, elements, "a saved tensor")) return false;
-  }
-  values = saved.values;
-  return true;
-}
+// A tensor a forward pass saved, as its backward pass checks it: its values, and its name in errors.
+struct SavedShape {
+  int64_t elements;
+  const char *name;
+};
 
-// The LSTM forward pass's gates [rows, 4H], c and tanh(c) [rows, H], in the order LstmForward
-// returns them, whose ids `list` (a JavaScript array) holds; false, with a JavaScript exception
-// pending, if they are not so.
-bool ReadSavedGates(TFJSBackend *backend, napi_env env, napi_value list, int64_t rows, int64_t hidden, std::vector<Tensor> &keep, TensorList &saved) {
+// The tensors whose ids `list` (a JavaScript array) holds, one for each of `shapes` and in their
+// order, each checked to have its values; `what` names them all in an error. False, with a
+// JavaScript exception pending, if they are not so.
+bool ReadSaved(TFJSBackend *backend, napi_env env, napi_value list, const char *what, std::initializer_list<SavedShape> shapes,
+               std::vector<Tensor> &keep, TensorList &saved) {
   if (!ReadTensorList(backend, env, list, keep, saved)) return false;
-  if (saved.values.size() != 3) return Fail(env, "expected the forward pass's gates, c and tanh(c), not %zu tensors", saved.values.size());
-  return Covers(env, saved.handles[0], rows * 4 * hidden, "the gates' tensor") && Covers(env, saved.handles[1], rows * hidden, "c") &&
-         Covers(env, saved.handles[2], rows * hidden, "tanh(c)");
+  if (saved.values.size() != shapes.size()) return Fail(env, "expected %s, not %zu tensors", what, saved.values.size());
+  size_t k = 0;
+  for (const SavedShape &shape : shapes) {
+    if (!Covers(env, saved.handles[k++], shape.elements, shape.name)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -296,7 +292,11 @@ napi_value TFJSBackend::LstmBackward(napi_env env, napi_value gates_value, napi_
   int64_t table_rows = 0;
   if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
   TensorList saved;
-  if (!ReadSavedGates(this, env, gates_value, steps * batch, hidden, keep, saved)) return nullptr;
+  const int64_t values = steps * batch * hidden;
+  if (!ReadSaved(this, env, gates_value, "the forward pass's gates, c and tanh(c)", {{4 * values, "the gates' tensor"}, {values, "c"}, {values, "tanh(c)"}},
+                 keep, saved)) {
+    return nullptr;
+  }
   const float *c_before = Values(c_initial, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
@@ -371,8 +371,12 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   const int32_t *rows = nullptr;
   int64_t table_rows = 0;
   if (!ReadBackwardTable(this, env, rows_value, table_rows_value, steps * batch, keep, rows, table_rows)) return nullptr;
-  std::vector<const float *> saved;
-  if (!ReadSaved(this, env, saved_value, 4, steps * batch * hidden, keep, saved)) return nullptr;
+  TensorList saved;
+  const int64_t values = steps * batch * hidden;
+  if (!ReadSaved(this, env, saved_value, "the forward pass's z, r, candidate and h", {{values, "z"}, {values, "r"}, {values, "the candidate"}, {values, "h"}},
+                 keep, saved)) {
+    return nullptr;
+  }
   const float *h_before = Values(h_initial, keep, status.status);
   const float *d_out = Values(d_output, keep, status.status);
   const float *weights = Values(recurrent, keep, status.status);
@@ -380,8 +384,8 @@ napi_value TFJSBackend::GruBackward(napi_env env, napi_value saved_value, napi_v
   GateGradients out(steps * batch, 3 * hidden);
   float *d_table = out.AddTable(rows, table_rows);
   std::vector<float> scratch(choice.kernels->gru_scratch_floats(batch, hidden, choice.threads));
-  const rnn::GruBackwardArgs args{steps,    batch, hidden,        weights,      saved[0], saved[1],   saved[2], saved[3],
-                                  h_before, d_out, out.d_gates(), out.d_bias(), rows,     table_rows, d_table,  scratch.data()};
+  const rnn::GruBackwardArgs args{steps,    batch, hidden,        weights,      saved.values[0], saved.values[1], saved.values[2], saved.values[3],
+                                  h_before, d_out, out.d_gates(), out.d_bias(), rows,            table_rows,      d_table,         scratch.data()};
   choice.kernels->gru_backward(args, rnn::Team::ForThisThread(choice.threads));
   return RegisterTensors(this, env, out.tensors);
 }
