@@ -29,6 +29,10 @@ import {
   tensorflowBackend,
   type RecurrenceIsa,
   type SamplingRule,
+  type SamplingSplit,
+  samplingThreads,
+  type CellType,
+  type ModelConfig,
   type RecurrencePlan,
   type MatmulPrecision,
   type SgemmIsa,
@@ -563,21 +567,32 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
     const ordered = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'].map((name) => weights.get(name)!);
 
     const float32Isas = isas.filter((isa) => isa !== BFLOAT16_ISA);
-    const create = (isa: RecurrenceIsa, streams: number, threads = 1) => NativeStepModel.create({ ...config, weights: ordered, isa, streams, threads })!;
+    const create = (isa: RecurrenceIsa, streams: number, threads = 1, split: SamplingSplit = 'streams') =>
+      NativeStepModel.create({ ...config, weights: ordered, isa, streams, threads, split })!;
 
     it.each(float32Isas)("gives the reference forward pass's logits, character by character, in each of its streams alike, on the %s path", (isa) => {
       const single = create(isa, 1);
-      // Three streams split between two threads, as a --count batch may be.
+      // One stream with its units split between two threads, as one sample is drawn.
+      const halves = create(isa, 1, 2, 'units');
+      // Three streams split between two threads, as a --count batch may be; and three with the units split.
       const streams = create(isa, 3, 2);
+      const streamHalves = create(isa, 3, 2, 'units');
       const logits = new Float32Array(shape.vocabSize);
+      const halved = new Float32Array(shape.vocabSize);
       const all = new Float32Array(3 * shape.vocabSize);
+      const allHalved = new Float32Array(3 * shape.vocabSize);
       ids.forEach((id, k) => {
         single.read(Int32Array.of(id), logits);
+        halves.read(Int32Array.of(id), halved);
         streams.read(Int32Array.of(id), all);
+        streamHalves.read(Int32Array.of(id), allHalved);
         expect(relativeError(logits, expected[k]), `character ${k}`).toBeLessThan(1e-5);
-        // The same sums in the same order, alone or beside other streams: the same bits.
+        // The same sums in the same order, alone, beside other streams or split: the same bits.
+        expect(halved, `character ${k} split`).toEqual(logits);
         for (let s = 0; s < 3; s++) expect(all.subarray(s * shape.vocabSize, (s + 1) * shape.vocabSize), `stream ${s}`).toEqual(logits);
+        expect(allHalved).toEqual(all);
       });
+      expect(halves.hidden()).toEqual(single.hidden());
     });
 
     // A vocabulary this large makes the first layer's input table (V·G·H floats, step_binding.cc)
@@ -587,7 +602,11 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
       const wideWeights = initialWeights(wide, new Rng(6));
       const reference = new CharRnn(wide, wideWeights, { kernels: 'reference', capabilities: lstmCapabilities() });
       const names = ['embedding/embeddings', ...layerWeights, 'dense/kernel', 'dense/bias'];
-      const native = NativeStepModel.create({ ...wide, weights: names.map((name) => wideWeights.get(name)!), isa, streams: 2, threads: 1 })!;
+      const wideModel = (threads: number, split: SamplingSplit) =>
+        NativeStepModel.create({ ...wide, weights: names.map((name) => wideWeights.get(name)!), isa, streams: 2, threads, split })!;
+      const native = wideModel(1, 'streams');
+      const halves = wideModel(2, 'units');
+      const allHalved = new Float32Array(2 * wide.vocabSize);
       const wideIds = Int32Array.of(0, wide.vocabSize - 1, 12_345 % wide.vocabSize);
       const all = new Float32Array(2 * wide.vocabSize);
       tf.tidy(() => {
@@ -596,9 +615,11 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
           const { logits, state: next } = reference.forward(Int32Array.of(id), 1, state);
           state = next;
           native.read(Int32Array.of(id), all);
+          halves.read(Int32Array.of(id), allHalved);
           const expected = logits.dataSync() as Float32Array;
           expect(relativeError(all.subarray(0, wide.vocabSize), expected)).toBeLessThan(1e-5);
           expect(all.subarray(wide.vocabSize)).toEqual(all.subarray(0, wide.vocabSize));
+          expect(allHalved).toEqual(all);
         }
       });
     });
@@ -627,8 +648,8 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
     };
 
     /** Two draws (7 characters, then 23) in each stream of one model, from zero state after ids[0]. */
-    const drawnNatively = (isa: RecurrenceIsa, rule: SamplingRule, seeds: number[], threads: number) => {
-      const model = create(isa, seeds.length, threads);
+    const drawnNatively = (isa: RecurrenceIsa, rule: SamplingRule, seeds: number[], threads: number, split: SamplingSplit = 'streams') => {
+      const model = create(isa, seeds.length, threads, split);
       const inputs = new Int32Array(seeds.length).fill(ids[0]);
       const generators = Uint32Array.from(seeds, (seed) => new Rng(seed).getState());
       // Two calls, to show that inputs and generators carry from one to the next.
@@ -641,6 +662,9 @@ describe.runIf(isas.length > 0)('the native step model (sampling)', () => {
       for (const rule of rules) {
         const { first, second, generators } = drawnNatively(isa, rule, seeds, 1);
         expect(drawnNatively(isa, rule, seeds, 2)).toEqual({ first, second, generators });
+        expect(drawnNatively(isa, rule, seeds, 2, 'units')).toEqual({ first, second, generators });
+        const alone = drawnNatively(isa, rule, [seeds[0]], 1);
+        expect(drawnNatively(isa, rule, [seeds[0]], 2, 'units')).toEqual(alone);
         seeds.forEach((seed, s) => {
           const expected = drawnInJavaScript(isa, rule, seed, 30);
           const ids = [...first.ids.subarray(s * 7, (s + 1) * 7), ...second.ids.subarray(s * 23, (s + 1) * 23)];
@@ -693,6 +717,35 @@ describe('recurrencePlan (model/policy.ts)', () => {
     expect(samplingIsa('auto', { ...capabilities, forcedIsa: 'generic' })).toBe('generic');
     expect(samplingIsa('auto', capabilities)).toBe('avx512');
     expect(samplingIsa('reference', capabilities)).toBeUndefined();
+  });
+});
+
+describe('samplingThreads (model/policy.ts)', () => {
+  it("splits one sample's steps between two cores only for draws from models whose step reads more than 1 MiB of weights", () => {
+    const model = (cell: CellType, hiddenSize: number, layers = 2): ModelConfig => ({
+      cell,
+      vocabSize: 65,
+      embeddingSize: 64,
+      hiddenSize,
+      layers,
+      dropout: 0,
+      inputDropout: 0,
+      weightDrop: 0,
+    });
+    const threads = (config: ModelConfig, streams = 1, use: 'draw' | 'step' = 'draw', cores = 2) => samplingThreads({ streams, cores, use, config });
+    // The default 2×256 LSTM reads 3.2 MB a step; 2×128 0.8 MB; a 1×256 LSTM 1.1 MB; a 2×256 vanilla RNN 0.9 MB.
+    expect(threads(model('lstm', 256))).toEqual({ threads: 2, split: 'units' });
+    expect(threads(model('lstm', 256, 1))).toEqual({ threads: 2, split: 'units' });
+    expect(threads(model('lstm', 128))).toEqual({ threads: 1, split: 'streams' });
+    expect(threads(model('rnn', 256))).toEqual({ threads: 1, split: 'streams' });
+    expect(threads(model('gru', 256), 4)).toEqual({ threads: 2, split: 'units' });
+    // Read a character per call, or on one core: one thread.
+    expect(threads(model('lstm', 256), 1, 'step')).toEqual({ threads: 1, split: 'streams' });
+    expect(threads(model('lstm', 256), 1, 'draw', 1)).toEqual({ threads: 1, split: 'streams' });
+    // Six streams and more are split between the threads, whatever the model.
+    expect(threads(model('lstm', 128), 6)).toEqual({ threads: 2, split: 'streams' });
+    expect(threads(model('lstm', 512), 16, 'step')).toEqual({ threads: 2, split: 'streams' });
+    expect(threads(model('lstm', 512), 16, 'draw', 1)).toEqual({ threads: 1, split: 'streams' });
   });
 });
 

@@ -394,9 +394,10 @@ export class CharRnn {
   /**
    * This model stepping one character at a time in rnn-train's own kernels, in `streams`
    * independent streams from zero state, on a copy of the weights as they are now (sampling);
-   * undefined where that cannot run (policy.ts's samplingIsa): then forward() steps it.
+   * undefined where that cannot run (policy.ts's samplingIsa): then forward() steps it. `use`:
+   * many characters a call (draw) or one (step), which decides its threads (samplingThreads).
    */
-  nativeStepModel(streams: number): NativeStepModel | undefined {
+  nativeStepModel(streams: number, use: 'draw' | 'step'): NativeStepModel | undefined {
     const isa = samplingIsa(this.kernels, this.native());
     if (!isa) return undefined;
     const read = (name: string) => this.params.get(name)!.dataSync() as Float32Array;
@@ -407,7 +408,8 @@ export class CharRnn {
       read('dense/kernel'),
       read('dense/bias'),
     ];
-    return NativeStepModel.create({ ...this.config, weights, isa, streams, threads: samplingThreads(streams) });
+    const parallelism = samplingThreads({ streams, cores: this.native().cores, use, config: this.config });
+    return NativeStepModel.create({ ...this.config, weights, isa, streams, ...parallelism });
   }
 
   /** Replaces every weight, e.g. with a checkpoint's on resume or rollback. */

@@ -2,6 +2,7 @@ import type { BackendName } from '../native/backend.js';
 import { BFLOAT16_ISA, type LstmCapabilities, type RecurrenceIsa, type RecurrencePlan, type SgemmIsa } from '../native/ops.js';
 import { GATE_BLOCKS, type CellType, type MatmulPrecision } from './cells/cell.js';
 import type { LstmKernels, ModelConfig } from './config.js';
+import type { SamplingSplit } from '../native/step-model.js';
 
 /**
  * The performance policy, in one place: which LSTM code path runs, how many TensorFlow threads and
@@ -205,9 +206,7 @@ export function updatePath(kernels: LstmKernels, capabilities: LstmCapabilities)
 /**
  * The ISA path sampling steps on (a model at batch 1 in rnn-train's own kernels, any cell), or
  * undefined to step through tfjs. Native wherever the binding has it: the default 2×256 model on a
- * Zen 5 took 52–60 µs a character natively against about 230 µs through TensorFlow's ops. One
- * thread: splitting each layer's units between two, with a barrier per layer, took 44–96 µs,
- * slower on most runs, waiting on the other core more than it saved in reading the weights.
+ * Zen 5 took 52–60 µs a character natively against about 230 µs through TensorFlow's ops.
  */
 export function samplingIsa(kernels: LstmKernels, capabilities: LstmCapabilities): RecurrenceIsa | undefined {
   if (kernels === 'reference' || capabilities.isas.length === 0) return undefined;
@@ -228,14 +227,40 @@ export function samplingStreams(samples: number): number {
 
 const MAX_SAMPLING_STREAMS = 16;
 
+/** How a step model uses the cores: its threads, and what they split. */
+export interface SamplingParallelism {
+  threads: number;
+  split: SamplingSplit;
+}
+
 /**
- * Threads a step model's streams are split between, each drawing its share with no barrier (the
- * streams share nothing): two from six streams on (as above, two threads against one: 4 streams
- * 43k against 57k, 6 → 64k against 43k, 8 → 104k against 59k). One stream stays on one thread
- * (splitting a step's units cost more in meetings than it saved; samplingIsa).
+ * The threads a step model runs on: one, or two where there are two cores (whatever TensorFlow
+ * was given: a step model runs while TensorFlow's ops and replicas wait). From six streams on,
+ * two split the streams, each drawing its share with no meeting (the streams share nothing; as
+ * above, two threads against one: 4 streams 43k against 57k, 6 → 64k against 43k, 8 → 104k
+ * against 59k). Fewer streams, drawn many characters a call, split each step's units between two
+ * where the weights a step reads (stepWeightBytes) pass one core's L2 (1 MiB on Zen 4 and 5):
+ * each core then reads half of them, and the two meet twice a layer and twice a character. One
+ * stream on a Zen 4, 64 * characters a call, two threads against one: LSTM 2×256 1.28×, 3×256 1.41×, 2×512 1.50×, 1×256
+ * 1.17×, GRU 2×256 1.18×, vanilla RNN 2×384 1.27×; below 1 MiB the meetings cost what the split
+ * saves (RNN 2×256 0.93×, LSTM 1×128 0.71×; LSTM 2×128 0.82–1.27× from run to run). Characters
+ * read one per call (rnn-eval, ensembles) stay on one thread, which would otherwise be woken per
+ * character.
  */
-export function samplingThreads(streams: number): number {
-  return streams >= 6 ? 2 : 1;
+export function samplingThreads(run: { streams: number; cores: number; use: 'draw' | 'step'; config: ModelConfig }): SamplingParallelism {
+  if (run.cores < 2) return { threads: 1, split: 'streams' };
+  if (run.streams >= 6) return { threads: 2, split: 'streams' };
+  if (run.use === 'draw' && stepWeightBytes(run.config) >= SPLIT_STEP_BYTES) return { threads: 2, split: 'units' };
+  return { threads: 1, split: 'streams' };
+}
+
+const SPLIT_STEP_BYTES = 1 << 20;
+
+/** Bytes of weights one sampling step reads: every layer's recurrent kernel, the input kernels of the layers above the first (whose input product is a table), and the dense kernel. */
+function stepWeightBytes(config: ModelConfig): number {
+  const H = config.hiddenSize;
+  const gateColumns = GATE_BLOCKS[config.cell] * H;
+  return 4 * ((2 * config.layers - 1) * H * gateColumns + H * config.vocabSize);
 }
 
 /** What a run's --precision means here: a refusal, a warning, or nothing to say. */

@@ -37,6 +37,7 @@ export function lstmCapabilities(): LstmCapabilities {
     isas,
     forcedIsa: forcedIsa(isas),
     threads: intraOpThreads(),
+    cores: os.availableParallelism(),
     cpuBfloat16: cpuHasBfloat16(),
     sgemmIsa: binding ? sgemmIsa(isas) : 'other',
   };

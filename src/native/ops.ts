@@ -56,6 +56,8 @@ export interface LstmCapabilities {
   forcedIsa?: RecurrenceIsa;
   /** The threads TensorFlow was started with, which the recurrence uses too. */
   threads: number;
+  /** The cores this process may use, which sampling's threads may take whatever TensorFlow was given. */
+  cores: number;
   /** Whether the CPU multiplies bfloat16 natively; undefined where that cannot be asked. */
   cpuBfloat16: boolean | undefined;
   /** The widest x86 vector ISA of oneDNN's sgemm, which runs TensorFlow's float32 MatMul; `other` for narrower ones, other CPUs, and no TensorFlow. */
@@ -74,6 +76,7 @@ export const NO_NATIVE_KERNELS: LstmCapabilities = {
   nativeUpdate: false,
   isas: [],
   threads: 1,
+  cores: 1,
   cpuBfloat16: undefined,
   sgemmIsa: 'other',
 };

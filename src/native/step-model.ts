@@ -16,9 +16,13 @@ export interface StepModelSpec {
   weights: Float32Array[];
   isa: RecurrenceIsa;
   streams: number;
-  /** Threads the streams are split between, each drawing its share at once. */
+  /** Threads the model steps on (policy.ts's samplingThreads). */
   threads: number;
+  /** What the threads split: the streams, each drawing its share at once; or each step's units, meeting between its phases. */
+  split: SamplingSplit;
 }
+
+export type SamplingSplit = 'streams' | 'units';
 
 /** sample/choose.ts's SamplingRule, as numbers: without importing the sampling stage. */
 export interface DrawRule {
@@ -40,7 +44,7 @@ export class NativeStepModel {
   static create(spec: StepModelSpec): NativeStepModel | undefined {
     const binding = tensorflowBackend()?.binding;
     if (!binding?.stepModelCreate || !binding.stepModelStep || !binding.stepModelDraw || !binding.stepModelHidden) return undefined;
-    const sizes = Int32Array.of(spec.vocabSize, spec.embeddingSize, spec.hiddenSize, spec.layers, spec.streams, spec.threads);
+    const sizes = Int32Array.of(spec.vocabSize, spec.embeddingSize, spec.hiddenSize, spec.layers, spec.streams, spec.threads, spec.split === 'units' ? 1 : 0);
     const handle = binding.stepModelCreate(spec.cell, sizes, spec.weights, spec.isa);
     const { weights: _weights, ...rest } = spec;
     const { stepModelStep, stepModelDraw, stepModelHidden } = binding;

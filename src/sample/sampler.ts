@@ -50,7 +50,7 @@ class NativeStepper implements Stepper {
 
 /** The stepper sampling uses: native where every model has a native step model, else through tfjs. */
 export function modelStepper(models: CharRnn[]): Stepper & { dispose(): void } {
-  const native = models.map((model) => model.nativeStepModel(1));
+  const native = models.map((model) => model.nativeStepModel(1, 'step'));
   if (native.every((model) => model !== undefined)) return new NativeStepper(native as NativeStepModel[]);
   return new ModelStepper(models);
 }
@@ -80,7 +80,7 @@ class NativeDrawer implements Drawer {
 
 /** The drawer for up to `streams` samples: one model natively in that many streams, else one stream through modelStepper. */
 function modelDrawer(models: CharRnn[], streams: number): { drawer: Drawer; dispose(): void } {
-  const native = models.length === 1 ? models[0].nativeStepModel(streams) : undefined;
+  const native = models.length === 1 ? models[0].nativeStepModel(streams, 'draw') : undefined;
   if (native) return { drawer: new NativeDrawer(native), dispose: () => {} };
   const stepper = modelStepper(models);
   return { drawer: new StepperDrawer(stepper), dispose: () => stepper.dispose() };

@@ -119,6 +119,14 @@ struct StepModel {
   const float *input_table;
 };
 
+// The part of each step one thread computes: with a team of several, the member's share of the
+// units (each gate block's columns for them) and of the logits, the members meeting wherever one
+// reads what another wrote; with none (null), the whole step, meeting no one.
+struct StepShare {
+  Team *team;
+  int member;
+};
+
 // One instruction-set path: its name, as RNN_TRAIN_ISA and the JavaScript side spell it.
 struct LstmKernels {
   const char *isa;
@@ -134,9 +142,9 @@ struct LstmKernels {
   void (*rnn_backward)(const RnnBackwardArgs &, Team &);
   int64_t (*rnn_scratch_floats)(int64_t batch, int64_t hidden, int threads);
   // Each stream s reads character ids[s], updating its state; then, if `logits` is not null,
-  // writes the next character's logits [streams, V] there. Null on avx512bf16, which samples on
-  // avx512.
-  void (*step)(const StepModel &, const int32_t *ids, float *logits);
+  // writes the next character's logits [streams, V] there: the share's part of them, every member
+  // of its team calling it. Null on avx512bf16, which samples on avx512.
+  void (*step)(const StepModel &, const int32_t *ids, float *logits, const StepShare &);
   // Fills `table` [V, G·H] as `input_table` holds it, summed in the order `step` sums without it,
   // so that a step gives the same bits with the table as without.
   void (*step_input_table)(const StepModel &, float *table);

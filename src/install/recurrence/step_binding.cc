@@ -5,8 +5,10 @@
 // many per call by choose.h, the twin of sample/choose.ts, with the same generator and rules.
 //
 //   binding.stepModelCreate(cell, sizes, weights, isa) → handle
-//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers, streams, threads] (the
-//     streams are split between the threads, which draw their shares at once); weights
+//     cell 'lstm' | 'gru' | 'rnn'; sizes Int32Array [V, D, H, layers, streams, threads, units]:
+//     units 0, the streams are split between the threads, which draw their shares at once with
+//     no meeting; units 1, each step's units are split between them, which meet between its
+//     phases (step_kernel.h), for samples too few to share out; weights
 //     Float32Array[]: embedding [V, D], then per layer kernel [in, G·H], recurrent kernel
 //     [H, G·H], bias [G·H], then dense kernel [H, V] and bias [V]. The state starts at zero.
 //   binding.stepModelStep(handle, ids, logits)  every stream reads each of ids (Int32Array) in
@@ -42,25 +44,48 @@ namespace {
 // Floats of the largest first-layer input table a step model keeps.
 constexpr int64_t kMaxInputTable = int64_t{1} << 22;
 
-// One thread's share of the streams: the model over them, with its own scratch and chooser.
+// Arrays on whole cache lines: threads that split a step's units write neighbouring columns of
+// them, which must not share a line (each write would take the line from the other core).
+template <typename T>
+struct LineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kLine{64};
+  LineAllocator() = default;
+  template <typename U>
+  LineAllocator(const LineAllocator<U> &) {}
+  T *allocate(size_t n) { return static_cast<T *>(::operator new(n * sizeof(T), kLine)); }
+  void deallocate(T *p, size_t) { ::operator delete(p, kLine); }
+  bool operator==(const LineAllocator &) const { return true; }
+  bool operator!=(const LineAllocator &) const { return false; }
+};
+using Floats = std::vector<float, LineAllocator<float>>;
+
+// One thread's share of the streams, or with the units split the threads' one part: the model
+// over them, with its own scratch and chooser.
 struct Part {
   int64_t first = 0;  // its first stream
   std::vector<float *> h_views, c_views;
-  std::vector<float> scratch;
+  Floats scratch;
   rnn::StepModel view{};
   rnn::Chooser chooser;
 };
 
 struct OwnedStepModel {
   std::vector<std::vector<float>> arrays;  // the weights, in the order stepModelCreate takes them
-  std::vector<std::vector<float>> h, c;    // per layer, [streams, H]
+  std::vector<Floats> h, c;                // per layer, [streams, H]
   std::vector<const float *> kernel, recurrent, bias;
   std::vector<int32_t> ids;                // one character per stream
-  std::vector<float> logits;               // [streams, V]
+  Floats logits;                           // [streams, V]
   std::vector<float> input_table;          // StepModel::input_table, if the model has one
   const rnn::LstmKernels *kernels = nullptr;
   int64_t streams = 0;
-  std::vector<Part> parts;                 // one per thread
+  int threads = 1;
+  bool split_units = false;                // else the streams are split, one part per thread
+  std::vector<Part> parts;
+
+  // What `member` of the team steps: its part, and its share of that part's step.
+  Part &PartOf(int member) { return parts[split_units ? 0 : member]; }
+  rnn::StepShare ShareOf(rnn::Team &team, int member) const { return split_units ? rnn::StepShare{&team, member} : rnn::StepShare{nullptr, 0}; }
 };
 
 OwnedStepModel *ModelOf(napi_env env, napi_value value) {
@@ -139,10 +164,14 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   size_t count = 0;
   const int32_t *sizes = TypedData<int32_t>(env, args[1], napi_int32_array, &count);
   if (!sizes) return nullptr;
-  if (count != 6 || *std::min_element(sizes, sizes + 6) < 1) return Throw(env, "expected sizes [V, D, H, layers, streams, threads]");
+  if (count != 7 || *std::min_element(sizes, sizes + 6) < 1 || sizes[6] < 0 || sizes[6] > 1) {
+    return Throw(env, "expected sizes [V, D, H, layers, streams, threads, units 0 or 1]");
+  }
   m.vocab = sizes[0], m.embedding = sizes[1], m.hidden = sizes[2], m.layers = sizes[3];
   const int64_t V = m.vocab, D = m.embedding, H = m.hidden, B = sizes[4];
-  const int threads = static_cast<int>(std::min<int64_t>(sizes[5], B));
+  model->split_units = sizes[6] == 1;
+  model->threads = static_cast<int>(model->split_units ? std::min<int64_t>(sizes[5], H) : std::min<int64_t>(sizes[5], B));
+  const int parts = model->split_units ? 1 : model->threads;
   std::vector<size_t> lengths{static_cast<size_t>(V * D)};
   for (int64_t l = 0; l < m.layers; l++) {
     for (int64_t length : {(l == 0 ? D : H) * G * H, H * G * H, G * H}) lengths.push_back(length);
@@ -179,11 +208,11 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
     model->kernels->step_input_table(m, model->input_table.data());
     m.input_table = model->input_table.data();
   }
-  model->parts.resize(threads);
-  for (int t = 0; t < threads; t++) {
+  model->parts.resize(parts);
+  for (int t = 0; t < parts; t++) {
     Part &part = model->parts[t];
-    part.first = B * t / threads;
-    const int64_t streams = B * (t + 1) / threads - part.first;
+    part.first = B * t / parts;
+    const int64_t streams = B * (t + 1) / parts - part.first;
     for (int64_t l = 0; l < m.layers; l++) {
       part.h_views.push_back(model->h[l].data() + part.first * H);
       part.c_views.push_back(m.cell == rnn::Cell::kLstm ? model->c[l].data() + part.first * H : nullptr);
@@ -200,6 +229,25 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
   ENSURE_NAPI_OK_RETVAL(env, napi_create_external(env, model.get(), Delete, nullptr, &handle), nullptr);
   model.release();
   return handle;
+}
+
+// What each thread of a feed reads and writes: `steps` characters for every stream, then the logits (or none).
+struct Feed {
+  OwnedStepModel *model;
+  rnn::Team *team;
+  const int32_t *ids;  // [steps, streams]
+  int64_t steps;
+  float *logits;
+};
+
+static void FeedPart(const void *context, int member) {
+  const Feed &f = *static_cast<const Feed *>(context);
+  Part &part = f.model->PartOf(member);
+  const rnn::StepShare share = f.model->ShareOf(*f.team, member);
+  for (int64_t k = 0; k < f.steps; k++) {
+    float *out = k + 1 == f.steps && f.logits ? f.logits + part.first * part.view.vocab : nullptr;
+    f.model->kernels->step(part.view, f.ids + k * f.model->streams + part.first, out, share);
+  }
 }
 
 napi_value StepModelStepCallback(napi_env env, napi_callback_info info) {
@@ -220,19 +268,19 @@ napi_value StepModelStepCallback(napi_env env, napi_callback_info info) {
     return logits ? Throw(env, "logits must hold streams × V = %lld values", static_cast<long long>(model->streams * m.vocab)) : nullptr;
   }
   if (!InVocabulary(env, m, ids, count)) return nullptr;
-  for (size_t k = 0; k < count; k++) {
-    std::fill(model->ids.begin(), model->ids.end(), ids[k]);
-    for (const Part &part : model->parts) {
-      float *out = k + 1 == count && logits ? logits + part.first * m.vocab : nullptr;
-      model->kernels->step(part.view, model->ids.data() + part.first, out);
-    }
-  }
+  // Stream s reads fed[k·streams + s] at step k: every stream the same character.
+  std::vector<int32_t> fed(count * model->streams);
+  for (size_t k = 0; k < count; k++) std::fill_n(fed.begin() + k * model->streams, model->streams, ids[k]);
+  rnn::Team &team = rnn::Team::ForThisThread(model->threads);
+  const Feed feed{model, &team, fed.data(), static_cast<int64_t>(count), logits};
+  team.Run(FeedPart, &feed);
   return nullptr;
 }
 
 // What each thread of a draw reads and writes: its part's streams of these arrays.
 struct Draw {
   OwnedStepModel *model;
+  rnn::Team *team;
   int32_t *inputs;
   uint32_t *generators;
   rnn::SamplingRule rule;
@@ -241,19 +289,32 @@ struct Draw {
   int64_t n;
 };
 
+// The j-th character of each of the part's streams, from the logits of their last step.
+static void DrawNext(const Draw &d, Part &part, int64_t j) {
+  const int64_t V = part.view.vocab;
+  for (int64_t s = part.first; s < part.first + part.view.streams; s++) {
+    const float *own = d.model->logits.data() + s * V;
+    const int64_t id = part.chooser.Next(own, V, d.rule, rnn::NextUniform(d.generators + s));
+    d.ids[s * d.n + j] = d.inputs[s] = static_cast<int32_t>(id);
+    d.log_probs[s * d.n + j] = rnn::LogProbOf(own, V, id);
+  }
+}
+
 // n steps of one part's streams, each followed by every stream's draw: the parts share nothing.
+// With the units split, the first member draws, and the others wait for the characters it drew.
 static void DrawPart(const void *context, int member) {
   const Draw &d = *static_cast<const Draw *>(context);
-  Part &part = d.model->parts[member];
+  Part &part = d.model->PartOf(member);
+  const rnn::StepShare share = d.model->ShareOf(*d.team, member);
   const int64_t V = part.view.vocab;
   float *logits = d.model->logits.data() + part.first * V;
   for (int64_t j = 0; j < d.n; j++) {
-    d.model->kernels->step(part.view, d.inputs + part.first, logits);
-    for (int64_t s = part.first; s < part.first + part.view.streams; s++) {
-      const float *own = d.model->logits.data() + s * V;
-      const int64_t id = part.chooser.Next(own, V, d.rule, rnn::NextUniform(d.generators + s));
-      d.ids[s * d.n + j] = d.inputs[s] = static_cast<int32_t>(id);
-      d.log_probs[s * d.n + j] = rnn::LogProbOf(own, V, id);
+    d.model->kernels->step(part.view, d.inputs + part.first, logits, share);
+    if (share.team) {
+      if (member == 0) DrawNext(d, part, j);
+      share.team->Barrier();
+    } else {
+      DrawNext(d, part, j);
     }
   }
 }
@@ -277,8 +338,10 @@ napi_value StepModelDrawCallback(napi_env env, napi_callback_info info) {
     return Throw(env, "expected inputs and generators of %zu streams, a rule of 3 and ids and logProbs of streams × n", B);
   }
   if (!InVocabulary(env, model->parts[0].view, inputs, B)) return nullptr;
-  const Draw draw{model, inputs, generators, {rule[0], static_cast<int64_t>(rule[1]), rule[2]}, ids, log_probs, static_cast<int64_t>(ids_length / B)};
-  rnn::Team::ForThisThread(static_cast<int>(model->parts.size())).Run(DrawPart, &draw);
+  rnn::Team &team = rnn::Team::ForThisThread(model->threads);
+  const rnn::SamplingRule sampling_rule{rule[0], static_cast<int64_t>(rule[1]), rule[2]};
+  const Draw draw{model, &team, inputs, generators, sampling_rule, ids, log_probs, static_cast<int64_t>(ids_length / B)};
+  team.Run(DrawPart, &draw);
   return nullptr;
 }
 

@@ -6,6 +6,7 @@
 
 #include "recurrence.h"
 #include "simd.h"
+#include "team.h"
 
 namespace rnn {
 
@@ -56,7 +57,7 @@ struct StepPath {
     for (; k < rows; k++) {
       const float *m = M + k * stride;
       const V x0 = S::Splat(v[k]);
-      Each(cols, [&](int64_t j, int n) { S::StorePart(out + j, S::LoadPart(out + j, n) + x0 * S::LoadPart(m + j, n), n); });
+      Each({0, cols}, [&](int64_t j, int n) { S::StorePart(out + j, S::LoadPart(out + j, n) + x0 * S::LoadPart(m + j, n), n); });
     }
   }
 
@@ -101,14 +102,53 @@ struct StepPath {
     }
   }
 
-  template <typename F>
-  static void Each(int64_t count, F f) {
-    for (int64_t j = 0; j < count; j += L) f(j, count - j < L ? static_cast<int>(count - j) : L);
+  // [begin, end) of a step's columns or units.
+  struct Range {
+    int64_t begin, end;
+    int64_t size() const { return end - begin; }
+  };
+
+  // The share's part of `count` units or columns, in whole vectors but for the last.
+  static Range Part(const StepShare &share, int64_t count) {
+    if (!share.team) return {0, count};
+    int64_t first, last;
+    share.team->Share((count + L - 1) / L, share.member, &first, &last);
+    return {first * L < count ? first * L : count, last * L < count ? last * L : count};
   }
 
-  // a = i, f, c, o pre-activations [4H]; c and h updated in place.
-  static void Lstm(const float *a, int64_t H, float *h, float *c) {
-    Each(H, [&](int64_t j, int n) {
+  // Waits for the other members: a member is about to read what another wrote, or to write
+  // what another may still be reading.
+  static void Meet(const StepShare &share) {
+    if (share.team) share.team->Barrier();
+  }
+
+  template <typename F>
+  static void Each(Range range, F f) {
+    for (int64_t j = range.begin; j < range.end; j += L) f(j, range.end - j < L ? static_cast<int>(range.end - j) : L);
+  }
+
+  // For every stream: a_s[g·H + units] += x_s · M[:, g·H + units] for each of `blocks` gate blocks.
+  static void Products(const float *M, int64_t GH, int64_t rows, int64_t H, int64_t blocks, Range units, const float *x, int64_t x_stride,
+                       float *a, int64_t streams) {
+    for (int64_t g = 0; g < blocks; g++) {
+      const int64_t col0 = g * H + units.begin;
+      MatMat(M, GH, rows, col0, units.size(), x, x_stride, a + col0, GH, streams);
+    }
+  }
+
+  // a_s[g·H + units] = bias[g·H + units], for every stream's row of `blocks`·H pre-activations.
+  static void Broadcast(const float *bias, int64_t H, int64_t blocks, Range units, int64_t streams, float *a) {
+    for (int64_t s = 0; s < streams; s++) {
+      for (int64_t g = 0; g < blocks; g++) {
+        const int64_t col0 = g * H + units.begin;
+        std::memcpy(a + s * blocks * H + col0, bias + col0, sizeof(float) * units.size());
+      }
+    }
+  }
+
+  // a = i, f, c, o pre-activations [4H]; c and h updated in place, at the share's units.
+  static void Lstm(const float *a, int64_t H, Range units, float *h, float *c) {
+    Each(units, [&](int64_t j, int n) {
       const V i = S::Sigmoid(S::LoadPart(a + j, n)), f = S::Sigmoid(S::LoadPart(a + H + j, n));
       const V g = S::Tanh(S::LoadPart(a + 2 * H + j, n)), o = S::Sigmoid(S::LoadPart(a + 3 * H + j, n));
       const V c_next = f * S::LoadPart(c + j, n) + i * g;
@@ -117,40 +157,38 @@ struct StepPath {
     });
   }
 
-  // The GRU as gru.ts has it (reset_after false), for every stream: z, r from a[0, 2H) (input and
-  // recurrent parts already summed), the candidate from a[2H, 3H) (input part only) plus (r ⊙ h)·Uh.
-  static void Gru(float *a, const float *U, int64_t H, int64_t streams, float *h, float *rh) {
+  // The GRU as gru.ts has it (reset_after false): z, r from a[0, 2H) (input and recurrent parts
+  // already summed), the candidate from a[2H, 3H) (input part only) plus (r ⊙ h)·Uh. First
+  // r ⊙ h at the share's units, for every stream:
+  static void ResetHidden(const float *a, int64_t H, Range units, int64_t streams, const float *h, float *rh) {
     for (int64_t s = 0; s < streams; s++) {
       const float *as = a + s * 3 * H, *hs = h + s * H;
-      Each(H, [&](int64_t j, int n) { S::StorePart(rh + s * H + j, S::Sigmoid(S::LoadPart(as + H + j, n)) * S::LoadPart(hs + j, n), n); });
+      Each(units, [&](int64_t j, int n) { S::StorePart(rh + s * H + j, S::Sigmoid(S::LoadPart(as + H + j, n)) * S::LoadPart(hs + j, n), n); });
     }
-    MatMat(U, 3 * H, H, 2 * H, H, rh, H, a + 2 * H, 3 * H, streams);
+  }
+
+  // then, once every member's r ⊙ h is there, the candidate's recurrent part and the new h.
+  static void Gru(float *a, const float *U, int64_t H, Range units, int64_t streams, float *h, const float *rh) {
+    Products(U + 2 * H, 3 * H, H, H, 1, units, rh, H, a + 2 * H, streams);
     for (int64_t s = 0; s < streams; s++) {
       const float *as = a + s * 3 * H;
       float *hs = h + s * H;
-      Each(H, [&](int64_t j, int n) {
+      Each(units, [&](int64_t j, int n) {
         const V z = S::Sigmoid(S::LoadPart(as + j, n)), candidate = S::Tanh(S::LoadPart(as + 2 * H + j, n));
         S::StorePart(hs + j, candidate + z * (S::LoadPart(hs + j, n) - candidate), n);
       });
     }
   }
 
-  // a[s] = bias, for every stream's row of G·H pre-activations (or V logits).
-  static void Broadcast(const float *bias, int64_t width, int64_t streams, float *a) {
-    for (int64_t s = 0; s < streams; s++) {
-      for (int64_t j = 0; j < width; j++) a[s * width + j] = bias[j];
-    }
-  }
-
-  static void Activate(const StepModel &m, int64_t l, float *a, float *rh) {
+  static void Activate(const StepModel &m, int64_t l, Range units, float *a, const float *rh) {
     const int64_t H = m.hidden;
-    if (m.cell == Cell::kGru) return Gru(a, m.recurrent[l], H, m.streams, m.h[l], rh);
+    if (m.cell == Cell::kGru) return Gru(a, m.recurrent[l], H, units, m.streams, m.h[l], rh);
     for (int64_t s = 0; s < m.streams; s++) {
       float *hs = m.h[l] + s * H;
       if (m.cell == Cell::kLstm) {
-        Lstm(a + s * 4 * H, H, hs, m.c[l] + s * H);
+        Lstm(a + s * 4 * H, H, units, hs, m.c[l] + s * H);
       } else {
-        Each(H, [&](int64_t j, int n) { S::StorePart(hs + j, S::Tanh(S::LoadPart(a + s * H + j, n)), n); });
+        Each(units, [&](int64_t j, int n) { S::StorePart(hs + j, S::Tanh(S::LoadPart(a + s * H + j, n)), n); });
       }
     }
   }
@@ -159,46 +197,62 @@ struct StepPath {
   // Step sums for it from the bias and the embedding, one stream's way (MatVec, whose sums the
   // tiles of several streams match to the bit).
   static void InputTable(const StepModel &m, float *table) {
-    const int64_t GH = Blocks(m) * m.hidden;
+    const int64_t G = Blocks(m), H = m.hidden;
     for (int64_t v = 0; v < m.vocab; v++) {
-      float *row = table + v * GH;
-      Broadcast(m.bias[0], GH, 1, row);
-      MatMat(m.kernel[0], GH, m.embedding, 0, GH, m.embeddings + v * m.embedding, m.embedding, row, GH, 1);
+      float *row = table + v * G * H;
+      Broadcast(m.bias[0], H, G, {0, H}, 1, row);
+      Products(m.kernel[0], G * H, m.embedding, H, G, {0, H}, m.embeddings + v * m.embedding, m.embedding, row, 1);
     }
   }
 
   static int64_t Blocks(const StepModel &m) { return m.cell == Cell::kLstm ? 4 : m.cell == Cell::kGru ? 3 : 1; }
 
-  // The first layer's input part: one row of the table per stream, or the product it holds.
-  static void FirstInput(const StepModel &m, const int32_t *ids, float *x, float *a) {
-    const int64_t GH = Blocks(m) * m.hidden, B = m.streams, D = m.embedding;
+  // The first layer's input part at the share's units: one row of the table per stream, or the
+  // product it holds (the embeddings gathered by the first member, for all).
+  static void FirstInput(const StepModel &m, const int32_t *ids, Range units, const StepShare &share, float *x, float *a) {
+    const int64_t G = Blocks(m), H = m.hidden, B = m.streams, D = m.embedding;
     if (m.input_table) {
-      for (int64_t s = 0; s < B; s++) std::memcpy(a + s * GH, m.input_table + ids[s] * GH, sizeof(float) * GH);
+      for (int64_t s = 0; s < B; s++) {
+        for (int64_t g = 0; g < G; g++) {
+          const int64_t col0 = g * H + units.begin;
+          std::memcpy(a + s * G * H + col0, m.input_table + ids[s] * G * H + col0, sizeof(float) * units.size());
+        }
+      }
       return;
     }
-    for (int64_t s = 0; s < B; s++) std::memcpy(x + s * D, m.embeddings + ids[s] * D, sizeof(float) * D);
-    Broadcast(m.bias[0], GH, B, a);
-    MatMat(m.kernel[0], GH, D, 0, GH, x, D, a, GH, B);
+    if (share.member == 0) {
+      for (int64_t s = 0; s < B; s++) std::memcpy(x + s * D, m.embeddings + ids[s] * D, sizeof(float) * D);
+    }
+    Meet(share);
+    Broadcast(m.bias[0], H, G, units, B, a);
+    Products(m.kernel[0], G * H, D, H, G, units, x, D, a, B);
   }
 
-  // One thread: splitting a step's units between cores lost more to waking and meeting the other
-  // thread, per character, than it gained (2×256 on a Zen 5: 97 against 63 µs a step).
-  static void Step(const StepModel &m, const int32_t *ids, float *logits) {
+  // One step of every stream, or the share's part of it. Split between the members of a team,
+  // each reads its share of every weight matrix, so that one sample's step is no longer bound by
+  // one core reading all of them from beyond its L2.
+  static void Step(const StepModel &m, const int32_t *ids, float *logits, const StepShare &share) {
     const int64_t H = m.hidden, B = m.streams, G = Blocks(m);
+    const Range units = Part(share, H);
     float *a = m.scratch, *rh = a + B * G * H, *x = rh + B * H;
-    FirstInput(m, ids, x, a);
+    FirstInput(m, ids, units, share, x, a);
     for (int64_t l = 0; l < m.layers; l++) {
       if (l > 0) {
-        Broadcast(m.bias[l], G * H, B, a);
-        MatMat(m.kernel[l], G * H, H, 0, G * H, m.h[l - 1], H, a, G * H, B);
+        Broadcast(m.bias[l], H, G, units, B, a);
+        Products(m.kernel[l], G * H, H, H, G, units, m.h[l - 1], H, a, B);
       }
       // The GRU's candidate takes the recurrent product of r ⊙ h, not of h: only z and r here.
-      MatMat(m.recurrent[l], G * H, H, 0, m.cell == Cell::kGru ? 2 * H : G * H, m.h[l], H, a, G * H, B);
-      Activate(m, l, a, rh);
+      Products(m.recurrent[l], G * H, H, H, m.cell == Cell::kGru ? 2 : G, units, m.h[l], H, a, B);
+      if (m.cell == Cell::kGru) ResetHidden(a, H, units, B, m.h[l], rh);
+      Meet(share);  // every member has read h[l], and written its share of r ⊙ h
+      Activate(m, l, units, a, rh);
+      Meet(share);  // h[l] is whole, for the next layer and the next step
     }
     if (!logits) return;
-    Broadcast(m.dense_bias, m.vocab, B, logits);
-    MatMat(m.dense_kernel, m.vocab, H, 0, m.vocab, m.h[m.layers - 1], H, logits, m.vocab, B);
+    const Range columns = Part(share, m.vocab);
+    Broadcast(m.dense_bias, m.vocab, 1, columns, B, logits);
+    Products(m.dense_kernel, m.vocab, H, m.vocab, 1, columns, m.h[m.layers - 1], H, logits, B);
+    Meet(share);  // the logits are whole
   }
 };
 
