@@ -74,7 +74,6 @@ struct OwnedStepModel {
   std::vector<std::vector<float>> arrays;  // the weights, in the order stepModelCreate takes them
   std::vector<Floats> h, c;                // per layer, [streams, H]
   std::vector<const float *> kernel, recurrent, bias;
-  std::vector<int32_t> ids;                // one character per stream
   Floats logits;                           // [streams, V]
   std::vector<float> input_table;          // StepModel::input_table, if the model has one
   const rnn::LstmKernels *kernels = nullptr;
@@ -193,7 +192,6 @@ napi_value StepModelCreateCallback(napi_env env, napi_callback_info info) {
     model->c.emplace_back(m.cell == rnn::Cell::kLstm ? B * H : 0, 0.0f);
   }
   model->streams = B;
-  model->ids.assign(B, 0);
   model->logits.assign(B * V, 0.0f);
   m.embeddings = model->arrays[0].data();
   m.kernel = model->kernel.data();
